@@ -1,0 +1,290 @@
+//! The CLI edge: parse inputs, call the pure core, write outputs.
+
+use crate::acquisition::{self, Strategy};
+use crate::annotation::Annotations;
+use crate::cli::{Cli, Command, PlanArgs};
+use crate::ensemble::{EnsembleConfig, Workspace};
+use crate::network::Network;
+use crate::pathway::GeneSets;
+use crate::planner::{self, JobInput, LoopConfig, RoundRecord, SelectionRecord, Split};
+use crate::prior::{self, PriorConfig};
+use crate::run::{canonical_json, sha256_bytes, sha256_file, write_atomic};
+use crate::screen::{self, LoadOptions};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Plan(args) => plan(&args),
+    }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+pub fn progress(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+fn input_entry(path: &Path) -> Result<serde_json::Value> {
+    Ok(json!({ "path": path.display().to_string(), "sha256": sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))? }))
+}
+
+/// Everything `plan` needs, loaded and validated.
+struct PlanInputs {
+    screen: screen::Screen,
+    pathway: crate::pathway::GeneSet,
+    network: Option<Network>,
+    annotations: Option<Annotations>,
+}
+
+fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
+    for s in &a.strategies {
+        if !acquisition::BUILTIN.contains(&s.as_str()) {
+            bail!("--strategies: unknown strategy {s:?} (known: {})", acquisition::BUILTIN.join(", "));
+        }
+    }
+    let opts = LoadOptions { control: a.control.clone(), control_vector: a.control_vector.clone() };
+    let screen = screen::load(&a.screen, &opts)?;
+    let sets = GeneSets::load(&a.pathways)?;
+    let pathway = sets.find(&a.pathway)?.clone();
+    let network = a.network.as_deref().map(|p| Network::load(p, a.min_score)).transpose()?;
+    let annotations = match &a.go {
+        Some(p) => {
+            let mut ann = Annotations::default();
+            ann.load_gene2go(p)?;
+            Some(ann)
+        }
+        None => None,
+    };
+    Ok(PlanInputs { screen, pathway, network, annotations })
+}
+
+fn plan(a: &PlanArgs) -> Result<()> {
+    let inputs = load_plan_inputs(a)?;
+    let screen = &inputs.screen;
+    let cfg = LoopConfig {
+        rounds: a.rounds,
+        batch: a.batch,
+        initial: a.initial.unwrap_or(a.batch),
+        test_fraction: a.test_fraction,
+        ensemble: EnsembleConfig {
+            members: a.members,
+            lambda: a.lambda,
+            pca_dim: a.pca_dim,
+            feature_fraction: a.feature_fraction,
+        },
+    };
+    if cfg.ensemble.members == 0 || !(cfg.ensemble.lambda > 0.0) || !(0.0..=1.0).contains(&cfg.ensemble.feature_fraction) {
+        bail!("--members must be ≥ 1, --lambda > 0 and --feature-fraction in (0, 1]");
+    }
+    if a.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let seeds: Vec<u64> = (0..a.seeds as u64).map(|i| a.seed + i).collect();
+    let splits: Vec<Split> = seeds
+        .iter()
+        .map(|&s| planner::split(&screen.targets, &inputs.pathway, s, &cfg))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}", a.screen.display()))?;
+
+    let mut inputs_json = serde_json::Map::new();
+    inputs_json.insert("screen".into(), input_entry(&a.screen)?);
+    inputs_json.insert("pathways".into(), input_entry(&a.pathways)?);
+    for (k, p) in [("network", &a.network), ("go", &a.go), ("control_vector", &a.control_vector)] {
+        if let Some(p) = p {
+            inputs_json.insert(k.into(), input_entry(p)?);
+        }
+    }
+    let n_members = screen.targets.iter().filter(|t| inputs.pathway.genes.contains(t)).count();
+    let mut config = json!({
+        "command": "plan",
+        "tool": { "name": "pertaudit", "version": env!("CARGO_PKG_VERSION") },
+        "inputs": inputs_json,
+        "screen": { "name": screen.name, "perturbations": screen.n_perts(), "readout_genes": screen.n_genes(),
+                    "labelled_pairs": screen.labels.as_ref().map(|l| l.len()) },
+        "pathway": { "name": inputs.pathway.name, "genes": inputs.pathway.genes.len(), "perturbed_members": n_members },
+        "strategies": a.strategies,
+        "seeds": seeds,
+        "loop": cfg,
+        "prior": { "dim": a.prior_dim, "kernels": [], "min_score": a.min_score },
+        "control": a.control,
+    });
+    let prior_cfg = PriorConfig { dim: a.prior_dim };
+    let priors = prior::build(screen, &inputs.pathway, inputs.network.as_ref(), inputs.annotations.as_ref(), &prior_cfg)
+        .context("building prior embeddings")?;
+    config["prior"]["kernels"] = json!(priors.kernels.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>());
+    let run_id = format!("plan-{}", &sha256_bytes(canonical_json(&config).as_bytes())[..12]);
+    config["run_id"] = json!(run_id);
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&run_id));
+
+    let ws = Workspace::new(screen, &priors.embedding);
+    let jobs: Vec<(usize, usize)> =
+        (0..splits.len()).flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k))).collect();
+    let pb = progress((jobs.len() * (cfg.rounds + 1)) as u64, "plan");
+    let results: Mutex<Vec<Option<Result<(Vec<RoundRecord>, Vec<SelectionRecord>), planner::PlanError>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .clamp(1, jobs.len().max(1));
+    let tick = || pb.inc(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let j = next.fetch_add(1, Ordering::SeqCst);
+                if j >= jobs.len() {
+                    break;
+                }
+                let (si, ki) = jobs[j];
+                let mut strat: Box<dyn Strategy> = acquisition::builtin(&a.strategies[ki]).expect("validated");
+                let input = JobInput { ws: &ws, priors: &priors, pathway: &inputs.pathway, split: &splits[si], cfg: &cfg };
+                let r = planner::run_job(&input, strat.as_mut(), &tick);
+                results.lock().expect("results")[j] = Some(r);
+            });
+        }
+    });
+    pb.finish_and_clear();
+    let mut rounds = Vec::new();
+    let mut selections = Vec::new();
+    for r in results.into_inner().expect("results") {
+        let (r, s) = r.expect("every job ran")?;
+        rounds.extend(r);
+        selections.extend(s);
+    }
+    write_plan_outputs(&out, &config, &splits, &rounds, &selections, screen)?;
+    let curve = planner::learning_curve(&rounds, &a.strategies, |r| r.model.pearson_delta);
+    print!("{}", curve_table(&curve, &a.strategies, "pearson_delta"));
+    println!("run {run_id} written to {}", out.display());
+    Ok(())
+}
+
+fn fmt_f(v: f64) -> String {
+    if v.is_nan() {
+        "NA".to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+pub fn metrics_csv(rounds: &[RoundRecord]) -> String {
+    let mut s = String::from(
+        "seed,strategy,round,n_train,pearson_delta,top20_pearson,top20_mse,auroc_de,auprc_de,direction_accuracy,\
+         baseline_pearson_delta,baseline_top20_pearson,baseline_top20_mse,baseline_auroc_de\n",
+    );
+    for r in rounds {
+        let m = &r.model;
+        let b = &r.baseline;
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.seed,
+            r.strategy,
+            r.round,
+            r.n_train,
+            fmt_f(m.pearson_delta),
+            fmt_f(m.top20_pearson),
+            fmt_f(m.top20_mse),
+            fmt_f(m.auroc_de),
+            fmt_f(m.auprc_de),
+            fmt_f(m.direction_accuracy),
+            fmt_f(b.pearson_delta),
+            fmt_f(b.top20_pearson),
+            fmt_f(b.top20_mse),
+            fmt_f(b.auroc_de)
+        );
+    }
+    s
+}
+
+fn write_plan_outputs(
+    out: &Path,
+    config: &serde_json::Value,
+    splits: &[Split],
+    rounds: &[RoundRecord],
+    selections: &[SelectionRecord],
+    screen: &screen::Screen,
+) -> Result<()> {
+    let cfg_path = out.join("config.json");
+    let cfg_text = serde_json::to_string_pretty(config)? + "\n";
+    if let Ok(existing) = std::fs::read_to_string(&cfg_path) {
+        if existing != cfg_text {
+            bail!("{}: holds a different run; choose another --out", out.display());
+        }
+    }
+    write_atomic(&cfg_path, cfg_text.as_bytes())?;
+    let mut sp = String::new();
+    for s in splits {
+        let names = |v: &[usize]| v.iter().map(|&i| screen.perturbations[i].clone()).collect::<Vec<_>>();
+        sp += &serde_json::to_string(&json!({"seed": s.seed, "test": names(&s.test), "initial": names(&s.initial)}))?;
+        sp.push('\n');
+    }
+    write_atomic(&out.join("splits.jsonl"), sp.as_bytes())?;
+    write_atomic(&out.join("metrics.csv"), metrics_csv(rounds).as_bytes())?;
+    let mut sel = String::new();
+    for s in selections {
+        sel += &serde_json::to_string(s)?;
+        sel.push('\n');
+    }
+    write_atomic(&out.join("selections.jsonl"), sel.as_bytes())?;
+    let strategies: Vec<String> = config["strategies"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let mut curve = String::from("metric,strategy,round,n_train,n_seeds,mean,se\n");
+    let metrics: [(&str, fn(&RoundRecord) -> f64); 5] = [
+        ("pearson_delta", |r| r.model.pearson_delta),
+        ("top20_pearson", |r| r.model.top20_pearson),
+        ("top20_mse", |r| r.model.top20_mse),
+        ("auroc_de", |r| r.model.auroc_de),
+        ("baseline_pearson_delta", |r| r.baseline.pearson_delta),
+    ];
+    for (name, f) in metrics {
+        for p in planner::learning_curve(rounds, &strategies, f) {
+            let _ = writeln!(curve, "{name},{},{},{},{},{},{}", p.strategy, p.round, p.n_train, p.n_seeds, fmt_f(p.mean), fmt_f(p.se));
+        }
+    }
+    write_atomic(&out.join("curve.csv"), curve.as_bytes())?;
+    Ok(())
+}
+
+/// A plain-text learning-curve table: rounds down, strategies across, `mean ± se`.
+pub fn curve_table(curve: &[planner::CurvePoint], strategies: &[String], metric: &str) -> String {
+    let max_round = curve.iter().map(|p| p.round).max().unwrap_or(0);
+    let mut s = format!("{metric} (mean ± SE over seeds)\n{:>5} {:>7}", "round", "n_train");
+    for st in strategies {
+        let _ = write!(s, " {st:>17}");
+    }
+    s.push('\n');
+    for r in 0..=max_round {
+        let n = curve.iter().find(|p| p.round == r).map(|p| p.n_train).unwrap_or(0.0);
+        let _ = write!(s, "{r:>5} {n:>7}");
+        for st in strategies {
+            match curve.iter().find(|p| &p.strategy == st && p.round == r) {
+                Some(p) => {
+                    let _ = write!(s, " {:>17}", format!("{:.4} ± {:.4}", p.mean, p.se));
+                }
+                None => {
+                    let _ = write!(s, " {:>17}", "-");
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,190 @@
+//! Reading delimited text (plain or gzip) with file, line and field positions kept for errors.
+
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// An input-data error that names the file, and where it can, the line and field.
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: field `{field}`: {msg}")]
+    Field { path: PathBuf, line: usize, field: String, msg: String },
+    #[error("{path}: {msg}")]
+    Invalid { path: PathBuf, msg: String },
+}
+
+impl DataError {
+    pub fn field(path: &Path, line: usize, field: &str, msg: impl Into<String>) -> Self {
+        DataError::Field { path: path.to_path_buf(), line, field: field.to_string(), msg: msg.into() }
+    }
+    pub fn invalid(path: &Path, msg: impl Into<String>) -> Self {
+        DataError::Invalid { path: path.to_path_buf(), msg: msg.into() }
+    }
+}
+
+/// Open a file for buffered reading, transparently gunzipping `.gz` files.
+pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
+    let f = File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let mut r = BufReader::with_capacity(1 << 16, f);
+    let gz = {
+        let buf = r.fill_buf().map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        buf.len() >= 2 && buf[0] == 0x1f && buf[1] == 0x8b
+    };
+    if gz {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(r))))
+    } else {
+        Ok(Box::new(r))
+    }
+}
+
+/// Read a whole (possibly gzipped) file to a string.
+pub fn read_to_string(path: &Path) -> Result<String, DataError> {
+    let mut s = String::new();
+    open(path)?
+        .read_to_string(&mut s)
+        .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    Ok(s)
+}
+
+/// The field delimiter for a file: tab for `.tsv`/`.tab`/`.gmt` (also under `.gz`), comma for
+/// `.csv`; otherwise guessed from the first line.
+pub fn delimiter_for(path: &Path, first_line: &str) -> char {
+    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if name.ends_with(".csv") {
+        ','
+    } else if name.ends_with(".tsv") || name.ends_with(".tab") || name.ends_with(".gmt") {
+        '\t'
+    } else if first_line.contains('\t') {
+        '\t'
+    } else {
+        ','
+    }
+}
+
+/// A delimited table read line by line: `header` holds the column names; each `next_record`
+/// yields `(line_number, fields)` with 1-based line numbers.
+pub struct Table {
+    pub path: PathBuf,
+    pub header: Vec<String>,
+    pub delim: char,
+    reader: Box<dyn BufRead>,
+    line_no: usize,
+    buf: String,
+}
+
+impl Table {
+    pub fn open(path: &Path) -> Result<Table, DataError> {
+        let mut reader = open(path)?;
+        let mut buf = String::new();
+        let n = reader
+            .read_line(&mut buf)
+            .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        if n == 0 {
+            return Err(DataError::invalid(path, "file is empty (no header line)"));
+        }
+        let first = buf.trim_end_matches(['\n', '\r']).to_string();
+        let delim = delimiter_for(path, &first);
+        let header = split_line(&first, delim);
+        Ok(Table { path: path.to_path_buf(), header, delim, reader, line_no: 1, buf: String::new() })
+    }
+
+    /// Index of a named column, or an error naming the file and the missing column.
+    pub fn column(&self, name: &str) -> Result<usize, DataError> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| {
+            DataError::field(&self.path, 1, name, format!("missing column (header has: {})", self.header.join(", ")))
+        })
+    }
+
+    /// Next non-empty record, with its line number.
+    pub fn next_record(&mut self) -> Result<Option<(usize, Vec<String>)>, DataError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_line(&mut self.buf)
+                .map_err(|source| DataError::Io { path: self.path.clone(), source })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let line = self.buf.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                continue;
+            }
+            return Ok(Some((self.line_no, split_line(line, self.delim))));
+        }
+    }
+
+    /// A field of a record by column index; an error naming file, line and column when short.
+    pub fn get<'a>(&self, line: usize, rec: &'a [String], col: usize) -> Result<&'a str, DataError> {
+        rec.get(col).map(|s| s.as_str()).ok_or_else(|| {
+            DataError::field(
+                &self.path,
+                line,
+                &self.header[col],
+                format!("row has {} fields, header has {}", rec.len(), self.header.len()),
+            )
+        })
+    }
+
+    /// Parse a finite number from a field.
+    pub fn number(&self, line: usize, rec: &[String], col: usize) -> Result<f64, DataError> {
+        let s = self.get(line, rec, col)?;
+        parse_finite(s).ok_or_else(|| {
+            DataError::field(&self.path, line, &self.header[col], format!("not a finite number: {s:?}"))
+        })
+    }
+}
+
+/// Parse a finite f64 (NaN and infinities are rejected).
+pub fn parse_finite(s: &str) -> Option<f64> {
+    let v: f64 = s.trim().parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// Split one line on the delimiter, honouring double quotes for CSV.
+pub fn split_line(line: &str, delim: char) -> Vec<String> {
+    if delim != ',' || !line.contains('"') {
+        return line.split(delim).map(|s| s.to_string()).collect();
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            c if c == delim && !quoted => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_quoted_csv() {
+        assert_eq!(split_line(r#"a,"b,c","d""e""#, ','), vec!["a", "b,c", "d\"e"]);
+        assert_eq!(split_line("a\tb", '\t'), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn rejects_nan() {
+        assert_eq!(parse_finite("NaN"), None);
+        assert_eq!(parse_finite("inf"), None);
+        assert_eq!(parse_finite(" 1.5"), Some(1.5));
+    }
+}
