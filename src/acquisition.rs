@@ -71,7 +71,11 @@ pub enum StrategyError {
 
 pub trait Strategy: Send {
     fn name(&self) -> &str;
-    fn select(&mut self, ctx: &AcquisitionContext, rng: &mut ChaCha8Rng) -> Result<Selection, StrategyError>;
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError>;
 }
 
 pub const BUILTIN: [&str; 5] = ["random", "prior", "bald", "coreset", "iterpert"];
@@ -89,7 +93,12 @@ pub fn builtin(name: &str) -> Result<Box<dyn Strategy>, StrategyError> {
 }
 
 fn pick(pert: usize, score: f64, details: &[(&str, f64)]) -> Pick {
-    Pick { pert, score, details: details.iter().map(|(k, v)| (k.to_string(), *v)).collect(), rationale: None }
+    Pick {
+        pert,
+        score,
+        details: details.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        rationale: None,
+    }
 }
 
 /// The pool sorted by descending score, ties by a seeded random key, truncated to `batch`.
@@ -106,9 +115,16 @@ impl Strategy for Random {
     fn name(&self) -> &str {
         "random"
     }
-    fn select(&mut self, ctx: &AcquisitionContext, rng: &mut ChaCha8Rng) -> Result<Selection, StrategyError> {
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
         let chosen = rand::seq::index::sample(rng, ctx.pool.len(), ctx.batch.min(ctx.pool.len()));
-        Ok(Selection { picks: chosen.iter().map(|i| pick(ctx.pool[i], 0.0, &[])).collect(), notes: vec![] })
+        Ok(Selection {
+            picks: chosen.iter().map(|i| pick(ctx.pool[i], 0.0, &[])).collect(),
+            notes: vec![],
+        })
     }
 }
 
@@ -117,10 +133,20 @@ impl Strategy for Prior {
     fn name(&self) -> &str {
         "prior"
     }
-    fn select(&mut self, ctx: &AcquisitionContext, rng: &mut ChaCha8Rng) -> Result<Selection, StrategyError> {
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
         let s: Vec<f64> = ctx.pool.iter().map(|&p| ctx.priors.closeness[p]).collect();
-        let picks = top_by(ctx, &s, rng).into_iter().map(|i| pick(ctx.pool[i], s[i], &[("closeness", s[i])])).collect();
-        Ok(Selection { picks, notes: vec![] })
+        let picks = top_by(ctx, &s, rng)
+            .into_iter()
+            .map(|i| pick(ctx.pool[i], s[i], &[("closeness", s[i])]))
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
     }
 }
 
@@ -129,13 +155,33 @@ impl Strategy for Bald {
     fn name(&self) -> &str {
         "bald"
     }
-    fn select(&mut self, ctx: &AcquisitionContext, rng: &mut ChaCha8Rng) -> Result<Selection, StrategyError> {
-        let s: Vec<f64> = ctx.uncertainty.iter().map(|u| u.mutual_information).collect();
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let s: Vec<f64> = ctx
+            .uncertainty
+            .iter()
+            .map(|u| u.mutual_information)
+            .collect();
         let picks = top_by(ctx, &s, rng)
             .into_iter()
-            .map(|i| pick(ctx.pool[i], s[i], &[("mutual_information", s[i]), ("variance", ctx.uncertainty[i].variance)]))
+            .map(|i| {
+                pick(
+                    ctx.pool[i],
+                    s[i],
+                    &[
+                        ("mutual_information", s[i]),
+                        ("variance", ctx.uncertainty[i].variance),
+                    ],
+                )
+            })
             .collect();
-        Ok(Selection { picks, notes: vec![] })
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
     }
 }
 
@@ -149,8 +195,15 @@ fn greedy_k_centre(
     dist2: impl Fn(usize, usize) -> f64,
     weight: impl Fn(usize) -> f64,
 ) -> Vec<(usize, f64, f64)> {
-    let mut mind: Vec<f64> =
-        cand.iter().map(|&c| start.iter().map(|&s| dist2(c, s)).fold(f64::INFINITY, f64::min)).collect();
+    let mut mind: Vec<f64> = cand
+        .iter()
+        .map(|&c| {
+            start
+                .iter()
+                .map(|&s| dist2(c, s))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
     let mut taken = vec![false; cand.len()];
     let mut out = Vec::with_capacity(batch);
     for _ in 0..batch.min(cand.len()) {
@@ -159,7 +212,11 @@ fn greedy_k_centre(
             if taken[i] {
                 continue;
             }
-            let d = if d.is_finite() { d.max(0.0).sqrt() } else { f64::MAX.sqrt() };
+            let d = if d.is_finite() {
+                d.max(0.0).sqrt()
+            } else {
+                f64::MAX.sqrt()
+            };
             let s = d * weight(i);
             if best.is_none_or(|(_, b)| s > b) {
                 best = Some((i, s));
@@ -182,7 +239,11 @@ impl Strategy for Coreset {
     fn name(&self) -> &str {
         "coreset"
     }
-    fn select(&mut self, ctx: &AcquisitionContext, _rng: &mut ChaCha8Rng) -> Result<Selection, StrategyError> {
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
         let f = &ctx.model.features;
         let (n, d) = (f.rows, f.cols);
         let mut mean = vec![0.0; d];
@@ -197,11 +258,29 @@ impl Strategy for Coreset {
                 sd[j] += (f.get(i, j) - mean[j]).powi(2) / n as f64;
             }
         }
-        let z = Mat::from_fn(n, d, |i, j| if sd[j] > 1e-24 { (f.get(i, j) - mean[j]) / sd[j].sqrt() } else { 0.0 });
-        let dist2 = |a: usize, b: usize| z.row(a).iter().zip(z.row(b)).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
+        let z = Mat::from_fn(n, d, |i, j| {
+            if sd[j] > 1e-24 {
+                (f.get(i, j) - mean[j]) / sd[j].sqrt()
+            } else {
+                0.0
+            }
+        });
+        let dist2 = |a: usize, b: usize| {
+            z.row(a)
+                .iter()
+                .zip(z.row(b))
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+        };
         let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
-        let picks = chosen.into_iter().map(|(i, s, _)| pick(ctx.pool[i], s, &[("distance", s)])).collect();
-        Ok(Selection { picks, notes: vec![] })
+        let picks = chosen
+            .into_iter()
+            .map(|(i, s, _)| pick(ctx.pool[i], s, &[("distance", s)]))
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
     }
 }
 
@@ -210,7 +289,11 @@ impl Strategy for IterPert {
     fn name(&self) -> &str {
         "iterpert"
     }
-    fn select(&mut self, ctx: &AcquisitionContext, _rng: &mut ChaCha8Rng) -> Result<Selection, StrategyError> {
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
         let n = ctx.screen.n_perts();
         let all: Vec<usize> = (0..n).collect();
         let model_kernel = cosine_kernel(&ctx.model.latent_mean(&all));
@@ -219,14 +302,36 @@ impl Strategy for IterPert {
         let m = kernels.len() as f64;
         let k = |a: usize, b: usize| kernels.iter().map(|k| k.get(a, b)).sum::<f64>() / m;
         let dist2 = |a: usize, b: usize| k(a, a) + k(b, b) - 2.0 * k(a, b);
-        let umax = ctx.uncertainty.iter().map(|u| u.variance).fold(0.0, f64::max);
-        let w = |i: usize| if umax > 0.0 { ctx.uncertainty[i].variance / umax } else { 1.0 };
+        let umax = ctx
+            .uncertainty
+            .iter()
+            .map(|u| u.variance)
+            .fold(0.0, f64::max);
+        let w = |i: usize| {
+            if umax > 0.0 {
+                ctx.uncertainty[i].variance / umax
+            } else {
+                1.0
+            }
+        };
         let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, w);
         let picks = chosen
             .into_iter()
-            .map(|(i, s, d)| pick(ctx.pool[i], s, &[("kernel_distance", d), ("variance", ctx.uncertainty[i].variance)]))
+            .map(|(i, s, d)| {
+                pick(
+                    ctx.pool[i],
+                    s,
+                    &[
+                        ("kernel_distance", d),
+                        ("variance", ctx.uncertainty[i].variance),
+                    ],
+                )
+            })
             .collect();
-        Ok(Selection { picks, notes: vec![] })
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
     }
 }
 
@@ -236,7 +341,7 @@ mod tests {
 
     #[test]
     fn k_centre_picks_the_far_point_first() {
-        let pts = [0.0, 1.0, 10.0, 5.0];
+        let pts: [f64; 4] = [0.0, 1.0, 10.0, 5.0];
         let d2 = |a: usize, b: usize| (pts[a] - pts[b]).powi(2);
         let out = greedy_k_centre(&[1, 2, 3], &[0], 2, d2, |_| 1.0);
         assert_eq!(out.iter().map(|o| o.0).collect::<Vec<_>>(), vec![1, 2]); // 10, then 5

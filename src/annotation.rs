@@ -35,9 +35,21 @@ impl Annotations {
             let name = t.get(line, &rec, cn)?.to_string();
             let aliases = rec
                 .get(ca)
-                .map(|a| a.split('|').filter(|s| !s.is_empty() && *s != symbol).map(str::to_string).collect())
+                .map(|a| {
+                    a.split('|')
+                        .filter(|s| !s.is_empty() && *s != symbol)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
-            self.genes.insert(symbol.clone(), GeneInfo { symbol, name, aliases });
+            self.genes.insert(
+                symbol.clone(),
+                GeneInfo {
+                    symbol,
+                    name,
+                    aliases,
+                },
+            );
         }
         Ok(())
     }
@@ -47,7 +59,10 @@ impl Annotations {
         let mut t = Table::open(path)?;
         let (cs, cc) = (t.column("symbol")?, t.column("context")?);
         while let Some((line, rec)) = t.next_record()? {
-            self.context.insert(t.get(line, &rec, cs)?.to_string(), t.get(line, &rec, cc)?.to_string());
+            self.context.insert(
+                t.get(line, &rec, cs)?.to_string(),
+                t.get(line, &rec, cc)?.to_string(),
+            );
         }
         Ok(())
     }
@@ -59,14 +74,26 @@ impl Annotations {
         let (cs, cg) = (t.column("symbol")?, t.column("go_id")?);
         let ce = t.header.iter().position(|h| h == "evidence");
         while let Some((line, rec)) = t.next_record()? {
-            if ce.and_then(|c| rec.get(c)).map(|e| e == "ND").unwrap_or(false) {
+            if ce
+                .and_then(|c| rec.get(c))
+                .map(|e| e == "ND")
+                .unwrap_or(false)
+            {
                 continue;
             }
             let go = t.get(line, &rec, cg)?;
             if !go.starts_with("GO:") {
-                return Err(DataError::field(path, line, "go_id", format!("not a GO id: {go:?}")));
+                return Err(DataError::field(
+                    path,
+                    line,
+                    "go_id",
+                    format!("not a GO id: {go:?}"),
+                ));
             }
-            self.go.entry(t.get(line, &rec, cs)?.to_string()).or_default().insert(go.to_string());
+            self.go
+                .entry(t.get(line, &rec, cs)?.to_string())
+                .or_default()
+                .insert(go.to_string());
         }
         Ok(())
     }
@@ -90,8 +117,20 @@ mod tests {
     #[test]
     fn jaccard_of_go_sets() {
         let mut a = Annotations::default();
-        a.go.insert("X".into(), ["GO:1", "GO:2", "GO:3"].iter().map(|s| s.to_string()).collect());
-        a.go.insert("Y".into(), ["GO:2", "GO:3", "GO:4", "GO:5"].iter().map(|s| s.to_string()).collect());
+        a.go.insert(
+            "X".into(),
+            ["GO:1", "GO:2", "GO:3"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+        a.go.insert(
+            "Y".into(),
+            ["GO:2", "GO:3", "GO:4", "GO:5"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
         assert!((a.go_jaccard("X", "Y") - 2.0 / 5.0).abs() < 1e-15);
         assert_eq!(a.go_jaccard("X", "Z"), 0.0);
         assert_eq!(a.go_jaccard("X", "X"), 1.0);

@@ -41,8 +41,13 @@ pub fn progress(total: u64, what: &str) -> ProgressBar {
 }
 
 fn input_entry(path: &Path) -> Result<serde_json::Value> {
-    Ok(json!({ "path": path.display().to_string(), "sha256": sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))? }))
+    Ok(
+        json!({ "path": path.display().to_string(), "sha256": sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))? }),
+    )
 }
+
+type JobResult = Result<(Vec<RoundRecord>, Vec<SelectionRecord>), planner::PlanError>;
+type Metric = fn(&RoundRecord) -> f64;
 
 /// Everything `plan` needs, loaded and validated.
 struct PlanInputs {
@@ -55,14 +60,24 @@ struct PlanInputs {
 fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
     for s in &a.strategies {
         if !acquisition::BUILTIN.contains(&s.as_str()) {
-            bail!("--strategies: unknown strategy {s:?} (known: {})", acquisition::BUILTIN.join(", "));
+            bail!(
+                "--strategies: unknown strategy {s:?} (known: {})",
+                acquisition::BUILTIN.join(", ")
+            );
         }
     }
-    let opts = LoadOptions { control: a.control.clone(), control_vector: a.control_vector.clone() };
+    let opts = LoadOptions {
+        control: a.control.clone(),
+        control_vector: a.control_vector.clone(),
+    };
     let screen = screen::load(&a.screen, &opts)?;
     let sets = GeneSets::load(&a.pathways)?;
     let pathway = sets.find(&a.pathway)?.clone();
-    let network = a.network.as_deref().map(|p| Network::load(p, a.min_score)).transpose()?;
+    let network = a
+        .network
+        .as_deref()
+        .map(|p| Network::load(p, a.min_score))
+        .transpose()?;
     let annotations = match &a.go {
         Some(p) => {
             let mut ann = Annotations::default();
@@ -71,7 +86,12 @@ fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
         }
         None => None,
     };
-    Ok(PlanInputs { screen, pathway, network, annotations })
+    Ok(PlanInputs {
+        screen,
+        pathway,
+        network,
+        annotations,
+    })
 }
 
 fn plan(a: &PlanArgs) -> Result<()> {
@@ -89,7 +109,11 @@ fn plan(a: &PlanArgs) -> Result<()> {
             feature_fraction: a.feature_fraction,
         },
     };
-    if cfg.ensemble.members == 0 || !(cfg.ensemble.lambda > 0.0) || !(0.0..=1.0).contains(&cfg.ensemble.feature_fraction) {
+    if cfg.ensemble.members == 0
+        || cfg.ensemble.lambda <= 0.0
+        || cfg.ensemble.lambda.is_nan()
+        || !(0.0..=1.0).contains(&cfg.ensemble.feature_fraction)
+    {
         bail!("--members must be ≥ 1, --lambda > 0 and --feature-fraction in (0, 1]");
     }
     if a.seeds == 0 {
@@ -105,12 +129,20 @@ fn plan(a: &PlanArgs) -> Result<()> {
     let mut inputs_json = serde_json::Map::new();
     inputs_json.insert("screen".into(), input_entry(&a.screen)?);
     inputs_json.insert("pathways".into(), input_entry(&a.pathways)?);
-    for (k, p) in [("network", &a.network), ("go", &a.go), ("control_vector", &a.control_vector)] {
+    for (k, p) in [
+        ("network", &a.network),
+        ("go", &a.go),
+        ("control_vector", &a.control_vector),
+    ] {
         if let Some(p) = p {
             inputs_json.insert(k.into(), input_entry(p)?);
         }
     }
-    let n_members = screen.targets.iter().filter(|t| inputs.pathway.genes.contains(t)).count();
+    let n_members = screen
+        .targets
+        .iter()
+        .filter(|t| inputs.pathway.genes.contains(t))
+        .count();
     let mut config = json!({
         "command": "plan",
         "tool": { "name": "pertaudit", "version": env!("CARGO_PKG_VERSION") },
@@ -125,23 +157,44 @@ fn plan(a: &PlanArgs) -> Result<()> {
         "control": a.control,
     });
     let prior_cfg = PriorConfig { dim: a.prior_dim };
-    let priors = prior::build(screen, &inputs.pathway, inputs.network.as_ref(), inputs.annotations.as_ref(), &prior_cfg)
-        .context("building prior embeddings")?;
-    config["prior"]["kernels"] = json!(priors.kernels.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>());
-    let run_id = format!("plan-{}", &sha256_bytes(canonical_json(&config).as_bytes())[..12]);
+    let priors = prior::build(
+        screen,
+        &inputs.pathway,
+        inputs.network.as_ref(),
+        inputs.annotations.as_ref(),
+        &prior_cfg,
+    )
+    .context("building prior embeddings")?;
+    config["prior"]["kernels"] = json!(priors
+        .kernels
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect::<Vec<_>>());
+    let run_id = format!(
+        "plan-{}",
+        &sha256_bytes(canonical_json(&config).as_bytes())[..12]
+    );
     config["run_id"] = json!(run_id);
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&run_id));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&run_id));
 
     let ws = Workspace::new(screen, &priors.embedding);
-    let jobs: Vec<(usize, usize)> =
-        (0..splits.len()).flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k))).collect();
+    let jobs: Vec<(usize, usize)> = (0..splits.len())
+        .flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k)))
+        .collect();
     let pb = progress((jobs.len() * (cfg.rounds + 1)) as u64, "plan");
-    let results: Mutex<Vec<Option<Result<(Vec<RoundRecord>, Vec<SelectionRecord>), planner::PlanError>>>> =
+    let results: Mutex<Vec<Option<JobResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let threads = a
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .clamp(1, jobs.len().max(1));
     let tick = || pb.inc(1);
     std::thread::scope(|s| {
@@ -152,8 +205,15 @@ fn plan(a: &PlanArgs) -> Result<()> {
                     break;
                 }
                 let (si, ki) = jobs[j];
-                let mut strat: Box<dyn Strategy> = acquisition::builtin(&a.strategies[ki]).expect("validated");
-                let input = JobInput { ws: &ws, priors: &priors, pathway: &inputs.pathway, split: &splits[si], cfg: &cfg };
+                let mut strat: Box<dyn Strategy> =
+                    acquisition::builtin(&a.strategies[ki]).expect("validated");
+                let input = JobInput {
+                    ws: &ws,
+                    priors: &priors,
+                    pathway: &inputs.pathway,
+                    split: &splits[si],
+                    cfg: &cfg,
+                };
                 let r = planner::run_job(&input, strat.as_mut(), &tick);
                 results.lock().expect("results")[j] = Some(r);
             });
@@ -224,14 +284,23 @@ fn write_plan_outputs(
     let cfg_text = serde_json::to_string_pretty(config)? + "\n";
     if let Ok(existing) = std::fs::read_to_string(&cfg_path) {
         if existing != cfg_text {
-            bail!("{}: holds a different run; choose another --out", out.display());
+            bail!(
+                "{}: holds a different run; choose another --out",
+                out.display()
+            );
         }
     }
     write_atomic(&cfg_path, cfg_text.as_bytes())?;
     let mut sp = String::new();
     for s in splits {
-        let names = |v: &[usize]| v.iter().map(|&i| screen.perturbations[i].clone()).collect::<Vec<_>>();
-        sp += &serde_json::to_string(&json!({"seed": s.seed, "test": names(&s.test), "initial": names(&s.initial)}))?;
+        let names = |v: &[usize]| {
+            v.iter()
+                .map(|&i| screen.perturbations[i].clone())
+                .collect::<Vec<_>>()
+        };
+        sp += &serde_json::to_string(
+            &json!({"seed": s.seed, "test": names(&s.test), "initial": names(&s.initial)}),
+        )?;
         sp.push('\n');
     }
     write_atomic(&out.join("splits.jsonl"), sp.as_bytes())?;
@@ -244,10 +313,14 @@ fn write_plan_outputs(
     write_atomic(&out.join("selections.jsonl"), sel.as_bytes())?;
     let strategies: Vec<String> = config["strategies"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let mut curve = String::from("metric,strategy,round,n_train,n_seeds,mean,se\n");
-    let metrics: [(&str, fn(&RoundRecord) -> f64); 5] = [
+    let metrics: [(&str, Metric); 5] = [
         ("pearson_delta", |r| r.model.pearson_delta),
         ("top20_pearson", |r| r.model.top20_pearson),
         ("top20_mse", |r| r.model.top20_mse),
@@ -256,7 +329,16 @@ fn write_plan_outputs(
     ];
     for (name, f) in metrics {
         for p in planner::learning_curve(rounds, &strategies, f) {
-            let _ = writeln!(curve, "{name},{},{},{},{},{},{}", p.strategy, p.round, p.n_train, p.n_seeds, fmt_f(p.mean), fmt_f(p.se));
+            let _ = writeln!(
+                curve,
+                "{name},{},{},{},{},{},{}",
+                p.strategy,
+                p.round,
+                p.n_train,
+                p.n_seeds,
+                fmt_f(p.mean),
+                fmt_f(p.se)
+            );
         }
     }
     write_atomic(&out.join("curve.csv"), curve.as_bytes())?;
@@ -266,13 +348,20 @@ fn write_plan_outputs(
 /// A plain-text learning-curve table: rounds down, strategies across, `mean ± se`.
 pub fn curve_table(curve: &[planner::CurvePoint], strategies: &[String], metric: &str) -> String {
     let max_round = curve.iter().map(|p| p.round).max().unwrap_or(0);
-    let mut s = format!("{metric} (mean ± SE over seeds)\n{:>5} {:>7}", "round", "n_train");
+    let mut s = format!(
+        "{metric} (mean ± SE over seeds)\n{:>5} {:>7}",
+        "round", "n_train"
+    );
     for st in strategies {
         let _ = write!(s, " {st:>17}");
     }
     s.push('\n');
     for r in 0..=max_round {
-        let n = curve.iter().find(|p| p.round == r).map(|p| p.n_train).unwrap_or(0.0);
+        let n = curve
+            .iter()
+            .find(|p| p.round == r)
+            .map(|p| p.n_train)
+            .unwrap_or(0.0);
         let _ = write!(s, "{r:>5} {n:>7}");
         for st in strategies {
             match curve.iter().find(|p| &p.strategy == st && p.round == r) {

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "pertaudit", version, about = "Budgeted Perturb-seq screen planner and LLM-as-judge auditor")]
+#[command(
+    name = "pertaudit",
+    version,
+    about = "Budgeted Perturb-seq screen planner and LLM-as-judge auditor"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,7 +32,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub pathway: String,
     /// Strategies, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "random,prior,bald,coreset,iterpert")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "random,prior,bald,coreset,iterpert"
+    )]
     pub strategies: Vec<String>,
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,

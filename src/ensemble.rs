@@ -33,7 +33,12 @@ pub struct EnsembleConfig {
 
 impl Default for EnsembleConfig {
     fn default() -> Self {
-        EnsembleConfig { members: 10, lambda: 1.0, pca_dim: 16, feature_fraction: 0.8 }
+        EnsembleConfig {
+            members: 10,
+            lambda: 1.0,
+            pca_dim: 16,
+            feature_fraction: 0.8,
+        }
     }
 }
 
@@ -52,10 +57,19 @@ impl<'a> Workspace<'a> {
     pub fn new(screen: &'a Screen, prior: &'a Mat) -> Workspace<'a> {
         let n = screen.n_perts();
         let idx = screen.gene_index();
-        let target_gene = screen.targets.iter().map(|t| idx.get(t.as_str()).copied()).collect();
+        let target_gene = screen
+            .targets
+            .iter()
+            .map(|t| idx.get(t.as_str()).copied())
+            .collect();
         let gram = gram_matrix(&screen.values);
         assert_eq!(prior.rows, n, "prior rows must match perturbations");
-        Workspace { screen, gram, target_gene, prior }
+        Workspace {
+            screen,
+            gram,
+            target_gene,
+            prior,
+        }
     }
 }
 
@@ -63,7 +77,10 @@ impl<'a> Workspace<'a> {
 /// order, so the result does not depend on the thread count.
 pub fn gram_matrix(y: &Mat) -> Mat {
     let n = y.rows;
-    let threads = std::thread::available_parallelism().map(|t| t.get()).unwrap_or(1).min(8);
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(8);
     let mut g = Mat::zeros(n, n);
     let rows: Vec<usize> = (0..n).collect();
     let chunk = n.div_ceil(threads.max(1)).max(1);
@@ -73,12 +90,22 @@ pub fn gram_matrix(y: &Mat) -> Mat {
             .map(|rs| {
                 s.spawn(move || {
                     rs.iter()
-                        .map(|&i| (i, (0..=i).map(|j| crate::linalg::dot(y.row(i), y.row(j))).collect::<Vec<f64>>()))
+                        .map(|&i| {
+                            (
+                                i,
+                                (0..=i)
+                                    .map(|j| crate::linalg::dot(y.row(i), y.row(j)))
+                                    .collect::<Vec<f64>>(),
+                            )
+                        })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("gram worker")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("gram worker"))
+            .collect()
     });
     for part in parts {
         for (i, vals) in part {
@@ -184,7 +211,10 @@ impl FittedEnsemble {
                     variance += var;
                     mi += 0.5 * (1.0 + var / self.noise[c].max(1e-12)).ln();
                 }
-                Uncertainty { variance, mutual_information: mi }
+                Uncertainty {
+                    variance,
+                    mutual_information: mi,
+                }
             })
             .collect()
     }
@@ -202,12 +232,17 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
         }
     }
     let sub = Mat::from_fn(n, n, |a, b| ws.gram.get(train[a], train[b]));
-    let rmean: Vec<f64> = (0..n).map(|a| sub.row(a).iter().sum::<f64>() / n as f64).collect();
+    let rmean: Vec<f64> = (0..n)
+        .map(|a| sub.row(a).iter().sum::<f64>() / n as f64)
+        .collect();
     let tmean = rmean.iter().sum::<f64>() / n as f64;
     let c = Mat::from_fn(n, n, |a, b| sub.get(a, b) - rmean[a] - rmean[b] + tmean);
     let (vals, vecs) = symmetric_eigen(&c)?;
     let top = vals.first().copied().unwrap_or(0.0);
-    let keep: Vec<usize> = (0..vals.len()).filter(|&i| vals[i] > 1e-10 * top.max(1e-300)).take(max_k).collect();
+    let keep: Vec<usize> = (0..vals.len())
+        .filter(|&i| vals[i] > 1e-10 * top.max(1e-300))
+        .take(max_k)
+        .collect();
     let k = keep.len();
     let t = Mat::from_fn(n, k, |a, j| vecs.get(a, keep[j]) * vals[keep[j]].sqrt());
     let mut v = Mat::zeros(g, k);
@@ -227,7 +262,12 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
 }
 
 /// Fit the ensemble on `train` (indices into the screen). Draws only from `rng`.
-pub fn fit(ws: &Workspace, train: &[usize], cfg: &EnsembleConfig, rng: &mut ChaCha8Rng) -> Result<FittedEnsemble, LinalgError> {
+pub fn fit(
+    ws: &Workspace,
+    train: &[usize],
+    cfg: &EnsembleConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<FittedEnsemble, LinalgError> {
     assert!(train.len() >= 2, "need at least two training perturbations");
     let (t, v, mu) = pca(ws, train, cfg.pca_dim)?;
     let k = v.cols;
@@ -238,7 +278,11 @@ pub fn fit(ws: &Workspace, train: &[usize], cfg: &EnsembleConfig, rng: &mut ChaC
         if j < k {
             ws.target_gene[p].map(|g| v.get(g, j)).unwrap_or(0.0)
         } else if j == k {
-            if ws.target_gene[p].is_some() { 1.0 } else { 0.0 }
+            if ws.target_gene[p].is_some() {
+                1.0
+            } else {
+                0.0
+            }
         } else {
             ws.prior.get(p, j - k - 1)
         }
@@ -280,9 +324,18 @@ pub fn fit(ws: &Workspace, train: &[usize], cfg: &EnsembleConfig, rng: &mut ChaC
     let noise = if oob_n > 0 {
         oob_sum.iter().map(|s| s / oob_n as f64).collect()
     } else {
-        (0..k).map(|c| (0..n).map(|r| t.get(r, c).powi(2)).sum::<f64>() / n as f64).collect()
+        (0..k)
+            .map(|c| (0..n).map(|r| t.get(r, c).powi(2)).sum::<f64>() / n as f64)
+            .collect()
     };
-    Ok(FittedEnsemble { train: train.to_vec(), y_mean: mu, loadings: v, features, members, noise })
+    Ok(FittedEnsemble {
+        train: train.to_vec(),
+        y_mean: mu,
+        loadings: v,
+        features,
+        members,
+        noise,
+    })
 }
 
 /// The mean-of-training baseline: predicts the average training response for everything.
@@ -324,7 +377,14 @@ mod tests {
             name: "toy".into(),
             source: "toy".into(),
             perturbations: (0..6).map(|i| format!("G{i}")).collect(),
-            targets: vec!["G0".into(), "G1".into(), "G2".into(), "G3".into(), "X".into(), "Y".into()],
+            targets: vec![
+                "G0".into(),
+                "G1".into(),
+                "G2".into(),
+                "G3".into(),
+                "X".into(),
+                "Y".into(),
+            ],
             genes: vec!["G0".into(), "G1".into(), "G2".into(), "G3".into()],
             values,
             labels: None,
@@ -369,12 +429,17 @@ mod tests {
         let s = toy_screen();
         let prior = Mat::zeros(6, 0);
         let ws = Workspace::new(&s, &prior);
-        let cfg = EnsembleConfig { members: 5, ..Default::default() };
+        let cfg = EnsembleConfig {
+            members: 5,
+            ..Default::default()
+        };
         let a = fit(&ws, &[0, 1, 2, 3], &cfg, &mut stream(1, "t")).unwrap();
         let b = fit(&ws, &[0, 1, 2, 3], &cfg, &mut stream(1, "t")).unwrap();
         assert_eq!(a.predict(&[4, 5]).data, b.predict(&[4, 5]).data);
         let u = a.uncertainty(&[4, 5]);
-        assert!(u.iter().all(|u| u.variance >= 0.0 && u.mutual_information >= 0.0));
+        assert!(u
+            .iter()
+            .all(|u| u.variance >= 0.0 && u.mutual_information >= 0.0));
     }
 
     #[test]

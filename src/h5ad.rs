@@ -21,7 +21,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Screen, DataError> {
 
 #[cfg(not(feature = "h5ad"))]
 pub fn load(path: &Path, _opts: &LoadOptions) -> Result<Screen, DataError> {
-    Err(DataError::invalid(path, "this build has no .h5ad support (rebuild with the `h5ad` feature)"))
+    Err(DataError::invalid(
+        path,
+        "this build has no .h5ad support (rebuild with the `h5ad` feature)",
+    ))
 }
 
 /// Average rows sharing `(context, label)` and hand them to the control subtraction.
@@ -49,7 +52,9 @@ fn aggregate(
         }
         e.1 += 1;
     }
-    let has_control = labels.iter().any(|l| is_control(l, opts.control.as_deref()));
+    let has_control = labels
+        .iter()
+        .any(|l| is_control(l, opts.control.as_deref()));
     let rows: Vec<(String, String, Vec<f64>, usize)> = first_seen
         .into_iter()
         .enumerate()
@@ -70,7 +75,11 @@ fn aggregate(
             perturbations.push(lab);
             data.extend(v);
         }
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("screen").to_string();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("screen")
+            .to_string();
         return Ok(Screen {
             name,
             source: path.to_path_buf(),
@@ -87,15 +96,24 @@ fn aggregate(
 #[cfg(feature = "h5ad")]
 mod imp {
     use super::*;
-    use hdf5_metno as hdf5;
     use hdf5::types::{TypeDescriptor, VarLenAscii, VarLenUnicode};
+    use hdf5_metno as hdf5;
 
     fn err(path: &Path, what: &str, e: impl std::fmt::Display) -> DataError {
         DataError::invalid(path, format!("{what}: {e}"))
     }
 
-    fn attr_string(path: &Path, loc: &hdf5::Location, name: &str) -> Result<Option<String>, DataError> {
-        if !loc.attr_names().map_err(|e| err(path, "attributes", e))?.iter().any(|a| a == name) {
+    fn attr_string(
+        path: &Path,
+        loc: &hdf5::Location,
+        name: &str,
+    ) -> Result<Option<String>, DataError> {
+        if !loc
+            .attr_names()
+            .map_err(|e| err(path, "attributes", e))?
+            .iter()
+            .any(|a| a == name)
+        {
             return Ok(None);
         }
         let a = loc.attr(name).map_err(|e| err(path, name, e))?;
@@ -109,7 +127,10 @@ mod imp {
     }
 
     fn read_strings(path: &Path, ds: &hdf5::Dataset, what: &str) -> Result<Vec<String>, DataError> {
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| err(path, what, e))?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| err(path, what, e))?;
         match td {
             TypeDescriptor::VarLenUnicode => Ok(ds
                 .read_raw::<VarLenUnicode>()
@@ -123,37 +144,77 @@ mod imp {
                 .into_iter()
                 .map(|s| s.as_str().to_string())
                 .collect()),
-            other => Err(err(path, what, format!("expected strings, found {other:?}"))),
+            other => Err(err(
+                path,
+                what,
+                format!("expected strings, found {other:?}"),
+            )),
         }
     }
 
     fn read_f64(path: &Path, ds: &hdf5::Dataset, what: &str) -> Result<Vec<f64>, DataError> {
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| err(path, what, e))?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| err(path, what, e))?;
         match td {
-            TypeDescriptor::Float(hdf5::types::FloatSize::U4) => {
-                Ok(ds.read_raw::<f32>().map_err(|e| err(path, what, e))?.into_iter().map(f64::from).collect())
-            }
+            TypeDescriptor::Float(hdf5::types::FloatSize::U4) => Ok(ds
+                .read_raw::<f32>()
+                .map_err(|e| err(path, what, e))?
+                .into_iter()
+                .map(f64::from)
+                .collect()),
             TypeDescriptor::Float(_) => ds.read_raw::<f64>().map_err(|e| err(path, what, e)),
             TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Boolean => {
-                Ok(read_i64(path, ds, what)?.into_iter().map(|v| v as f64).collect())
+                Ok(read_i64(path, ds, what)?
+                    .into_iter()
+                    .map(|v| v as f64)
+                    .collect())
             }
-            other => Err(err(path, what, format!("expected numbers, found {other:?}"))),
+            other => Err(err(
+                path,
+                what,
+                format!("expected numbers, found {other:?}"),
+            )),
         }
     }
 
     fn read_i64(path: &Path, ds: &hdf5::Dataset, what: &str) -> Result<Vec<i64>, DataError> {
-        let td = ds.dtype().and_then(|t| t.to_descriptor()).map_err(|e| err(path, what, e))?;
+        let td = ds
+            .dtype()
+            .and_then(|t| t.to_descriptor())
+            .map_err(|e| err(path, what, e))?;
         use hdf5::types::IntSize::*;
         let v = match td {
-            TypeDescriptor::Integer(U1) => ds.read_raw::<i8>().map(|v| v.into_iter().map(i64::from).collect()),
-            TypeDescriptor::Integer(U2) => ds.read_raw::<i16>().map(|v| v.into_iter().map(i64::from).collect()),
-            TypeDescriptor::Integer(U4) => ds.read_raw::<i32>().map(|v| v.into_iter().map(i64::from).collect()),
+            TypeDescriptor::Integer(U1) => ds
+                .read_raw::<i8>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            TypeDescriptor::Integer(U2) => ds
+                .read_raw::<i16>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            TypeDescriptor::Integer(U4) => ds
+                .read_raw::<i32>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
             TypeDescriptor::Integer(U8) => ds.read_raw::<i64>(),
-            TypeDescriptor::Unsigned(U1) => ds.read_raw::<u8>().map(|v| v.into_iter().map(i64::from).collect()),
-            TypeDescriptor::Unsigned(U2) => ds.read_raw::<u16>().map(|v| v.into_iter().map(i64::from).collect()),
-            TypeDescriptor::Unsigned(U4) => ds.read_raw::<u32>().map(|v| v.into_iter().map(i64::from).collect()),
-            TypeDescriptor::Unsigned(U8) => ds.read_raw::<u64>().map(|v| v.into_iter().map(|x| x as i64).collect()),
-            other => return Err(err(path, what, format!("expected integers, found {other:?}"))),
+            TypeDescriptor::Unsigned(U1) => ds
+                .read_raw::<u8>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            TypeDescriptor::Unsigned(U2) => ds
+                .read_raw::<u16>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            TypeDescriptor::Unsigned(U4) => ds
+                .read_raw::<u32>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            TypeDescriptor::Unsigned(U8) => ds
+                .read_raw::<u64>()
+                .map(|v| v.into_iter().map(|x| x as i64).collect()),
+            other => {
+                return Err(err(
+                    path,
+                    what,
+                    format!("expected integers, found {other:?}"),
+                ))
+            }
         };
         v.map_err(|e| err(path, what, e))
     }
@@ -164,14 +225,20 @@ mod imp {
         if let Ok(g) = frame.group(name) {
             let cats_ds = g.dataset("categories").map_err(|e| err(path, &what, e))?;
             let cats = read_strings(path, &cats_ds, &what)?;
-            let codes = read_i64(path, &g.dataset("codes").map_err(|e| err(path, &what, e))?, &what)?;
+            let codes = read_i64(
+                path,
+                &g.dataset("codes").map_err(|e| err(path, &what, e))?,
+                &what,
+            )?;
             return codes
                 .into_iter()
                 .map(|c| {
                     if c < 0 {
                         Ok(String::new())
                     } else {
-                        cats.get(c as usize).cloned().ok_or_else(|| err(path, &what, format!("code {c} out of range")))
+                        cats.get(c as usize)
+                            .cloned()
+                            .ok_or_else(|| err(path, &what, format!("code {c} out of range")))
                     }
                 })
                 .collect();
@@ -190,16 +257,40 @@ mod imp {
     }
 
     /// `X` as a dense row-major obs × var matrix.
-    fn read_x(path: &Path, file: &hdf5::File, n_obs: usize, n_var: usize) -> Result<Vec<f64>, DataError> {
+    fn read_x(
+        path: &Path,
+        file: &hdf5::File,
+        n_obs: usize,
+        n_var: usize,
+    ) -> Result<Vec<f64>, DataError> {
         if let Ok(g) = file.group("X") {
             let enc = attr_string(path, &g, "encoding-type")?.unwrap_or_default();
-            let data = read_f64(path, &g.dataset("data").map_err(|e| err(path, "X/data", e))?, "X/data")?;
-            let indices = read_i64(path, &g.dataset("indices").map_err(|e| err(path, "X/indices", e))?, "X/indices")?;
-            let indptr = read_i64(path, &g.dataset("indptr").map_err(|e| err(path, "X/indptr", e))?, "X/indptr")?;
+            let data = read_f64(
+                path,
+                &g.dataset("data").map_err(|e| err(path, "X/data", e))?,
+                "X/data",
+            )?;
+            let indices = read_i64(
+                path,
+                &g.dataset("indices")
+                    .map_err(|e| err(path, "X/indices", e))?,
+                "X/indices",
+            )?;
+            let indptr = read_i64(
+                path,
+                &g.dataset("indptr").map_err(|e| err(path, "X/indptr", e))?,
+                "X/indptr",
+            )?;
             let (major, minor) = match enc.as_str() {
                 "csr_matrix" => (n_obs, n_var),
                 "csc_matrix" => (n_var, n_obs),
-                other => return Err(err(path, "X", format!("unsupported sparse encoding {other:?}"))),
+                other => {
+                    return Err(err(
+                        path,
+                        "X",
+                        format!("unsupported sparse encoding {other:?}"),
+                    ))
+                }
             };
             if indptr.len() != major + 1 || data.len() != indices.len() {
                 return Err(err(path, "X", "sparse arrays have inconsistent lengths"));
@@ -213,9 +304,17 @@ mod imp {
                 for k in a..b {
                     let j = indices[k];
                     if j < 0 || j as usize >= minor {
-                        return Err(err(path, "X/indices", format!("index {j} out of range at {k}")));
+                        return Err(err(
+                            path,
+                            "X/indices",
+                            format!("index {j} out of range at {k}"),
+                        ));
                     }
-                    let (r, c) = if enc == "csr_matrix" { (m, j as usize) } else { (j as usize, m) };
+                    let (r, c) = if enc == "csr_matrix" {
+                        (m, j as usize)
+                    } else {
+                        (j as usize, m)
+                    };
                     x[r * n_var + c] = data[k];
                 }
             }
@@ -224,7 +323,11 @@ mod imp {
         let ds = file.dataset("X").map_err(|e| err(path, "X", e))?;
         let shape = ds.shape();
         if shape != [n_obs, n_var] {
-            return Err(err(path, "X", format!("shape {shape:?} does not match obs × var = {n_obs} × {n_var}")));
+            return Err(err(
+                path,
+                "X",
+                format!("shape {shape:?} does not match obs × var = {n_obs} × {n_var}"),
+            ));
         }
         read_f64(path, &ds, "X")
     }
@@ -263,7 +366,11 @@ mod imp {
         if let Some(k) = x.iter().position(|v| !v.is_finite()) {
             return Err(DataError::invalid(
                 path,
-                format!("X holds a non-finite value at obs {:?}, var {:?}", labels[k / genes.len()], genes[k % genes.len()]),
+                format!(
+                    "X holds a non-finite value at obs {:?}, var {:?}",
+                    labels[k / genes.len()],
+                    genes[k % genes.len()]
+                ),
             ));
         }
         super::aggregate(path, x, genes.len(), labels, contexts, genes, opts)

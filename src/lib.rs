@@ -1,20 +1,23 @@
 //! pertaudit: a budgeted active-learning planner for Perturb-seq screens and an LLM-as-judge
-//! auditor of its selections. See ARCHITECTURE.md for the map.
+//! auditor of its selections. See docs/ARCHITECTURE.md for the map.
 
+// Index loops mirror the textbook formulas in the numerical code (EISPACK, ridge, PCA).
+#![allow(clippy::needless_range_loop)]
+
+pub mod acquisition;
+pub mod annotation;
+pub mod app;
+pub mod cli;
+pub mod ensemble;
 pub mod h5ad;
 pub mod linalg;
+pub mod metrics;
+pub mod network;
+pub mod pathway;
+pub mod planner;
+pub mod prior;
+pub mod ridge;
+pub mod run;
 pub mod screen;
 pub mod seed;
 pub mod textio;
-pub mod annotation;
-pub mod ensemble;
-pub mod network;
-pub mod pathway;
-pub mod prior;
-pub mod ridge;
-pub mod acquisition;
-pub mod metrics;
-pub mod planner;
-pub mod app;
-pub mod cli;
-pub mod run;

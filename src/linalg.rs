@@ -25,7 +25,11 @@ pub struct Mat {
 
 impl Mat {
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Mat { rows, cols, data: vec![0.0; rows * cols] }
+        Mat {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
     }
 
     pub fn from_vec(rows: usize, cols: usize, data: Vec<f64>) -> Self {
@@ -436,7 +440,10 @@ mod tests {
     #[test]
     fn cholesky_rejects_indefinite() {
         let a = Mat::from_vec(2, 2, vec![1.0, 2.0, 2.0, 1.0]);
-        assert!(matches!(cholesky(&a), Err(LinalgError::NotPositiveDefinite { pivot: 1, .. })));
+        assert!(matches!(
+            cholesky(&a),
+            Err(LinalgError::NotPositiveDefinite { pivot: 1, .. })
+        ));
     }
 
     #[test]
@@ -458,7 +465,9 @@ mod tests {
         let (vals, vecs) = symmetric_eigen(&a).unwrap();
         for i in 0..n {
             for j in 0..n {
-                let r: f64 = (0..n).map(|k| vecs.get(i, k) * vals[k] * vecs.get(j, k)).sum();
+                let r: f64 = (0..n)
+                    .map(|k| vecs.get(i, k) * vals[k] * vecs.get(j, k))
+                    .sum();
                 assert!((r - a.get(i, j)).abs() < 1e-9 * (1.0 + a.get(i, j).abs()));
             }
         }

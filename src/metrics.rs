@@ -69,12 +69,18 @@ pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledP
         let tt: Vec<f64> = top.iter().map(|&g| t[g]).collect();
         let yy: Vec<f64> = top.iter().map(|&g| y[g]).collect();
         tp += pearson(&yy, &tt);
-        tm += tt.iter().zip(&yy).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / tt.len().max(1) as f64;
+        tm += tt
+            .iter()
+            .zip(&yy)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / tt.len().max(1) as f64;
     }
     let n = test.len().max(1) as f64;
     let (mut auroc_de, mut auprc_de, mut direction_accuracy) = (f64::NAN, f64::NAN, f64::NAN);
     if let Some(labels) = labels {
-        let row_of: std::collections::HashMap<usize, usize> = test.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+        let row_of: std::collections::HashMap<usize, usize> =
+            test.iter().enumerate().map(|(r, &p)| (p, r)).collect();
         let mut scored = Vec::new();
         let (mut right, mut total) = (0.0, 0usize);
         for lp in labels {
@@ -83,15 +89,32 @@ pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledP
                 scored.push((y.abs(), lp.de));
                 if let (true, Some(up)) = (lp.de, lp.up) {
                     total += 1;
-                    right += if y == 0.0 { 0.5 } else if (y > 0.0) == up { 1.0 } else { 0.0 };
+                    right += if y == 0.0 {
+                        0.5
+                    } else if (y > 0.0) == up {
+                        1.0
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
         auroc_de = auroc(&scored);
         auprc_de = average_precision(&scored);
-        direction_accuracy = if total > 0 { right / total as f64 } else { f64::NAN };
+        direction_accuracy = if total > 0 {
+            right / total as f64
+        } else {
+            f64::NAN
+        };
     }
-    Scores { pearson_delta: pd / n, top20_pearson: tp / n, top20_mse: tm / n, auroc_de, auprc_de, direction_accuracy }
+    Scores {
+        pearson_delta: pd / n,
+        top20_pearson: tp / n,
+        top20_mse: tm / n,
+        auroc_de,
+        auprc_de,
+        direction_accuracy,
+    }
 }
 
 /// Area under the ROC curve (Mann–Whitney with mid-ranks for ties). NaN without both classes.

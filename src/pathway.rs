@@ -22,7 +22,10 @@ impl GeneSets {
         let mut sets = Vec::new();
         let mut names = std::collections::HashMap::new();
         for (i, line) in open(path)?.lines().enumerate() {
-            let line = line.map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+            let line = line.map_err(|source| DataError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() {
                 continue;
@@ -34,7 +37,14 @@ impl GeneSets {
             }
             let description = fields
                 .next()
-                .ok_or_else(|| DataError::field(path, i + 1, "description", "line has no tab-separated fields"))?
+                .ok_or_else(|| {
+                    DataError::field(
+                        path,
+                        i + 1,
+                        "description",
+                        "line has no tab-separated fields",
+                    )
+                })?
                 .to_string();
             let mut genes: Vec<String> = Vec::new();
             for g in fields {
@@ -45,17 +55,34 @@ impl GeneSets {
                 }
             }
             if genes.is_empty() {
-                return Err(DataError::field(path, i + 1, "genes", format!("gene set {name:?} lists no genes")));
+                return Err(DataError::field(
+                    path,
+                    i + 1,
+                    "genes",
+                    format!("gene set {name:?} lists no genes"),
+                ));
             }
             if let Some(prev) = names.insert(name.clone(), i + 1) {
-                return Err(DataError::field(path, i + 1, "name", format!("gene set {name:?} defined twice (first at line {prev})")));
+                return Err(DataError::field(
+                    path,
+                    i + 1,
+                    "name",
+                    format!("gene set {name:?} defined twice (first at line {prev})"),
+                ));
             }
-            sets.push(GeneSet { name, description, genes });
+            sets.push(GeneSet {
+                name,
+                description,
+                genes,
+            });
         }
         if sets.is_empty() {
             return Err(DataError::invalid(path, "no gene sets in file"));
         }
-        Ok(GeneSets { source: path.to_path_buf(), sets })
+        Ok(GeneSets {
+            source: path.to_path_buf(),
+            sets,
+        })
     }
 
     /// Find a set by exact name, then case-insensitively with spaces and underscores equated
@@ -81,8 +108,15 @@ impl GeneSets {
             .take(5)
             .collect();
         close.sort();
-        let hint = if close.is_empty() { String::new() } else { format!(" (did you mean: {})", close.join(", ")) };
-        Err(DataError::invalid(&self.source, format!("unknown pathway {name:?}{hint}")))
+        let hint = if close.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean: {})", close.join(", "))
+        };
+        Err(DataError::invalid(
+            &self.source,
+            format!("unknown pathway {name:?}{hint}"),
+        ))
     }
 }
 
@@ -100,7 +134,10 @@ mod tests {
         writeln!(f, "Enrichr set\t\tA,1.0\tB,1.0").unwrap();
         drop(f);
         let gs = GeneSets::load(&p).unwrap();
-        assert_eq!(gs.find("kegg ribosome").unwrap().genes, vec!["RPL3", "RPS6"]);
+        assert_eq!(
+            gs.find("kegg ribosome").unwrap().genes,
+            vec!["RPL3", "RPS6"]
+        );
         assert_eq!(gs.find("Enrichr set").unwrap().genes, vec!["A", "B"]);
         let e = gs.find("KEGG_RIBO").unwrap_err().to_string();
         assert!(e.contains("unknown pathway") && e.contains("t.gmt"), "{e}");

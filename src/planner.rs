@@ -22,15 +22,28 @@ pub enum PlanError {
     #[error("pathway {pathway:?}: only {members} of its genes are perturbed in the screen; need at least 2 (one to test, one left)")]
     TooFewMembers { pathway: String, members: usize },
     #[error("batch larger than the pool: initial {initial} + {rounds} rounds × batch {batch} = {need} perturbations, but the pool holds {pool}")]
-    BudgetExceedsPool { initial: usize, rounds: usize, batch: usize, need: usize, pool: usize },
+    BudgetExceedsPool {
+        initial: usize,
+        rounds: usize,
+        batch: usize,
+        need: usize,
+        pool: usize,
+    },
     #[error("{0}")]
     Config(String),
     #[error("model fit failed in round {round}: {source}")]
-    Fit { round: usize, source: crate::linalg::LinalgError },
+    Fit {
+        round: usize,
+        source: crate::linalg::LinalgError,
+    },
     #[error(transparent)]
     Strategy(#[from] crate::acquisition::StrategyError),
     #[error("strategy {strategy} broke the rules in round {round}: {msg}")]
-    BadSelection { strategy: String, round: usize, msg: String },
+    BadSelection {
+        strategy: String,
+        round: usize,
+        msg: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,28 +65,48 @@ pub struct Split {
 }
 
 /// Hold out `test_fraction` of P's perturbed members (at least 1, leaving at least 1).
-pub fn split(targets: &[String], pathway: &GeneSet, seed: u64, cfg: &LoopConfig) -> Result<Split, PlanError> {
+pub fn split(
+    targets: &[String],
+    pathway: &GeneSet,
+    seed: u64,
+    cfg: &LoopConfig,
+) -> Result<Split, PlanError> {
     if !(cfg.test_fraction > 0.0 && cfg.test_fraction < 1.0) {
-        return Err(PlanError::Config(format!("test fraction must be in (0, 1), got {}", cfg.test_fraction)));
+        return Err(PlanError::Config(format!(
+            "test fraction must be in (0, 1), got {}",
+            cfg.test_fraction
+        )));
     }
     if cfg.batch == 0 {
         return Err(PlanError::Config("batch must be at least 1".into()));
     }
-    let members: std::collections::HashSet<&str> = pathway.genes.iter().map(|s| s.as_str()).collect();
-    let mut inside: Vec<usize> = (0..targets.len()).filter(|&i| members.contains(targets[i].as_str())).collect();
+    let members: std::collections::HashSet<&str> =
+        pathway.genes.iter().map(|s| s.as_str()).collect();
+    let mut inside: Vec<usize> = (0..targets.len())
+        .filter(|&i| members.contains(targets[i].as_str()))
+        .collect();
     if inside.len() < 2 {
-        return Err(PlanError::TooFewMembers { pathway: pathway.name.clone(), members: inside.len() });
+        return Err(PlanError::TooFewMembers {
+            pathway: pathway.name.clone(),
+            members: inside.len(),
+        });
     }
     let mut rng = stream(seed, "split/test");
     shuffle(&mut inside, &mut rng);
-    let n_test = ((inside.len() as f64 * cfg.test_fraction).round() as usize).clamp(1, inside.len() - 1);
+    let n_test =
+        ((inside.len() as f64 * cfg.test_fraction).round() as usize).clamp(1, inside.len() - 1);
     let mut test = inside[..n_test].to_vec();
     test.sort_unstable();
-    let mut pool: Vec<usize> = (0..targets.len()).filter(|i| test.binary_search(i).is_err()).collect();
+    let mut pool: Vec<usize> = (0..targets.len())
+        .filter(|i| test.binary_search(i).is_err())
+        .collect();
     let need = cfg.initial + cfg.rounds * cfg.batch;
     if need > pool.len() || cfg.initial < 2 {
         if cfg.initial < 2 {
-            return Err(PlanError::Config(format!("initial set must hold at least 2 perturbations, got {}", cfg.initial)));
+            return Err(PlanError::Config(format!(
+                "initial set must hold at least 2 perturbations, got {}",
+                cfg.initial
+            )));
         }
         return Err(PlanError::BudgetExceedsPool {
             initial: cfg.initial,
@@ -89,7 +122,12 @@ pub fn split(targets: &[String], pathway: &GeneSet, seed: u64, cfg: &LoopConfig)
     let mut initial = order[..cfg.initial].to_vec();
     initial.sort_unstable();
     pool.retain(|i| initial.binary_search(i).is_err());
-    Ok(Split { seed, test, pool, initial })
+    Ok(Split {
+        seed,
+        test,
+        pool,
+        initial,
+    })
 }
 
 /// Fisher–Yates with the crate's own loop, so the permutation depends only on the stream.
@@ -138,7 +176,13 @@ pub fn run_job(
     strategy: &mut dyn Strategy,
     tick: &(dyn Fn() + Sync),
 ) -> Result<(Vec<RoundRecord>, Vec<SelectionRecord>), PlanError> {
-    let JobInput { ws, priors, pathway, split, cfg } = *input;
+    let JobInput {
+        ws,
+        priors,
+        pathway,
+        split,
+        cfg,
+    } = *input;
     let screen = ws.screen;
     let seed = split.seed;
     let mut train = split.initial.clone();
@@ -148,9 +192,20 @@ pub fn run_job(
     let labels = screen.labels.as_deref();
     for round in 0..=cfg.rounds {
         let mut fit_rng = stream(seed, &format!("ensemble/round{round}"));
-        let model = ensemble::fit(ws, &train, &cfg.ensemble, &mut fit_rng).map_err(|source| PlanError::Fit { round, source })?;
-        let current = score(&screen.values, &split.test, &model.predict(&split.test), labels);
-        let base = score(&screen.values, &split.test, &ensemble::mean_baseline(screen, &train, &split.test), labels);
+        let model = ensemble::fit(ws, &train, &cfg.ensemble, &mut fit_rng)
+            .map_err(|source| PlanError::Fit { round, source })?;
+        let current = score(
+            &screen.values,
+            &split.test,
+            &model.predict(&split.test),
+            labels,
+        );
+        let base = score(
+            &screen.values,
+            &split.test,
+            &ensemble::mean_baseline(screen, &train, &split.test),
+            labels,
+        );
         rounds.push(RoundRecord {
             seed,
             strategy: strategy.name().to_string(),
@@ -176,14 +231,25 @@ pub fn run_job(
             };
             let mut rng = stream(seed, &format!("strategy/{}/round{round}", strategy.name()));
             let sel = strategy.select(&ctx, &mut rng)?;
-            let bad = |msg: String| PlanError::BadSelection { strategy: strategy.name().to_string(), round, msg };
+            let bad = |msg: String| PlanError::BadSelection {
+                strategy: strategy.name().to_string(),
+                round,
+                msg,
+            };
             if sel.picks.len() != cfg.batch {
-                return Err(bad(format!("chose {} perturbations, batch is {}", sel.picks.len(), cfg.batch)));
+                return Err(bad(format!(
+                    "chose {} perturbations, batch is {}",
+                    sel.picks.len(),
+                    cfg.batch
+                )));
             }
             let mut chosen: Vec<usize> = sel.picks.iter().map(|p| p.pert).collect();
             for &p in &chosen {
                 if pool.binary_search(&p).is_err() {
-                    return Err(bad(format!("chose {:?}, which is not in the pool", screen.perturbations.get(p))));
+                    return Err(bad(format!(
+                        "chose {:?}, which is not in the pool",
+                        screen.perturbations.get(p)
+                    )));
                 }
             }
             chosen.sort_unstable();
@@ -223,21 +289,43 @@ pub struct CurvePoint {
     pub se: f64,
 }
 
-pub fn learning_curve(records: &[RoundRecord], strategies: &[String], metric: impl Fn(&RoundRecord) -> f64) -> Vec<CurvePoint> {
+pub fn learning_curve(
+    records: &[RoundRecord],
+    strategies: &[String],
+    metric: impl Fn(&RoundRecord) -> f64,
+) -> Vec<CurvePoint> {
     let mut out = Vec::new();
     for s in strategies {
-        let max_round = records.iter().filter(|r| &r.strategy == s).map(|r| r.round).max();
+        let max_round = records
+            .iter()
+            .filter(|r| &r.strategy == s)
+            .map(|r| r.round)
+            .max();
         for round in 0..=max_round.unwrap_or(0) {
-            let xs: Vec<&RoundRecord> = records.iter().filter(|r| &r.strategy == s && r.round == round).collect();
+            let xs: Vec<&RoundRecord> = records
+                .iter()
+                .filter(|r| &r.strategy == s && r.round == round)
+                .collect();
             if xs.is_empty() {
                 continue;
             }
             let v: Vec<f64> = xs.iter().map(|r| metric(r)).collect();
             let n = v.len() as f64;
             let mean = v.iter().sum::<f64>() / n;
-            let se = if v.len() > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt() } else { 0.0 };
+            let se = if v.len() > 1 {
+                (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
+            } else {
+                0.0
+            };
             let n_train = xs.iter().map(|r| r.n_train as f64).sum::<f64>() / n;
-            out.push(CurvePoint { strategy: s.clone(), round, n_train, n_seeds: v.len(), mean, se });
+            out.push(CurvePoint {
+                strategy: s.clone(),
+                round,
+                n_train,
+                n_seeds: v.len(),
+                mean,
+                se,
+            });
         }
     }
     out

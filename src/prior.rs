@@ -43,7 +43,9 @@ pub struct Priors {
 /// and zero similarity to everything else.
 pub fn cosine_kernel(e: &Mat) -> Mat {
     let n = e.rows;
-    let norms: Vec<f64> = (0..n).map(|i| crate::linalg::dot(e.row(i), e.row(i)).sqrt()).collect();
+    let norms: Vec<f64> = (0..n)
+        .map(|i| crate::linalg::dot(e.row(i), e.row(i)).sqrt())
+        .collect();
     Mat::from_fn(n, n, |i, j| {
         if i == j {
             1.0
@@ -59,14 +61,25 @@ pub fn cosine_kernel(e: &Mat) -> Mat {
 /// first `skip` (and any with λ ≤ 0).
 fn spectral(m: &Mat, k: usize, skip: usize, f: impl Fn(f64) -> f64) -> Result<Mat, LinalgError> {
     let (vals, vecs) = symmetric_eigen(m)?;
-    let keep: Vec<usize> = (skip..vals.len()).filter(|&c| vals[c] > 1e-10).take(k).collect();
-    Ok(Mat::from_fn(m.rows, keep.len(), |i, j| vecs.get(i, keep[j]) * f(vals[keep[j]])))
+    let keep: Vec<usize> = (skip..vals.len())
+        .filter(|&c| vals[c] > 1e-10)
+        .take(k)
+        .collect();
+    Ok(Mat::from_fn(m.rows, keep.len(), |i, j| {
+        vecs.get(i, keep[j]) * f(vals[keep[j]])
+    }))
 }
 
 /// STRING spectral embedding of the perturbations' targets.
 pub fn string_embedding(targets: &[String], net: &Network, dim: usize) -> Result<Mat, LinalgError> {
     let n = targets.len();
-    let a = Mat::from_fn(n, n, |i, j| if i == j { 0.0 } else { net.weight(&targets[i], &targets[j]) });
+    let a = Mat::from_fn(n, n, |i, j| {
+        if i == j {
+            0.0
+        } else {
+            net.weight(&targets[i], &targets[j])
+        }
+    });
     let deg: Vec<f64> = (0..n).map(|i| a.row(i).iter().sum()).collect();
     let tau = (deg.iter().sum::<f64>() / n.max(1) as f64).max(1e-3);
     let reg = tau / n as f64;
@@ -122,19 +135,32 @@ pub fn build(
         }
         off += p.cols;
     }
-    let members: std::collections::HashSet<&str> = pathway.genes.iter().map(|s| s.as_str()).collect();
+    let members: std::collections::HashSet<&str> =
+        pathway.genes.iter().map(|s| s.as_str()).collect();
     let closeness = screen
         .targets
         .iter()
         .map(|t| {
-            let inside = if members.contains(t.as_str()) { 1.0 } else { 0.0 };
+            let inside = if members.contains(t.as_str()) {
+                1.0
+            } else {
+                0.0
+            };
             let others = pathway.genes.iter().filter(|m| *m != t);
-            let s = net.map(|net| top_mean(others.clone().map(|m| net.weight(t, m)).collect(), 5)).unwrap_or(0.0);
-            let g = ann.map(|a| top_mean(others.map(|m| a.go_jaccard(t, m)).collect(), 5)).unwrap_or(0.0);
+            let s = net
+                .map(|net| top_mean(others.clone().map(|m| net.weight(t, m)).collect(), 5))
+                .unwrap_or(0.0);
+            let g = ann
+                .map(|a| top_mean(others.map(|m| a.go_jaccard(t, m)).collect(), 5))
+                .unwrap_or(0.0);
             inside + s + g
         })
         .collect();
-    Ok(Priors { kernels, embedding, closeness })
+    Ok(Priors {
+        kernels,
+        embedding,
+        closeness,
+    })
 }
 
 #[cfg(test)]
@@ -145,10 +171,20 @@ mod tests {
     fn string_embedding_separates_components() {
         // two triangles, no edges between them
         let mut net = Network::default();
-        for (a, b) in [("A", "B"), ("B", "C"), ("A", "C"), ("D", "E"), ("E", "F"), ("D", "F")] {
+        for (a, b) in [
+            ("A", "B"),
+            ("B", "C"),
+            ("A", "C"),
+            ("D", "E"),
+            ("E", "F"),
+            ("D", "F"),
+        ] {
             net.add(a, b, 0.9);
         }
-        let t: Vec<String> = ["A", "B", "C", "D", "E", "F"].iter().map(|s| s.to_string()).collect();
+        let t: Vec<String> = ["A", "B", "C", "D", "E", "F"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let e = string_embedding(&t, &net, 2).unwrap();
         let k = cosine_kernel(&e);
         assert!(k.get(0, 1) > 0.9 && k.get(3, 4) > 0.9);

@@ -19,7 +19,10 @@ pub struct Ridge {
 impl Ridge {
     pub fn fit(x: &Mat, y: &Mat, lambda: f64) -> Result<Ridge, LinalgError> {
         if x.rows != y.rows {
-            return Err(LinalgError::Shape { expected: format!("{} rows", x.rows), got: format!("{} rows", y.rows) });
+            return Err(LinalgError::Shape {
+                expected: format!("{} rows", x.rows),
+                got: format!("{} rows", y.rows),
+            });
         }
         let (n, d, k) = (x.rows, x.cols, y.cols);
         let nf = n.max(1) as f64;
@@ -45,7 +48,13 @@ impl Ridge {
                 *m += v / nf;
             }
         }
-        let xs = Mat::from_fn(n, d, |i, j| if x_scale[j] > 0.0 { (x.get(i, j) - x_mean[j]) / x_scale[j] } else { 0.0 });
+        let xs = Mat::from_fn(n, d, |i, j| {
+            if x_scale[j] > 0.0 {
+                (x.get(i, j) - x_mean[j]) / x_scale[j]
+            } else {
+                0.0
+            }
+        });
         let yc = Mat::from_fn(n, k, |i, j| y.get(i, j) - y_mean[j]);
         let coef = if d <= n {
             let mut g = xs.tmatmul(&xs);
@@ -60,7 +69,12 @@ impl Ridge {
             }
             xs.tmatmul(&cholesky_solve(&cholesky(&g)?, &yc))
         };
-        Ok(Ridge { x_mean, x_scale, y_mean, coef })
+        Ok(Ridge {
+            x_mean,
+            x_scale,
+            y_mean,
+            coef,
+        })
     }
 
     /// Predict one row of features.
@@ -114,10 +128,18 @@ mod tests {
     fn primal_equals_dual() {
         // 3 samples × 5 features (dual) against the explicit primal formula.
         let x = Mat::from_fn(3, 5, |i, j| ((i * 3 + j * 7) % 5) as f64 + 0.1 * i as f64);
-        let y = Mat::from_fn(3, 2, |i, j| (i as f64 - 1.0) * (j as f64 + 1.0) + 0.3 * (i * i) as f64);
+        let y = Mat::from_fn(3, 2, |i, j| {
+            (i as f64 - 1.0) * (j as f64 + 1.0) + 0.3 * (i * i) as f64
+        });
         let lambda = 0.7;
         let r = Ridge::fit(&x, &y, lambda).unwrap();
-        let xs = Mat::from_fn(3, 5, |i, j| if r.x_scale[j] > 0.0 { (x.get(i, j) - r.x_mean[j]) / r.x_scale[j] } else { 0.0 });
+        let xs = Mat::from_fn(3, 5, |i, j| {
+            if r.x_scale[j] > 0.0 {
+                (x.get(i, j) - r.x_mean[j]) / r.x_scale[j]
+            } else {
+                0.0
+            }
+        });
         let yc = Mat::from_fn(3, 2, |i, j| y.get(i, j) - r.y_mean[j]);
         let mut g = xs.tmatmul(&xs);
         for j in 0..5 {
@@ -131,7 +153,9 @@ mod tests {
 
     #[test]
     fn recovers_exact_linear_map_as_lambda_vanishes() {
-        let x = Mat::from_fn(20, 2, |i, j| ((i * (j + 2)) % 7) as f64 + (i as f64) * 0.1 * j as f64);
+        let x = Mat::from_fn(20, 2, |i, j| {
+            ((i * (j + 2)) % 7) as f64 + (i as f64) * 0.1 * j as f64
+        });
         let y = Mat::from_fn(20, 1, |i, _| 3.0 + 2.0 * x.get(i, 0) - 0.5 * x.get(i, 1));
         let r = Ridge::fit(&x, &y, 1e-9).unwrap();
         let p = r.predict(&x);

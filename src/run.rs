@@ -20,7 +20,10 @@ pub fn sha256_bytes(b: &[u8]) -> String {
 /// Write a file atomically: a temporary sibling is written and fsynced, then renamed over the
 /// target, so a reader (or a crash) never sees a half-written file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -42,7 +45,8 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
     fn sort(v: &serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Object(m) => {
-                let sorted: std::collections::BTreeMap<&String, serde_json::Value> = m.iter().map(|(k, v)| (k, sort(v))).collect();
+                let sorted: std::collections::BTreeMap<&String, serde_json::Value> =
+                    m.iter().map(|(k, v)| (k, sort(v))).collect();
                 serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
             }
             serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sort).collect()),
@@ -58,8 +62,12 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"b":1,"a":{"d":2,"c":[{"z":1,"y":2}]}}"#).unwrap();
-        assert_eq!(canonical_json(&a), r#"{"a":{"c":[{"y":2,"z":1}],"d":2},"b":1}"#);
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":2,"c":[{"z":1,"y":2}]}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"c":[{"y":2,"z":1}],"d":2},"b":1}"#
+        );
     }
 
     #[test]

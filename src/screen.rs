@@ -68,7 +68,11 @@ impl Screen {
     }
     /// Index of each readout gene by symbol.
     pub fn gene_index(&self) -> HashMap<&str, usize> {
-        self.genes.iter().enumerate().map(|(i, g)| (g.as_str(), i)).collect()
+        self.genes
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.as_str(), i))
+            .collect()
     }
 
     /// Check invariants shared by all loaders: unique names, matching shapes, finite values.
@@ -81,19 +85,28 @@ impl Screen {
             return Err(DataError::invalid(p, "screen has no readout genes"));
         }
         if self.values.rows != self.perturbations.len() || self.values.cols != self.genes.len() {
-            return Err(DataError::invalid(p, "response matrix shape does not match names"));
+            return Err(DataError::invalid(
+                p,
+                "response matrix shape does not match names",
+            ));
         }
         let mut seen = HashMap::new();
         for (i, name) in self.perturbations.iter().enumerate() {
             if let Some(j) = seen.insert(name.as_str(), i) {
-                return Err(DataError::invalid(p, format!("perturbation {name:?} appears twice (rows {j} and {i})")));
+                return Err(DataError::invalid(
+                    p,
+                    format!("perturbation {name:?} appears twice (rows {j} and {i})"),
+                ));
             }
         }
         if let Some(k) = self.values.data.iter().position(|v| !v.is_finite()) {
             let (i, j) = (k / self.values.cols, k % self.values.cols);
             return Err(DataError::invalid(
                 p,
-                format!("non-finite response for perturbation {:?}, gene {:?}", self.perturbations[i], self.genes[j]),
+                format!(
+                    "non-finite response for perturbation {:?}, gene {:?}",
+                    self.perturbations[i], self.genes[j]
+                ),
             ));
         }
         Ok(())
@@ -117,7 +130,11 @@ pub fn is_control(label: &str, explicit: Option<&str>) -> bool {
         return label == c;
     }
     let l = label.to_ascii_lowercase();
-    l == "control" || l == "ctrl" || l == "nt" || l.contains("non-targeting") || l.contains("non_targeting")
+    l == "control"
+        || l == "ctrl"
+        || l == "nt"
+        || l.contains("non-targeting")
+        || l.contains("non_targeting")
 }
 
 /// Load a screen, choosing the format from the file's extension and header.
@@ -141,9 +158,15 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Screen, DataError> {
 }
 
 fn stem(path: &Path) -> String {
-    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("screen");
+    let name = path
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("screen");
     let name = name.strip_suffix(".gz").unwrap_or(name);
-    name.rsplit_once('.').map(|(a, _)| a).unwrap_or(name).to_string()
+    name.rsplit_once('.')
+        .map(|(a, _)| a)
+        .unwrap_or(name)
+        .to_string()
 }
 
 /// Intern names in first-seen order.
@@ -166,7 +189,12 @@ impl Interner {
 }
 
 fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
-    let (cp, cr, cg, cu) = (t.column("perturbation")?, t.column("rank")?, t.column("gene")?, t.column("in_top_up")?);
+    let (cp, cr, cg, cu) = (
+        t.column("perturbation")?,
+        t.column("rank")?,
+        t.column("gene")?,
+        t.column("in_top_up")?,
+    );
     let mut perts = Interner::default();
     let mut genes = Interner::default();
     let mut entries: Vec<(u32, u32, u32, bool)> = Vec::new();
@@ -184,12 +212,24 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
             .parse()
             .ok()
             .filter(|&r| r >= 1)
-            .ok_or_else(|| DataError::field(&t.path, line, "rank", format!("not a positive integer: {rank_s:?}")))?;
+            .ok_or_else(|| {
+                DataError::field(
+                    &t.path,
+                    line,
+                    "rank",
+                    format!("not a positive integer: {rank_s:?}"),
+                )
+            })?;
         let up = match t.get(line, &rec, cu)?.trim() {
             "1" | "TRUE" | "True" | "true" => true,
             "0" | "FALSE" | "False" | "false" => false,
             other => {
-                return Err(DataError::field(&t.path, line, "in_top_up", format!("expected 0 or 1, got {other:?}")))
+                return Err(DataError::field(
+                    &t.path,
+                    line,
+                    "in_top_up",
+                    format!("expected 0 or 1, got {other:?}"),
+                ))
             }
         };
         if let Some(prev) = seen.insert((p, g), line) {
@@ -230,7 +270,12 @@ fn parse_label(t: &Table, line: usize, rec: &[String], col: usize) -> Result<boo
     match t.get(line, rec, col)?.trim() {
         "1" | "1.0" => Ok(true),
         "0" | "0.0" => Ok(false),
-        other => Err(DataError::field(&t.path, line, "label", format!("expected 0 or 1, got {other:?}"))),
+        other => Err(DataError::field(
+            &t.path,
+            line,
+            "label",
+            format!("expected 0 or 1, got {other:?}"),
+        )),
     }
 }
 
@@ -245,9 +290,19 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
         let g = genes.id(t.get(line, &rec, cg)?);
         let de = parse_label(&t, line, &rec, cl)?;
         if at.insert((p, g), pairs.len()).is_some() {
-            return Err(DataError::field(&t.path, line, "gene", "duplicate (pert, gene) pair"));
+            return Err(DataError::field(
+                &t.path,
+                line,
+                "gene",
+                "duplicate (pert, gene) pair",
+            ));
         }
-        pairs.push(LabelledPair { pert: p, gene: g, de, up: None });
+        pairs.push(LabelledPair {
+            pert: p,
+            gene: g,
+            de,
+            up: None,
+        });
     }
     if let Some(dir_path) = direction_sibling(&t.path).filter(|p| p.exists()) {
         let mut d = Table::open(&dir_path)?;
@@ -260,10 +315,20 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
                 (Some(&p), Some(&g)) => at.get(&(p, g)),
                 _ => None,
             }) else {
-                return Err(DataError::field(&d.path, line, "pert", format!("pair ({pn}, {gn}) is not in the DE file")));
+                return Err(DataError::field(
+                    &d.path,
+                    line,
+                    "pert",
+                    format!("pair ({pn}, {gn}) is not in the DE file"),
+                ));
             };
             if !pairs[k].de {
-                return Err(DataError::field(&d.path, line, "label", format!("pair ({pn}, {gn}) has a direction but is not DE")));
+                return Err(DataError::field(
+                    &d.path,
+                    line,
+                    "label",
+                    format!("pair ({pn}, {gn}) has a direction but is not DE"),
+                ));
             }
             pairs[k].up = Some(up);
         }
@@ -309,7 +374,9 @@ pub(crate) fn subtract_controls(
     let mut controls: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
     for (ctx, label, vals, _) in &rows {
         if is_control(label, opts.control.as_deref()) {
-            let e = controls.entry(ctx.clone()).or_insert_with(|| (vec![0.0; n_genes], 0));
+            let e = controls
+                .entry(ctx.clone())
+                .or_insert_with(|| (vec![0.0; n_genes], 0));
             e.0.iter_mut().zip(vals).for_each(|(a, b)| *a += b);
             e.1 += 1;
         }
@@ -332,7 +399,10 @@ pub(crate) fn subtract_controls(
         } else if let Some((sum, n)) = controls.get(ctx) {
             sum.iter().map(|s| s / *n as f64).collect()
         } else {
-            let what = opts.control.clone().unwrap_or_else(|| "control / non-targeting".into());
+            let what = opts
+                .control
+                .clone()
+                .unwrap_or_else(|| "control / non-targeting".into());
             return Err(DataError::field(
                 path,
                 *line,
@@ -340,7 +410,11 @@ pub(crate) fn subtract_controls(
                 format!("no control row ({what}) for context {ctx:?}; pass --control NAME or --control-vector FILE"),
             ));
         };
-        let name = if multi_context && label_counts[label.as_str()] > 1 { format!("{ctx}:{label}") } else { label.clone() };
+        let name = if multi_context && label_counts[label.as_str()] > 1 {
+            format!("{ctx}:{label}")
+        } else {
+            label.clone()
+        };
         perturbations.push(name);
         targets.push(target_of(label));
         data.extend(vals.iter().zip(&ctrl).map(|(v, c)| v - c));
@@ -359,14 +433,27 @@ pub(crate) fn subtract_controls(
 
 fn load_dense(mut t: Table, opts: &LoadOptions) -> Result<Screen, DataError> {
     let lower: Vec<String> = t.header.iter().map(|h| h.to_ascii_lowercase()).collect();
-    let id_col = ID_COLUMNS.iter().find_map(|c| lower.iter().position(|h| h == c)).unwrap_or(0);
-    let ctx_cols: Vec<usize> =
-        CONTEXT_COLUMNS.iter().filter_map(|c| lower.iter().position(|h| h == c)).filter(|&i| i != id_col).collect();
+    let id_col = ID_COLUMNS
+        .iter()
+        .find_map(|c| lower.iter().position(|h| h == c))
+        .unwrap_or(0);
+    let ctx_cols: Vec<usize> = CONTEXT_COLUMNS
+        .iter()
+        .filter_map(|c| lower.iter().position(|h| h == c))
+        .filter(|&i| i != id_col)
+        .collect();
     let gene_cols: Vec<usize> = (0..t.header.len())
-        .filter(|&i| i != id_col && !ctx_cols.contains(&i) && !META_COLUMNS.contains(&lower[i].as_str()))
+        .filter(|&i| {
+            i != id_col && !ctx_cols.contains(&i) && !META_COLUMNS.contains(&lower[i].as_str())
+        })
         .collect();
     if gene_cols.is_empty() {
-        return Err(DataError::field(&t.path, 1, &t.header[id_col], "no gene columns after the perturbation column"));
+        return Err(DataError::field(
+            &t.path,
+            1,
+            &t.header[id_col],
+            "no gene columns after the perturbation column",
+        ));
     }
     let genes: Vec<String> = gene_cols.iter().map(|&i| t.header[i].clone()).collect();
     let mut rows = Vec::new();
@@ -376,11 +463,19 @@ fn load_dense(mut t: Table, opts: &LoadOptions) -> Result<Screen, DataError> {
                 &t.path,
                 line,
                 &t.header[rec.len().min(t.header.len() - 1)],
-                format!("row has {} fields, header has {}", rec.len(), t.header.len()),
+                format!(
+                    "row has {} fields, header has {}",
+                    rec.len(),
+                    t.header.len()
+                ),
             ));
         }
         let label = t.get(line, &rec, id_col)?.to_string();
-        let ctx = ctx_cols.iter().map(|&c| rec[c].as_str()).collect::<Vec<_>>().join("/");
+        let ctx = ctx_cols
+            .iter()
+            .map(|&c| rec[c].as_str())
+            .collect::<Vec<_>>()
+            .join("/");
         let mut vals = Vec::with_capacity(gene_cols.len());
         for &c in &gene_cols {
             vals.push(t.number(line, &rec, c)?);
@@ -395,7 +490,12 @@ fn read_control_vector(path: &Path, genes: &[String]) -> Result<Vec<f64>, DataEr
     let mut m = HashMap::new();
     // header is the first line; accept `gene value` with any names
     if t.header.len() < 2 {
-        return Err(DataError::field(path, 1, "value", "expected two columns: gene, value"));
+        return Err(DataError::field(
+            path,
+            1,
+            "value",
+            "expected two columns: gene, value",
+        ));
     }
     while let Some((line, rec)) = t.next_record()? {
         let g = t.get(line, &rec, 0)?.to_string();
@@ -404,7 +504,11 @@ fn read_control_vector(path: &Path, genes: &[String]) -> Result<Vec<f64>, DataEr
     }
     genes
         .iter()
-        .map(|g| m.get(g).copied().ok_or_else(|| DataError::invalid(path, format!("control vector has no value for gene {g:?}"))))
+        .map(|g| {
+            m.get(g).copied().ok_or_else(|| {
+                DataError::invalid(path, format!("control vector has no value for gene {g:?}"))
+            })
+        })
         .collect()
 }
 

@@ -10,32 +10,57 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum DataError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: field `{field}`: {msg}")]
-    Field { path: PathBuf, line: usize, field: String, msg: String },
+    Field {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        msg: String,
+    },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
 }
 
 impl DataError {
     pub fn field(path: &Path, line: usize, field: &str, msg: impl Into<String>) -> Self {
-        DataError::Field { path: path.to_path_buf(), line, field: field.to_string(), msg: msg.into() }
+        DataError::Field {
+            path: path.to_path_buf(),
+            line,
+            field: field.to_string(),
+            msg: msg.into(),
+        }
     }
     pub fn invalid(path: &Path, msg: impl Into<String>) -> Self {
-        DataError::Invalid { path: path.to_path_buf(), msg: msg.into() }
+        DataError::Invalid {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
     }
 }
 
 /// Open a file for buffered reading, transparently gunzipping `.gz` files.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
-    let f = File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let f = File::open(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let gz = {
-        let buf = r.fill_buf().map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        let buf = r.fill_buf().map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         buf.len() >= 2 && buf[0] == 0x1f && buf[1] == 0x8b
     };
     if gz {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(r))))
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 16,
+            MultiGzDecoder::new(r),
+        )))
     } else {
         Ok(Box::new(r))
     }
@@ -46,20 +71,26 @@ pub fn read_to_string(path: &Path) -> Result<String, DataError> {
     let mut s = String::new();
     open(path)?
         .read_to_string(&mut s)
-        .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(s)
 }
 
 /// The field delimiter for a file: tab for `.tsv`/`.tab`/`.gmt` (also under `.gz`), comma for
 /// `.csv`; otherwise guessed from the first line.
 pub fn delimiter_for(path: &Path, first_line: &str) -> char {
-    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let tabbed = name.ends_with(".tsv") || name.ends_with(".tab") || name.ends_with(".gmt");
     if name.ends_with(".csv") {
         ','
-    } else if name.ends_with(".tsv") || name.ends_with(".tab") || name.ends_with(".gmt") {
-        '\t'
-    } else if first_line.contains('\t') {
+    } else if tabbed || first_line.contains('\t') {
         '\t'
     } else {
         ','
@@ -81,22 +112,35 @@ impl Table {
     pub fn open(path: &Path) -> Result<Table, DataError> {
         let mut reader = open(path)?;
         let mut buf = String::new();
-        let n = reader
-            .read_line(&mut buf)
-            .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        let n = reader.read_line(&mut buf).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if n == 0 {
             return Err(DataError::invalid(path, "file is empty (no header line)"));
         }
         let first = buf.trim_end_matches(['\n', '\r']).to_string();
         let delim = delimiter_for(path, &first);
         let header = split_line(&first, delim);
-        Ok(Table { path: path.to_path_buf(), header, delim, reader, line_no: 1, buf: String::new() })
+        Ok(Table {
+            path: path.to_path_buf(),
+            header,
+            delim,
+            reader,
+            line_no: 1,
+            buf: String::new(),
+        })
     }
 
     /// Index of a named column, or an error naming the file and the missing column.
     pub fn column(&self, name: &str) -> Result<usize, DataError> {
         self.header.iter().position(|h| h == name).ok_or_else(|| {
-            DataError::field(&self.path, 1, name, format!("missing column (header has: {})", self.header.join(", ")))
+            DataError::field(
+                &self.path,
+                1,
+                name,
+                format!("missing column (header has: {})", self.header.join(", ")),
+            )
         })
     }
 
@@ -107,7 +151,10 @@ impl Table {
             let n = self
                 .reader
                 .read_line(&mut self.buf)
-                .map_err(|source| DataError::Io { path: self.path.clone(), source })?;
+                .map_err(|source| DataError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
             if n == 0 {
                 return Ok(None);
             }
@@ -121,13 +168,22 @@ impl Table {
     }
 
     /// A field of a record by column index; an error naming file, line and column when short.
-    pub fn get<'a>(&self, line: usize, rec: &'a [String], col: usize) -> Result<&'a str, DataError> {
+    pub fn get<'a>(
+        &self,
+        line: usize,
+        rec: &'a [String],
+        col: usize,
+    ) -> Result<&'a str, DataError> {
         rec.get(col).map(|s| s.as_str()).ok_or_else(|| {
             DataError::field(
                 &self.path,
                 line,
                 &self.header[col],
-                format!("row has {} fields, header has {}", rec.len(), self.header.len()),
+                format!(
+                    "row has {} fields, header has {}",
+                    rec.len(),
+                    self.header.len()
+                ),
             )
         })
     }
@@ -136,7 +192,12 @@ impl Table {
     pub fn number(&self, line: usize, rec: &[String], col: usize) -> Result<f64, DataError> {
         let s = self.get(line, rec, col)?;
         parse_finite(s).ok_or_else(|| {
-            DataError::field(&self.path, line, &self.header[col], format!("not a finite number: {s:?}"))
+            DataError::field(
+                &self.path,
+                line,
+                &self.header[col],
+                format!("not a finite number: {s:?}"),
+            )
         })
     }
 }
@@ -177,7 +238,10 @@ mod tests {
 
     #[test]
     fn splits_quoted_csv() {
-        assert_eq!(split_line(r#"a,"b,c","d""e""#, ','), vec!["a", "b,c", "d\"e"]);
+        assert_eq!(
+            split_line(r#"a,"b,c","d""e""#, ','),
+            vec!["a", "b,c", "d\"e"]
+        );
         assert_eq!(split_line("a\tb", '\t'), vec!["a", "b"]);
     }
 

@@ -1,0 +1,304 @@
+//! End-to-end tests of `pertaudit plan` on a small synthetic screen made here, plus
+//! property tests of the strategies' invariants.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
+}
+
+/// A ranked-DEG screen of 60 perturbations with two modules, a GMT and a STRING-like network.
+fn synthetic(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let mut degs = String::from("perturbation\trank\tgene\tin_top_up\n");
+    for p in 0..60 {
+        let module = p % 2;
+        for r in 1..=12 {
+            let g = (module * 7 + r * (1 + p % 3) + p / 5) % 40;
+            let up = (g + p) % 3 != 0;
+            if degs.contains(&format!("P{p}\t{}\tR{g}\t", r - 1)) {
+                continue;
+            }
+            let line = format!("P{p}\t{r}\tR{g}\t{}\n", up as u8);
+            // skip duplicates of (P, gene)
+            if degs.lines().any(|l| {
+                l.starts_with(&format!("P{p}\t")) && l.split('\t').nth(2) == Some(&format!("R{g}"))
+            }) {
+                continue;
+            }
+            degs += &line;
+        }
+    }
+    let screen = dir.join("screen.tsv");
+    std::fs::write(&screen, degs).unwrap();
+    let mut gmt = String::from("MODULE_ZERO\tfirst module");
+    for p in (0..60).step_by(2).take(14) {
+        let _ = write!(gmt, "\tP{p}");
+    }
+    gmt += "\nMODULE_ONE\tsecond\tP1\tP3\n";
+    let gmt_path = dir.join("sets.gmt");
+    std::fs::write(&gmt_path, gmt).unwrap();
+    let mut net = String::from("symbol_1\tsymbol_2\tcombined_score\n");
+    for p in 0..58 {
+        let _ = writeln!(net, "P{p}\tP{}\t{}", p + 2, 700 + p);
+    }
+    let net_path = dir.join("net.tsv");
+    std::fs::write(&net_path, net).unwrap();
+    (screen, gmt_path, net_path)
+}
+
+fn plan_args(screen: &Path, gmt: &Path, net: &Path, out: &Path) -> Vec<String> {
+    [
+        "plan",
+        "--screen",
+        screen.to_str().unwrap(),
+        "--pathways",
+        gmt.to_str().unwrap(),
+        "--pathway",
+        "MODULE_ZERO",
+        "--network",
+        net.to_str().unwrap(),
+        "--rounds",
+        "3",
+        "--batch",
+        "4",
+        "--seeds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn plan_runs_and_is_byte_identical_across_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, g, n) = synthetic(d.path());
+    let (o1, o2) = (d.path().join("r1"), d.path().join("r2"));
+    for o in [&o1, &o2] {
+        let out = bin().args(plan_args(&s, &g, &n, o)).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("pearson_delta"));
+    }
+    for f in [
+        "metrics.csv",
+        "selections.jsonl",
+        "splits.jsonl",
+        "curve.csv",
+    ] {
+        assert_eq!(
+            std::fs::read(o1.join(f)).unwrap(),
+            std::fs::read(o2.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    let metrics = std::fs::read_to_string(o1.join("metrics.csv")).unwrap();
+    // 2 seeds × 5 strategies × 4 rounds (0..=3) + header
+    assert_eq!(metrics.lines().count(), 1 + 2 * 5 * 4);
+    // selections: 2 seeds × 5 strategies × 3 rounds × 4 picks
+    let sel = std::fs::read_to_string(o1.join("selections.jsonl")).unwrap();
+    assert_eq!(sel.lines().count(), 2 * 5 * 3 * 4);
+    // no perturbation is picked twice within one (seed, strategy), none is a test item
+    let splits: Vec<serde_json::Value> = std::fs::read_to_string(o1.join("splits.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for l in sel.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let key = (
+            v["seed"].as_u64().unwrap(),
+            v["strategy"].as_str().unwrap().to_string(),
+            v["perturbation"].as_str().unwrap().to_string(),
+        );
+        let split = splits.iter().find(|s| s["seed"] == v["seed"]).unwrap();
+        assert!(!split["test"]
+            .as_array()
+            .unwrap()
+            .contains(&v["perturbation"]));
+        assert!(!split["initial"]
+            .as_array()
+            .unwrap()
+            .contains(&v["perturbation"]));
+        assert!(seen.insert(key), "repeat pick {l}");
+    }
+}
+
+fn expect_error(args: &[&str], needles: &[&str]) {
+    let out = bin().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "args {args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} lacks {n:?}");
+    }
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, g, n) = synthetic(d.path());
+    let (s, g, n) = (
+        s.to_str().unwrap(),
+        g.to_str().unwrap(),
+        n.to_str().unwrap(),
+    );
+    let o = d.path().join("o");
+    let o = o.to_str().unwrap();
+    // missing file
+    expect_error(
+        &[
+            "plan",
+            "--screen",
+            "/nonexistent/x.tsv",
+            "--pathways",
+            g,
+            "--pathway",
+            "MODULE_ZERO",
+            "--out",
+            o,
+        ],
+        &["/nonexistent/x.tsv", "cannot read"],
+    );
+    // malformed row
+    let bad = d.path().join("bad.tsv");
+    std::fs::write(
+        &bad,
+        "perturbation\trank\tgene\tin_top_up\nA\t1\tG\t1\nA\tx\tH\t1\n",
+    )
+    .unwrap();
+    expect_error(
+        &[
+            "plan",
+            "--screen",
+            bad.to_str().unwrap(),
+            "--pathways",
+            g,
+            "--pathway",
+            "MODULE_ZERO",
+            "--out",
+            o,
+        ],
+        &["bad.tsv:3", "rank"],
+    );
+    // NaN in a dense matrix
+    let nan = d.path().join("nan.tsv");
+    std::fs::write(&nan, "perturbation\tG1\tG2\ncontrol\t1\t1\nA\t1\tNaN\n").unwrap();
+    expect_error(
+        &[
+            "plan",
+            "--screen",
+            nan.to_str().unwrap(),
+            "--pathways",
+            g,
+            "--pathway",
+            "MODULE_ZERO",
+            "--out",
+            o,
+        ],
+        &["nan.tsv:3", "G2", "not a finite number"],
+    );
+    // unknown pathway
+    expect_error(
+        &[
+            "plan",
+            "--screen",
+            s,
+            "--pathways",
+            g,
+            "--pathway",
+            "MODULE_ZER",
+            "--out",
+            o,
+        ],
+        &["sets.gmt", "unknown pathway", "MODULE_ZERO"],
+    );
+    // batch larger than the pool
+    expect_error(
+        &[
+            "plan",
+            "--screen",
+            s,
+            "--pathways",
+            g,
+            "--pathway",
+            "MODULE_ZERO",
+            "--network",
+            n,
+            "--batch",
+            "40",
+            "--out",
+            o,
+        ],
+        &["batch larger than the pool"],
+    );
+    // nothing was written by the failed runs
+    assert!(!Path::new(o).join("metrics.csv").exists());
+}
+
+mod properties {
+    use pertaudit::acquisition::{builtin, AcquisitionContext, BUILTIN};
+    use pertaudit::ensemble::{fit, EnsembleConfig, Workspace};
+    use pertaudit::linalg::Mat;
+    use pertaudit::metrics::Scores;
+    use pertaudit::pathway::GeneSet;
+    use pertaudit::prior::{cosine_kernel, Priors};
+    use pertaudit::screen::Screen;
+    use pertaudit::seed::stream;
+    use proptest::prelude::*;
+
+    fn screen(n: usize, g: usize, salt: u64) -> Screen {
+        let values = Mat::from_fn(n, g, |i, j| {
+            (((i as u64 * 31 + j as u64 * 17 + salt * 7) % 23) as f64 - 11.0) / 11.0
+        });
+        Screen {
+            name: "p".into(),
+            source: "p".into(),
+            perturbations: (0..n).map(|i| format!("P{i}")).collect(),
+            targets: (0..n).map(|i| format!("R{}", i % (g + 3))).collect(),
+            genes: (0..g).map(|j| format!("R{j}")).collect(),
+            values,
+            labels: None,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn picks_come_from_the_pool_never_repeat_and_are_seed_stable(
+            n in 20usize..40, salt in 0u64..1000, seed in 0u64..1000, batch in 1usize..6, si in 0usize..5,
+        ) {
+            let s = screen(n, 12, salt);
+            let emb = Mat::from_fn(n, 3, |i, j| ((i * (j + 2)) % 5) as f64);
+            let priors = Priors { kernels: vec![("toy".into(), cosine_kernel(&emb))], embedding: emb, closeness: (0..n).map(|i| (i % 4) as f64).collect() };
+            let ws = Workspace::new(&s, &priors.embedding);
+            let train: Vec<usize> = (0..6).collect();
+            let pool: Vec<usize> = (8..n).collect();
+            let model = fit(&ws, &train, &EnsembleConfig::default(), &mut stream(seed, "fit")).unwrap();
+            let unc = model.uncertainty(&pool);
+            let pathway = GeneSet { name: "P".into(), description: String::new(), genes: vec!["R1".into()] };
+            let ctx = AcquisitionContext {
+                screen: &s, pathway: &pathway, priors: &priors, model: &model, train: &train, pool: &pool,
+                uncertainty: &unc, batch, round: 0, seed, current: Scores { pearson_delta: 0.0, top20_pearson: 0.0, top20_mse: 0.0, auroc_de: f64::NAN, auprc_de: f64::NAN, direction_accuracy: f64::NAN },
+            };
+            let name = BUILTIN[si];
+            let a = builtin(name).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
+            let b = builtin(name).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
+            prop_assert_eq!(&a.picks, &b.picks);
+            prop_assert_eq!(a.picks.len(), batch);
+            let mut ids: Vec<usize> = a.picks.iter().map(|p| p.pert).collect();
+            prop_assert!(ids.iter().all(|p| pool.contains(p)));
+            ids.sort_unstable();
+            ids.dedup();
+            prop_assert_eq!(ids.len(), batch);
+        }
+    }
+}
