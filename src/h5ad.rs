@@ -64,33 +64,9 @@ fn aggregate(
             (key.0, key.1, mean, i + 1)
         })
         .collect();
-    if !has_control && opts.control_vector.is_none() {
-        // Normalised pseudo-bulk (values already relative to control).
-        let n = rows.len();
-        let mut data = Vec::with_capacity(n * n_var);
-        let mut perturbations = Vec::with_capacity(n);
-        let mut targets = Vec::with_capacity(n);
-        for (_, lab, v, _) in rows {
-            targets.push(crate::screen::target_of(&lab));
-            perturbations.push(lab);
-            data.extend(v);
-        }
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("screen")
-            .to_string();
-        return Ok(Screen {
-            name,
-            source: path.to_path_buf(),
-            perturbations,
-            targets,
-            genes,
-            values: crate::linalg::Mat::from_vec(n, n_var, data),
-            labels: None,
-        });
-    }
-    subtract_controls(path, genes, rows, opts)
+    // Normalised pseudo-bulk has no control row: its values are already relative to control.
+    let assume_delta = !has_control && opts.control_vector.is_none();
+    subtract_controls(path, genes, rows, opts, assume_delta)
 }
 
 #[cfg(feature = "h5ad")]

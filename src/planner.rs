@@ -100,14 +100,14 @@ pub fn split(
     let mut pool: Vec<usize> = (0..targets.len())
         .filter(|i| test.binary_search(i).is_err())
         .collect();
+    if cfg.initial < 2 {
+        return Err(PlanError::Config(format!(
+            "initial set must hold at least 2 perturbations, got {}",
+            cfg.initial
+        )));
+    }
     let need = cfg.initial + cfg.rounds * cfg.batch;
-    if need > pool.len() || cfg.initial < 2 {
-        if cfg.initial < 2 {
-            return Err(PlanError::Config(format!(
-                "initial set must hold at least 2 perturbations, got {}",
-                cfg.initial
-            )));
-        }
+    if need > pool.len() {
         return Err(PlanError::BudgetExceedsPool {
             initial: cfg.initial,
             rounds: cfg.rounds,

@@ -359,12 +359,14 @@ const CONTEXT_COLUMNS: [&str; 3] = ["dataset", "cell_type", "cell_line"];
 const META_COLUMNS: [&str; 4] = ["n_cells", "ncells", "n_obs", "split"];
 
 /// Per-context grouping of rows into a control and perturbed rows, then subtraction.
-/// `rows` are `(context, label, values, source_line)`.
+/// `rows` are `(context, label, values, source_line)`. With `assume_delta`, a context without
+/// a control keeps its values as they are (they are already changes against control).
 pub(crate) fn subtract_controls(
     path: &Path,
     genes: Vec<String>,
     rows: Vec<(String, String, Vec<f64>, usize)>,
     opts: &LoadOptions,
+    assume_delta: bool,
 ) -> Result<Screen, DataError> {
     let n_genes = genes.len();
     let control_vec = match &opts.control_vector {
@@ -398,6 +400,8 @@ pub(crate) fn subtract_controls(
             cv.clone()
         } else if let Some((sum, n)) = controls.get(ctx) {
             sum.iter().map(|s| s / *n as f64).collect()
+        } else if assume_delta {
+            vec![0.0; n_genes]
         } else {
             let what = opts
                 .control
@@ -482,7 +486,7 @@ fn load_dense(mut t: Table, opts: &LoadOptions) -> Result<Screen, DataError> {
         }
         rows.push((ctx, label, vals, line));
     }
-    subtract_controls(&t.path.clone(), genes, rows, opts)
+    subtract_controls(&t.path.clone(), genes, rows, opts, false)
 }
 
 fn read_control_vector(path: &Path, genes: &[String]) -> Result<Vec<f64>, DataError> {

@@ -175,3 +175,15 @@ fn real_devel_h5ad_matches_published_pseudobulk() {
     // the TSV keeps 5 significant digits
     assert!(worst < 1e-4, "max abs difference {worst}");
 }
+
+#[test]
+fn h5ad_normalised_bulk_without_control_keeps_values() {
+    let s = load(
+        &fixture("replogle_normalized_tiny.h5ad"),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(s.targets, vec!["AAAS", "AARS"]);
+    assert_eq!(s.row(0), &[-1.5, 0.25]);
+    assert_eq!(s.row(1), &[0.5, -2.0]);
+}
