@@ -20,4 +20,5 @@ pub mod ridge;
 pub mod run;
 pub mod screen;
 pub mod seed;
+pub mod stats;
 pub mod textio;
