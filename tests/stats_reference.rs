@@ -155,3 +155,59 @@ fn mcnemar_matches_statsmodels() {
         );
     }
 }
+
+fn paired() -> Value {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stats/paired.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn wilcoxon_matches_scipy() {
+    let r = paired();
+    let mut methods = std::collections::BTreeSet::new();
+    for c in cases(&r, "wilcoxon") {
+        let w = wilcoxon_signed_rank(&floats(&c["x"]), &floats(&c["y"]));
+        methods.insert(w.method);
+        let (ws, wp) = (
+            c["statistic"].as_f64().unwrap(),
+            c["pvalue"].as_f64().unwrap(),
+        );
+        assert!(
+            close(w.statistic, ws, 1e-9),
+            "statistic {} vs {ws}",
+            w.statistic
+        );
+        assert!(
+            close(w.pvalue, wp, 1e-9),
+            "p {} vs {wp} ({})",
+            w.pvalue,
+            w.method
+        );
+    }
+    assert!(
+        methods.contains("exact") && methods.len() >= 2,
+        "{methods:?}"
+    );
+}
+
+#[test]
+fn paired_permutation_matches_scipy() {
+    let r = paired();
+    let mut rng = pertaudit::seed::stream(0, "test");
+    for c in cases(&r, "paired_permutation") {
+        let p = paired_permutation_test(&floats(&c["x"]), &floats(&c["y"]), 0, &mut rng);
+        let want = c["pvalue"].as_f64().unwrap();
+        assert!(close(p, want, 1e-9), "perm p {p} vs {want}");
+    }
+}
