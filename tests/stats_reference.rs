@@ -211,3 +211,60 @@ fn paired_permutation_matches_scipy() {
         assert!(close(p, want, 1e-9), "perm p {p} vs {want}");
     }
 }
+
+#[test]
+fn davidson_bradley_terry_matches_scipy_optimize() {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/stats/bradley_terry.json"
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let mat = |v: &Value| -> Vec<Vec<f64>> { v.as_array().unwrap().iter().map(floats).collect() };
+    for c in cases(&r, "davidson") {
+        let fit = bradley_terry_davidson(&mat(&c["wins"]), &mat(&c["ties"])).unwrap();
+        let want = floats(&c["theta"]);
+        for (g, w) in fit.theta.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-6 * (1.0 + w.abs()),
+                "theta {:?} vs {want:?}",
+                fit.theta
+            );
+        }
+        let nu = c["nu"].as_f64().unwrap();
+        assert!(close(fit.nu, nu, 1e-6), "nu {} vs {nu}", fit.nu);
+        assert!(fit.loglik >= c["loglik"].as_f64().unwrap() - 1e-9);
+        assert!(fit.theta.iter().sum::<f64>().abs() < 1e-12);
+    }
+}
+
+#[test]
+fn davidson_refuses_a_strategy_that_never_wins() {
+    let wins = vec![vec![0.0, 5.0], vec![0.0, 0.0]];
+    let ties = vec![vec![0.0, 0.0], vec![0.0, 0.0]];
+    assert!(bradley_terry_davidson(&wins, &ties).is_err());
+    // strengths are invariant to the order in which the strategies are listed
+    let w = vec![
+        vec![0.0, 6.0, 3.0],
+        vec![2.0, 0.0, 4.0],
+        vec![1.0, 5.0, 0.0],
+    ];
+    let t = vec![
+        vec![0.0, 2.0, 1.0],
+        vec![2.0, 0.0, 3.0],
+        vec![1.0, 3.0, 0.0],
+    ];
+    let a = bradley_terry_davidson(&w, &t).unwrap();
+    let perm = [2, 0, 1];
+    let wp: Vec<Vec<f64>> = perm
+        .iter()
+        .map(|&i| perm.iter().map(|&j| w[i][j]).collect())
+        .collect();
+    let tp: Vec<Vec<f64>> = perm
+        .iter()
+        .map(|&i| perm.iter().map(|&j| t[i][j]).collect())
+        .collect();
+    let b = bradley_terry_davidson(&wp, &tp).unwrap();
+    for (pos, &i) in perm.iter().enumerate() {
+        assert!((a.theta[i] - b.theta[pos]).abs() < 1e-8);
+    }
+}
