@@ -2,7 +2,7 @@
 
 use crate::acquisition::{self, Strategy};
 use crate::annotation::Annotations;
-use crate::cli::{Cli, Command, PlanArgs};
+use crate::cli::{Cli, Command, PlanArgs, StatsArgs};
 use crate::ensemble::{EnsembleConfig, Workspace};
 use crate::network::Network;
 use crate::pathway::GeneSets;
@@ -22,7 +22,61 @@ use std::sync::Mutex;
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Plan(args) => plan(&args),
+        Command::Stats(args) => stats(&args),
     }
+}
+
+fn stats(a: &StatsArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&a.verdicts)
+        .with_context(|| format!("{}: cannot read", a.verdicts.display()))?;
+    let verdicts = crate::preference::parse_verdicts(&text).map_err(|(line, field, msg)| {
+        anyhow::anyhow!("{}:{line}: field `{field}`: {msg}", a.verdicts.display())
+    })?;
+    if a.resamples < 10_000 {
+        eprintln!(
+            "note: {} bootstrap resamples (10,000 or more recommended)",
+            a.resamples
+        );
+    }
+    let items = crate::preference::item_scores(&verdicts);
+    let pairs = crate::preference::summarise(&items, a.resamples, a.seed, a.alpha);
+    if a.json {
+        let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "items": items.len(),
+                        "failures": items.iter().map(|i| i.failures).sum::<usize>(), "pairs": pairs });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8} {:>17} {:>17} {:>9} {:>9}",
+        "s",
+        "t",
+        "items",
+        "win",
+        "loss",
+        "tie",
+        "win rate",
+        "bootstrap CI",
+        "Wilson CI",
+        "sign p",
+        "Holm p"
+    );
+    for p in &pairs {
+        println!(
+            "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8.3} {:>17} {:>17} {:>9.4} {:>9.4}",
+            p.s,
+            p.t,
+            p.items,
+            p.wins,
+            p.losses,
+            p.ties,
+            p.win_rate,
+            format!("[{:.3}, {:.3}]", p.bootstrap_ci.0, p.bootstrap_ci.1),
+            format!("[{:.3}, {:.3}]", p.wilson_ci.0, p.wilson_ci.1),
+            p.sign_test_p,
+            p.holm_p
+        );
+    }
+    Ok(())
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.

@@ -17,7 +17,26 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Simulate budgeted active learning on a screen and score strategies on a pathway.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
+    /// Preference statistics from judge verdicts.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatsArgs {
+    /// A plain verdict CSV: item,judge,order,strategy_a,strategy_b,winner (A/B/tie/failure).
+    #[arg(long)]
+    pub verdicts: PathBuf,
+    /// Print every figure as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Cluster-bootstrap resamples.
+    #[arg(long, default_value_t = 10_000)]
+    pub resamples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod network;
 pub mod pathway;
 pub mod planner;
+pub mod preference;
 pub mod prior;
 pub mod ridge;
 pub mod run;

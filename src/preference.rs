@@ -1,0 +1,323 @@
+//! Pairwise preferences from judge verdicts: un-blinded verdicts → per-item panel scores →
+//! win rates with a cluster bootstrap CI (whole items resampled), Wilson intervals, exact sign
+//! tests (ties dropped, and ties split), Holm across the strategy pairs.
+//!
+//! Per item (one context and one strategy pair), each judge's two orders are averaged
+//! (1 / ½ / 0 for win / tie / loss of the pair's first strategy, failures excluded); the panel
+//! score is the mean over judges with at least one valid verdict; the majority vote counts
+//! judges' item-level verdicts.
+
+use crate::seed::stream;
+use crate::stats::{holm, sign_test, wilson};
+use rand::RngExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Outcome {
+    A,
+    B,
+    Tie,
+    Failure,
+}
+
+/// One judge's verdict on one ordering of one item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub item: String,
+    pub judge: String,
+    pub order: String,
+    pub strategy_a: String,
+    pub strategy_b: String,
+    pub winner: Outcome,
+}
+
+/// Parse the plain verdict CSV (`item,judge,order,strategy_a,strategy_b,winner`); errors name
+/// the line and field.
+pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String)> {
+    let mut lines = text.lines().enumerate();
+    let header: Vec<&str> = lines
+        .next()
+        .map(|(_, l)| l.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let want = [
+        "item",
+        "judge",
+        "order",
+        "strategy_a",
+        "strategy_b",
+        "winner",
+    ];
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let cols: Vec<usize> = want
+        .iter()
+        .map(|w| col(w).ok_or_else(|| (1, w.to_string(), "missing column".to_string())))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let get = |c: usize, name: &str| {
+            f.get(cols[c])
+                .copied()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| (i + 1, name.to_string(), "empty".to_string()))
+        };
+        let winner = match get(5, "winner")?.to_ascii_lowercase().as_str() {
+            "a" => Outcome::A,
+            "b" => Outcome::B,
+            "tie" => Outcome::Tie,
+            "failure" => Outcome::Failure,
+            other => {
+                return Err((
+                    i + 1,
+                    "winner".into(),
+                    format!("expected A, B, tie or failure, got {other:?}"),
+                ))
+            }
+        };
+        let (a, b) = (get(3, "strategy_a")?, get(4, "strategy_b")?);
+        if a == b {
+            return Err((
+                i + 1,
+                "strategy_b".into(),
+                "a strategy cannot be compared with itself".into(),
+            ));
+        }
+        out.push(Verdict {
+            item: get(0, "item")?.into(),
+            judge: get(1, "judge")?.into(),
+            order: get(2, "order")?.into(),
+            strategy_a: a.into(),
+            strategy_b: b.into(),
+            winner,
+        });
+    }
+    Ok(out)
+}
+
+/// The panel's score for one item, from the point of view of `first` in the pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemScore {
+    pub item: String,
+    pub first: String,
+    pub second: String,
+    /// Mean over judges of the judge's mean over orders; None when every verdict failed.
+    pub panel: Option<f64>,
+    /// Majority of judges' item-level verdicts: 1, ½ (tie or no majority), 0.
+    pub majority: Option<f64>,
+    pub per_judge: BTreeMap<String, f64>,
+    pub failures: usize,
+}
+
+/// Group verdicts into items; the pair is oriented alphabetically (`first` < `second`).
+pub fn item_scores(verdicts: &[Verdict]) -> Vec<ItemScore> {
+    let mut groups: BTreeMap<(String, String, String), Vec<&Verdict>> = BTreeMap::new();
+    for v in verdicts {
+        let (f, s) = if v.strategy_a < v.strategy_b {
+            (&v.strategy_a, &v.strategy_b)
+        } else {
+            (&v.strategy_b, &v.strategy_a)
+        };
+        groups
+            .entry((v.item.clone(), f.clone(), s.clone()))
+            .or_default()
+            .push(v);
+    }
+    groups
+        .into_iter()
+        .map(|((item, first, second), vs)| {
+            let mut judge: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            let mut failures = 0;
+            for v in vs {
+                let score_a = match v.winner {
+                    Outcome::A => 1.0,
+                    Outcome::B => 0.0,
+                    Outcome::Tie => 0.5,
+                    Outcome::Failure => {
+                        failures += 1;
+                        continue;
+                    }
+                };
+                let s = if v.strategy_a == first {
+                    score_a
+                } else {
+                    1.0 - score_a
+                };
+                judge.entry(v.judge.clone()).or_default().push(s);
+            }
+            let per_judge: BTreeMap<String, f64> = judge
+                .into_iter()
+                .map(|(j, s)| (j, s.iter().sum::<f64>() / s.len() as f64))
+                .collect();
+            let panel = (!per_judge.is_empty())
+                .then(|| per_judge.values().sum::<f64>() / per_judge.len() as f64);
+            let majority = (!per_judge.is_empty()).then(|| {
+                let w = per_judge.values().filter(|&&s| s > 0.5).count();
+                let l = per_judge.values().filter(|&&s| s < 0.5).count();
+                if w * 2 > per_judge.len() {
+                    1.0
+                } else if l * 2 > per_judge.len() {
+                    0.0
+                } else {
+                    0.5
+                }
+            });
+            ItemScore {
+                item,
+                first,
+                second,
+                panel,
+                majority,
+                per_judge,
+                failures,
+            }
+        })
+        .collect()
+}
+
+/// Win rate of `s` over `t` with its uncertainty and tests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairSummary {
+    pub s: String,
+    pub t: String,
+    pub items: usize,
+    pub wins: usize,
+    pub losses: usize,
+    pub ties: usize,
+    pub failed_items: usize,
+    /// Mean panel score of `s` (ties count ½).
+    pub win_rate: f64,
+    pub bootstrap_ci: (f64, f64),
+    /// Wilson interval for wins / (wins + losses).
+    pub wilson_ci: (f64, f64),
+    pub sign_test_p: f64,
+    pub sign_test_split_ties_p: f64,
+    pub holm_p: f64,
+}
+
+/// Summaries for every ordered pair `(s, t)` with `s < t`, Holm-adjusted across pairs.
+/// `resamples` cluster-bootstrap draws come from the stream `(seed, "bootstrap/<s>/<t>")`.
+pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Vec<PairSummary> {
+    let mut pairs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    let mut failed: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for it in items {
+        let key = (it.first.clone(), it.second.clone());
+        match it.panel {
+            Some(p) => pairs.entry(key).or_default().push(p),
+            None => *failed.entry(key).or_default() += 1,
+        }
+    }
+    let mut out: Vec<PairSummary> = pairs
+        .into_iter()
+        .map(|((s, t), scores)| {
+            let n = scores.len();
+            let wins = scores.iter().filter(|&&x| x > 0.5).count();
+            let losses = scores.iter().filter(|&&x| x < 0.5).count();
+            let ties = n - wins - losses;
+            let win_rate = scores.iter().sum::<f64>() / n as f64;
+            let mut rng = stream(seed, &format!("bootstrap/{s}/{t}"));
+            let mut boots: Vec<f64> = (0..resamples)
+                .map(|_| (0..n).map(|_| scores[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+                .collect();
+            boots.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                if boots.is_empty() {
+                    f64::NAN
+                } else {
+                    boots[((p * (boots.len() - 1) as f64).round() as usize).min(boots.len() - 1)]
+                }
+            };
+            let half = (ties / 2) as u64;
+            PairSummary {
+                failed_items: failed.get(&(s.clone(), t.clone())).copied().unwrap_or(0),
+                items: n,
+                wins,
+                losses,
+                ties,
+                win_rate,
+                bootstrap_ci: (q(alpha / 2.0), q(1.0 - alpha / 2.0)),
+                wilson_ci: wilson(wins as f64, (wins + losses) as f64, alpha),
+                sign_test_p: sign_test(wins as u64, losses as u64),
+                sign_test_split_ties_p: sign_test(wins as u64 + half, losses as u64 + half),
+                holm_p: f64::NAN,
+                s,
+                t,
+            }
+        })
+        .collect();
+    let adj = holm(&out.iter().map(|p| p.sign_test_p).collect::<Vec<_>>());
+    for (p, a) in out.iter_mut().zip(adj) {
+        p.holm_p = a;
+    }
+    out
+}
+
+/// The win rate of `s` over `t` from summaries oriented either way.
+pub fn win_rate(summaries: &[PairSummary], s: &str, t: &str) -> Option<f64> {
+    summaries.iter().find_map(|p| {
+        if p.s == s && p.t == t {
+            Some(p.win_rate)
+        } else if p.s == t && p.t == s {
+            Some(1.0 - p.win_rate)
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(item: &str, judge: &str, order: &str, a: &str, b: &str, w: Outcome) -> Verdict {
+        Verdict {
+            item: item.into(),
+            judge: judge.into(),
+            order: order.into(),
+            strategy_a: a.into(),
+            strategy_b: b.into(),
+            winner: w,
+        }
+    }
+
+    #[test]
+    fn always_a_judge_is_pure_position_bias_and_half_win_rate() {
+        // a judge answering "A" in both orders: each item averages to ½
+        let mut vs = Vec::new();
+        for i in 0..10 {
+            vs.push(v(&format!("i{i}"), "j", "1", "llm", "random", Outcome::A));
+            vs.push(v(&format!("i{i}"), "j", "2", "random", "llm", Outcome::A));
+        }
+        let items = item_scores(&vs);
+        let s = summarise(&items, 1000, 1, 0.05);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].win_rate, 0.5);
+        assert_eq!(s[0].ties, 10);
+        assert_eq!(s[0].sign_test_p, 1.0);
+    }
+
+    #[test]
+    fn failures_are_their_own_category() {
+        let vs = vec![
+            v("i", "j1", "1", "a", "b", Outcome::Failure),
+            v("i", "j1", "2", "b", "a", Outcome::B),
+            v("k", "j1", "1", "a", "b", Outcome::Failure),
+        ];
+        let items = item_scores(&vs);
+        assert_eq!(items[0].panel, Some(1.0)); // a won the valid order
+        assert_eq!(items[0].failures, 1);
+        assert_eq!(items[1].panel, None);
+        let s = summarise(&items, 100, 0, 0.05);
+        assert_eq!((s[0].items, s[0].failed_items, s[0].wins), (1, 1, 1));
+    }
+
+    #[test]
+    fn parse_errors_name_line_and_field() {
+        let e = parse_verdicts("item,judge,order,strategy_a,strategy_b,winner\n1,j,1,a,b,maybe\n")
+            .unwrap_err();
+        assert_eq!((e.0, e.1.as_str()), (2, "winner"));
+    }
+}

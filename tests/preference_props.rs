@@ -1,0 +1,37 @@
+//! Property tests of preference aggregation.
+
+use pertaudit::preference::{item_scores, summarise, win_rate, Outcome, Verdict};
+use pertaudit::stats::{cohen_kappa, fleiss_kappa, krippendorff_alpha_nominal};
+use proptest::prelude::*;
+
+fn outcome(k: u8) -> Outcome {
+    [Outcome::A, Outcome::B, Outcome::Tie, Outcome::Failure][k as usize % 4]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn win_rates_of_a_pair_sum_to_one(raw in proptest::collection::vec((0u8..4, 0u8..4, any::<bool>()), 1..40)) {
+        let mut vs = Vec::new();
+        for (i, (w1, w2, flip)) in raw.iter().enumerate() {
+            let (a, b) = if *flip { ("s", "t") } else { ("t", "s") };
+            vs.push(Verdict { item: format!("i{i}"), judge: "j".into(), order: "1".into(), strategy_a: a.into(), strategy_b: b.into(), winner: outcome(*w1) });
+            vs.push(Verdict { item: format!("i{i}"), judge: "j".into(), order: "2".into(), strategy_a: b.into(), strategy_b: a.into(), winner: outcome(*w2) });
+        }
+        let sums = summarise(&item_scores(&vs), 200, 3, 0.05);
+        if let (Some(st), Some(ts)) = (win_rate(&sums, "s", "t"), win_rate(&sums, "t", "s")) {
+            prop_assert!((st + ts - 1.0).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn identical_raters_agree_perfectly(r in proptest::collection::vec(0usize..3, 2..40)) {
+        prop_assume!(r.iter().any(|&x| x != r[0]));
+        prop_assert!((cohen_kappa(&r, &r, 3) - 1.0).abs() < 1e-12);
+        let counts: Vec<Vec<f64>> = r.iter().map(|&x| { let mut c = vec![0.0; 3]; c[x] = 3.0; c }).collect();
+        prop_assert!((fleiss_kappa(&counts) - 1.0).abs() < 1e-12);
+        let data = vec![r.iter().map(|&x| Some(x)).collect::<Vec<_>>(); 3];
+        prop_assert!((krippendorff_alpha_nominal(&data) - 1.0).abs() < 1e-12);
+    }
+}
