@@ -40,9 +40,11 @@ fn stats(a: &StatsArgs) -> Result<()> {
     }
     let items = crate::preference::item_scores(&verdicts);
     let pairs = crate::preference::summarise(&items, a.resamples, a.seed, a.alpha);
+    let bias = crate::preference::position_bias(&verdicts);
     if a.json {
         let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "items": items.len(),
-                        "failures": items.iter().map(|i| i.failures).sum::<usize>(), "pairs": pairs });
+                        "failures": items.iter().map(|i| i.failures).sum::<usize>(), "pairs": pairs,
+                        "position_bias": bias });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -74,6 +76,14 @@ fn stats(a: &StatsArgs) -> Result<()> {
             format!("[{:.3}, {:.3}]", p.wilson_ci.0, p.wilson_ci.1),
             p.sign_test_p,
             p.holm_p
+        );
+    }
+    println!("\nposition bias per judge");
+    for b in &bias {
+        println!(
+            "{:<16} consistency {:.3} over {} paired items; first position chosen {}/{} ({:.3}, binomial p {:.4}); both-A {} vs both-B {} (McNemar p {:.4})",
+            b.judge, b.consistency, b.paired, b.first_position, b.decisive, b.first_position_rate, b.first_position_p,
+            b.both_a, b.both_b, b.mcnemar_p
         );
     }
     Ok(())

@@ -1,0 +1,67 @@
+//! `pertaudit stats --verdicts` end to end.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
+}
+
+#[test]
+fn stats_from_a_verdict_csv_prints_json() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("v.csv");
+    let mut csv = String::from("item,judge,order,strategy_a,strategy_b,winner\n");
+    // 12 items: llm wins both orders on 10, loses both on 2; one failure on item 0 order 2
+    for i in 0..12 {
+        let (w1, w2) = if i < 10 { ("A", "B") } else { ("B", "A") };
+        let w2 = if i == 0 { "failure" } else { w2 };
+        csv += &format!("{i},j1,1,llm,random,{w1}\n{i},j1,2,random,llm,{w2}\n");
+    }
+    std::fs::write(&p, csv).unwrap();
+    let out = bin()
+        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pair = &v["pairs"][0];
+    assert_eq!(pair["s"], "llm");
+    assert_eq!(
+        (pair["wins"].as_u64(), pair["losses"].as_u64()),
+        (Some(10), Some(2))
+    );
+    assert!((pair["win_rate"].as_f64().unwrap() - 10.0 / 12.0).abs() < 1e-12);
+    // scipy.stats.binomtest(10, 12).pvalue = 0.0385742187500000
+    assert!((pair["sign_test_p"].as_f64().unwrap() - 0.03857421875).abs() < 1e-12);
+    assert_eq!(v["failures"], 1);
+    assert_eq!(v["position_bias"][0]["consistency"], 1.0);
+    // same seed → identical output
+    let again = bin()
+        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, again.stdout);
+}
+
+#[test]
+fn bad_verdict_row_is_one_line_naming_file_line_field() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad.csv");
+    std::fs::write(
+        &p,
+        "item,judge,order,strategy_a,strategy_b,winner\n1,j,1,a,b,A\n2,j,1,a,b,C\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["stats", "--verdicts", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1);
+    assert!(err.contains("bad.csv:3") && err.contains("winner"), "{err}");
+}
