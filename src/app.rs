@@ -294,6 +294,32 @@ fn plan(a: &PlanArgs) -> Result<()> {
     write_plan_outputs(&out, &config, &splits, &rounds, &selections, screen)?;
     let curve = planner::learning_curve(&rounds, &a.strategies, |r| r.model.pearson_delta);
     print!("{}", curve_table(&curve, &a.strategies, "pearson_delta"));
+    let cmp = crate::performance::compare(
+        &rounds,
+        &a.strategies,
+        "pearson_delta",
+        |r| r.model.pearson_delta,
+        0.05,
+    );
+    write_atomic(
+        &out.join("comparison.json"),
+        (serde_json::to_string_pretty(&cmp)? + "\n").as_bytes(),
+    )?;
+    println!("\narea under the learning curve (pearson_delta, mean ± SE over seeds)");
+    for (s, m, se) in &cmp.auc {
+        println!("  {s:<10} {m:.4} ± {se:.4}");
+    }
+    println!(
+        "best strategy on {}: {} ({}; paired Wilcoxon over {} seeds, Holm-adjusted)",
+        inputs.pathway.name,
+        cmp.best,
+        if cmp.best_is_significant {
+            "significantly better than every other at α = 0.05"
+        } else {
+            "not significantly better than every other at α = 0.05"
+        },
+        seeds.len()
+    );
     println!("run {run_id} written to {}", out.display());
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod network;
 pub mod pathway;
+pub mod performance;
 pub mod planner;
 pub mod preference;
 pub mod prior;
