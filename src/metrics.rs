@@ -124,23 +124,13 @@ pub fn auroc(scored: &[(f64, bool)]) -> f64 {
     if pos == 0 || neg == 0 {
         return f64::NAN;
     }
-    let mut idx: Vec<usize> = (0..scored.len()).collect();
-    idx.sort_by(|&a, &b| scored[a].0.total_cmp(&scored[b].0));
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scored[idx[j + 1]].0 == scored[idx[i]].0 {
-            j += 1;
-        }
-        let mid = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            if scored[k].1 {
-                rank_sum += mid;
-            }
-        }
-        i = j + 1;
-    }
+    let ranks = crate::stats::midranks(&scored.iter().map(|s| s.0).collect::<Vec<_>>());
+    let rank_sum: f64 = scored
+        .iter()
+        .zip(&ranks)
+        .filter(|(s, _)| s.1)
+        .map(|(_, r)| r)
+        .sum();
     (rank_sum - pos as f64 * (pos as f64 + 1.0) / 2.0) / (pos as f64 * neg as f64)
 }
 

@@ -73,13 +73,7 @@ pub fn compare(
         .iter()
         .zip(&aucs)
         .map(|(s, v)| {
-            let n = v.len() as f64;
-            let m = v.iter().sum::<f64>() / n;
-            let se = if v.len() > 1 {
-                (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
-            } else {
-                f64::NAN
-            };
+            let (m, se) = crate::stats::mean_se(v);
             (s.clone(), m, se)
         })
         .collect();

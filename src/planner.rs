@@ -310,13 +310,9 @@ pub fn learning_curve(
                 continue;
             }
             let v: Vec<f64> = xs.iter().map(|r| metric(r)).collect();
+            let (mean, se) = crate::stats::mean_se(&v);
+            let se = if v.len() > 1 { se } else { 0.0 };
             let n = v.len() as f64;
-            let mean = v.iter().sum::<f64>() / n;
-            let se = if v.len() > 1 {
-                (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt()
-            } else {
-                0.0
-            };
             let n_train = xs.iter().map(|r| r.n_train as f64).sum::<f64>() / n;
             out.push(CurvePoint {
                 strategy: s.clone(),

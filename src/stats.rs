@@ -208,6 +208,18 @@ mod tests {
     }
 }
 
+/// Mean and standard error of the mean (sample SD / √n; SE is NaN for n < 2).
+pub fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let se = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
+    } else {
+        f64::NAN
+    };
+    (mean, se)
+}
+
 /// Mid-ranks (1-based) of values, ties sharing their average rank.
 pub fn midranks(v: &[f64]) -> Vec<f64> {
     let idx = ascending(v);
