@@ -312,21 +312,17 @@ pub fn wilcoxon_signed_rank(x: &[f64], y: &[f64]) -> Wilcoxon {
             method: "exact",
         };
     }
-    let abs: Vec<f64> = nz.iter().map(|v| v.abs()).collect();
-    let ranks = midranks(&abs);
-    let rp: f64 = nz
-        .iter()
-        .zip(&ranks)
-        .filter(|(v, _)| **v > 0.0)
-        .map(|(_, r)| r)
-        .sum();
+    let rp = r_plus(&d);
     let total = (count * (count + 1)) as f64 / 2.0;
     let statistic = rp.min(total - rp);
-    let has_ties = {
-        let mut s = abs.clone();
-        s.sort_by(f64::total_cmp);
-        s.windows(2).any(|w| w[0] == w[1])
-    };
+    // sizes of the groups of tied |d|
+    let mut sorted: Vec<f64> = nz.iter().map(|v| v.abs()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let ties: Vec<f64> = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|g| g.len() as f64)
+        .collect();
+    let has_ties = ties.iter().any(|&t| t > 1.0);
     if !has_ties && n_zero == 0 {
         let null = signed_rank_null(count);
         let cdf = |k: f64| {
@@ -355,19 +351,7 @@ pub fn wilcoxon_signed_rank(x: &[f64], y: &[f64]) -> Wilcoxon {
     }
     let n = count as f64;
     let mean = n * (n + 1.0) / 4.0;
-    let mut tie_term = 0.0;
-    let mut sorted = abs.clone();
-    sorted.sort_by(f64::total_cmp);
-    let mut i = 0;
-    while i < sorted.len() {
-        let mut j = i;
-        while j + 1 < sorted.len() && sorted[j + 1] == sorted[i] {
-            j += 1;
-        }
-        let t = (j - i + 1) as f64;
-        tie_term += t * t * t - t;
-        i = j + 1;
-    }
+    let tie_term: f64 = ties.iter().map(|t| t * t * t - t).sum();
     let se = (n * (n + 1.0) * (2.0 * n + 1.0) / 24.0 - tie_term / 48.0).sqrt();
     let z = (rp - mean) / se;
     let p = (2.0 * (1.0 - Normal::standard().cdf(z.abs()))).min(1.0);
