@@ -23,6 +23,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Plan(args) => plan(&args),
         Command::Stats(args) => stats(&args),
+        Command::Query(args) => crate::llm::commands::query(&args),
+        Command::Verify(args) => crate::llm::commands::verify(&args),
+        Command::Bench(args) => crate::llm::commands::bench(&args),
     }
 }
 

@@ -20,6 +20,55 @@ pub enum Command {
     Plan(Box<PlanArgs>),
     /// Preference statistics from judge verdicts.
     Stats(StatsArgs),
+    /// Send a batch of chat requests through the client, cache and ledger of a run.
+    Query(QueryArgs),
+    /// Re-walk a run's hash-chained ledger and check every stored body.
+    Verify(VerifyArgs),
+    /// Benchmarks (`bench llm`: the client against a local server with a fixed delay).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct QueryArgs {
+    /// Model file(s) (`judges/*.toml`); a request's `model` field picks one by name (default: the first).
+    #[arg(long = "model", required = true)]
+    pub models: Vec<PathBuf>,
+    /// JSONL, one request per line: {"id": ..., "messages": [{"role","content"}], "schema"?: {...}, "model"?: ...}.
+    #[arg(long)]
+    pub requests: PathBuf,
+    /// Run directory holding the ledger (created; resumed when it exists).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Answer every request from this run's ledger instead of the network; a miss is an error.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Stop sending when the run would spend more than this many USD.
+    #[arg(long)]
+    pub cost_cap: Option<f64>,
+    /// Where to write the answers (JSONL, in request order; default stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    /// Run directory.
+    pub run: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// What to benchmark: `llm`.
+    pub what: String,
+    #[arg(long, default_value_t = 3000)]
+    pub requests: usize,
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Server answer delay, milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub delay_ms: u64,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod ensemble;
 pub mod h5ad;
 pub mod linalg;
+pub mod llm;
 pub mod metrics;
 pub mod network;
 pub mod pathway;

@@ -1,0 +1,13 @@
+//! The LLM layer: model files, wire formats, the async client and the hash-chained ledger.
+
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod ledger;
+pub mod provider;
+pub mod scripted;
+
+pub use client::{Answer, Client, ClientError, ClientOptions, Job};
+pub use config::{ModelConfig, Provider};
+pub use ledger::{Exchange, Ledger, Status};
+pub use provider::{ChatRequest, Message};

@@ -1,0 +1,268 @@
+//! A scripted OpenAI-compatible and Anthropic server on 127.0.0.1, for tests and the client
+//! benchmark. It is a real HTTP server (axum over TCP); what it answers is chosen by a
+//! `#scenario:NAME` directive anywhere in the request's messages:
+//!
+//! | scenario       | answer                                                          |
+//! |----------------|-----------------------------------------------------------------|
+//! | (none), `ok`   | 200, a text answer derived from the request                     |
+//! | `429_once`     | 429 with `Retry-After: 1` on the first attempt, then 200        |
+//! | `500_once`     | 500 on the first attempt, then 200                              |
+//! | `500_always`   | 500 on every attempt                                            |
+//! | `timeout_once` | first attempt answers after 30 s, then 200                      |
+//! | `timeout`      | every attempt answers after 30 s                                |
+//! | `malformed`    | 200 with a cut-off JSON body                                    |
+//! | `truncated`    | 200, `finish_reason: length` / `stop_reason: max_tokens`        |
+//! | `refusal`      | 200, a refusal                                                  |
+//! | `filter`       | 200, `finish_reason: content_filter`                            |
+//! | `html`         | 200 with `text/html` (a proxy's page)                           |
+//! | `echo_auth`    | 401 whose message echoes the credentials it was sent            |
+//!
+//! Every answer waits the server's base delay first. The server counts requests per body hash.
+
+use crate::run::sha256_bytes;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    /// Body hash → attempts seen.
+    pub per_body: Mutex<HashMap<String, u32>>,
+    /// Body hashes in arrival order.
+    pub log: Mutex<Vec<String>>,
+}
+
+struct Inner {
+    delay: Duration,
+    counters: Arc<Counters>,
+}
+
+pub struct ScriptedServer {
+    pub addr: SocketAddr,
+    pub counters: Arc<Counters>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ScriptedServer {
+    /// Start on a free port of 127.0.0.1 inside the current tokio runtime.
+    pub async fn start(delay: Duration) -> std::io::Result<ScriptedServer> {
+        let counters = Arc::new(Counters::default());
+        let state = Arc::new(Inner {
+            delay,
+            counters: counters.clone(),
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(openai))
+            .route("/v1/messages", post(anthropic))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(ScriptedServer {
+            addr,
+            counters,
+            stop: Some(tx),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.counters.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+struct Call {
+    scenario: String,
+    attempt: u32,
+    text: String,
+    prompt_tokens: u64,
+    model: String,
+}
+
+async fn admit(state: &Inner, body: &Bytes) -> Result<Call, Response> {
+    let hash = sha256_bytes(body);
+    state.counters.requests.fetch_add(1, Ordering::SeqCst);
+    state.counters.log.lock().unwrap().push(hash.clone());
+    let attempt = {
+        let mut m = state.counters.per_body.lock().unwrap();
+        let n = m.entry(hash.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    tokio::time::sleep(state.delay).await;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": format!("bad JSON: {e}")}})),
+        )
+            .into_response()
+    })?;
+    let mut all = String::new();
+    if let Some(s) = v.get("system").and_then(Value::as_str) {
+        all.push_str(s);
+    }
+    for m in v
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        all.push_str(m.get("content").and_then(Value::as_str).unwrap_or(""));
+        all.push('\n');
+    }
+    let scenario = all
+        .split("#scenario:")
+        .nth(1)
+        .map(|s| {
+            s.split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_else(|| "ok".into());
+    Ok(Call {
+        scenario,
+        attempt,
+        text: format!("scripted answer {}", &hash[..12]),
+        prompt_tokens: (all.len() as u64).div_ceil(4),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string(),
+    })
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"message": msg, "type": "scripted"}})),
+    )
+        .into_response()
+}
+
+/// The non-answer scenarios shared by both wire formats; `None` means answer normally.
+async fn misbehave(call: &Call, headers: &HeaderMap) -> Option<Response> {
+    match (call.scenario.as_str(), call.attempt) {
+        ("429_once", 1) => Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                axum::Json(json!({"error": {"message": "rate limited", "type": "rate_limit"}})),
+            )
+                .into_response(),
+        ),
+        ("500_once", 1) | ("500_always", _) => Some(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "scripted server error",
+        )),
+        ("timeout_once", 1) | ("timeout", _) => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            None
+        }
+        ("malformed", _) => Some(
+            (
+                [("content-type", "application/json")],
+                "{\"choices\": [{\"message\": {\"con",
+            )
+                .into_response(),
+        ),
+        ("html", _) => Some(
+            (
+                [("content-type", "text/html")],
+                "<html><body>proxy login</body></html>",
+            )
+                .into_response(),
+        ),
+        ("echo_auth", _) => {
+            let cred = headers
+                .get("authorization")
+                .or_else(|| headers.get("x-api-key"))
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Some(error(
+                StatusCode::UNAUTHORIZED,
+                &format!("invalid credentials: {cred}"),
+            ))
+        }
+        _ => None,
+    }
+}
+
+async fn openai(State(state): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let call = match admit(&state, &body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = misbehave(&call, &headers).await {
+        return r;
+    }
+    let (content, refusal, finish) = match call.scenario.as_str() {
+        "truncated" => (json!(call.text[..10].to_string()), Value::Null, "length"),
+        "refusal" => (Value::Null, json!("I can't help with that."), "stop"),
+        "filter" => (Value::Null, Value::Null, "content_filter"),
+        _ => (json!(call.text), Value::Null, "stop"),
+    };
+    axum::Json(json!({
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "model": call.model,
+        "system_fingerprint": "fp_scripted",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": refusal}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": call.prompt_tokens, "completion_tokens": 6, "total_tokens": call.prompt_tokens + 6},
+    }))
+    .into_response()
+}
+
+async fn anthropic(State(state): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let call = match admit(&state, &body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(r) = misbehave(&call, &headers).await {
+        return r;
+    }
+    let (text, stop) = match call.scenario.as_str() {
+        "truncated" => (call.text[..10].to_string(), "max_tokens"),
+        "refusal" => (String::new(), "refusal"),
+        _ => (call.text.clone(), "end_turn"),
+    };
+    axum::Json(json!({
+        "id": "msg_scripted",
+        "type": "message",
+        "role": "assistant",
+        "model": call.model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop,
+        "usage": {"input_tokens": call.prompt_tokens, "output_tokens": 6},
+    }))
+    .into_response()
+}
