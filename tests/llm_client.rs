@@ -4,7 +4,9 @@
 
 use pertaudit::llm::ledger::{self, ErrorKind, Source};
 use pertaudit::llm::scripted::ScriptedServer;
-use pertaudit::llm::{ChatRequest, Client, ClientError, ClientOptions, Ledger, Message, ModelConfig, Status};
+use pertaudit::llm::{
+    ChatRequest, Client, ClientError, ClientOptions, Ledger, Message, ModelConfig, Status,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +27,10 @@ fn model(server: &ScriptedServer, name: &str, provider: &str, extra: &str) -> Mo
 }
 
 fn req(text: &str) -> ChatRequest {
-    ChatRequest { messages: vec![Message::system("You judge."), Message::user(text)], ..Default::default() }
+    ChatRequest {
+        messages: vec![Message::system("You judge."), Message::user(text)],
+        ..Default::default()
+    }
 }
 
 async fn setup(dir: &Path, models: &[ModelConfig], opts: ClientOptions) -> Client {
@@ -34,7 +39,9 @@ async fn setup(dir: &Path, models: &[ModelConfig], opts: ClientOptions) -> Clien
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_ends_in_the_right_record() {
-    let server = ScriptedServer::start(Duration::from_millis(5)).await.unwrap();
+    let server = ScriptedServer::start(Duration::from_millis(5))
+        .await
+        .unwrap();
     let d = tempfile::tempdir().unwrap();
     let mut m = model(&server, "j", "openai", "");
     m.timeout_secs = 0.5;
@@ -47,7 +54,12 @@ async fn every_scenario_ends_in_the_right_record() {
         ("500_always", Status::Error, Some(ErrorKind::Server), 3),
         ("timeout_once", Status::Ok, None, 2),
         ("timeout", Status::Error, Some(ErrorKind::Timeout), 3),
-        ("malformed", Status::Error, Some(ErrorKind::MalformedResponse), 1),
+        (
+            "malformed",
+            Status::Error,
+            Some(ErrorKind::MalformedResponse),
+            1,
+        ),
         ("truncated", Status::Truncated, None, 1),
         ("refusal", Status::Refusal, None, 1),
         ("filter", Status::ContentFilter, None, 1),
@@ -56,7 +68,14 @@ async fn every_scenario_ends_in_the_right_record() {
     ];
     for (scenario, status, kind, attempts) in cases {
         let t = Instant::now();
-        let a = c.complete("j", &req(&format!("judge this #scenario:{scenario}")), scenario).await.unwrap();
+        let a = c
+            .complete(
+                "j",
+                &req(&format!("judge this #scenario:{scenario}")),
+                scenario,
+            )
+            .await
+            .unwrap();
         let x = &a.exchange;
         assert!(!a.cached, "{scenario}");
         assert_eq!(x.status, status, "{scenario}: {x:?}");
@@ -66,8 +85,16 @@ async fn every_scenario_ends_in_the_right_record() {
         assert_eq!(x.tag, scenario);
         if scenario == "429_once" {
             // Retry-After: 1 was honoured.
-            assert!(t.elapsed() >= Duration::from_millis(950), "{:?}", t.elapsed());
-            assert!(x.attempt_log[0].starts_with("429 rate_limited retry in 1.000s"), "{:?}", x.attempt_log);
+            assert!(
+                t.elapsed() >= Duration::from_millis(950),
+                "{:?}",
+                t.elapsed()
+            );
+            assert!(
+                x.attempt_log[0].starts_with("429 rate_limited retry in 1.000s"),
+                "{:?}",
+                x.attempt_log
+            );
         }
         match status {
             Status::Ok => {
@@ -95,25 +122,53 @@ async fn every_scenario_ends_in_the_right_record() {
 async fn anthropic_wire_format() {
     let server = ScriptedServer::start(Duration::ZERO).await.unwrap();
     let d = tempfile::tempdir().unwrap();
-    let c = setup(d.path(), &[model(&server, "claude", "anthropic", "")], ClientOptions::default()).await;
-    let ok = c.complete("claude", &req("hello"), "a").await.unwrap().exchange;
-    assert_eq!((ok.status, ok.provider.as_str(), ok.completion_tokens), (Status::Ok, "anthropic", 6));
-    let t = c.complete("claude", &req("x #scenario:truncated"), "b").await.unwrap().exchange;
+    let c = setup(
+        d.path(),
+        &[model(&server, "claude", "anthropic", "")],
+        ClientOptions::default(),
+    )
+    .await;
+    let ok = c
+        .complete("claude", &req("hello"), "a")
+        .await
+        .unwrap()
+        .exchange;
+    assert_eq!(
+        (ok.status, ok.provider.as_str(), ok.completion_tokens),
+        (Status::Ok, "anthropic", 6)
+    );
+    let t = c
+        .complete("claude", &req("x #scenario:truncated"), "b")
+        .await
+        .unwrap()
+        .exchange;
     assert_eq!(t.status, Status::Truncated);
-    let r = c.complete("claude", &req("x #scenario:refusal"), "c").await.unwrap().exchange;
+    let r = c
+        .complete("claude", &req("x #scenario:refusal"), "c")
+        .await
+        .unwrap()
+        .exchange;
     assert_eq!(r.status, Status::Refusal);
-    let e = c.complete("claude", &req("x #scenario:500_once"), "d").await.unwrap().exchange;
+    let e = c
+        .complete("claude", &req("x #scenario:500_once"), "d")
+        .await
+        .unwrap()
+        .exchange;
     assert_eq!((e.status, e.attempts), (Status::Ok, 2));
     // The system prompt went to the top-level field.
-    let body: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(ledger::body_path(d.path(), &ok.request_body)).unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(ledger::body_path(d.path(), &ok.request_body)).unwrap(),
+    )
+    .unwrap();
     assert_eq!(body["system"], "You judge.");
     assert_eq!(body["messages"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_resume_and_replay_make_no_calls_and_errors_are_not_cached() {
-    let server = ScriptedServer::start(Duration::from_millis(2)).await.unwrap();
+    let server = ScriptedServer::start(Duration::from_millis(2))
+        .await
+        .unwrap();
     let d = tempfile::tempdir().unwrap();
     let m = model(&server, "j", "openai", "");
     let reqs: Vec<ChatRequest> = (0..20).map(|i| req(&format!("item {i}"))).collect();
@@ -122,9 +177,23 @@ async fn cache_resume_and_replay_make_no_calls_and_errors_are_not_cached() {
         let c = setup(d.path(), std::slice::from_ref(&m), ClientOptions::default()).await;
         let mut out = Vec::new();
         for (i, r) in reqs.iter().enumerate() {
-            out.push(c.complete("j", r, &i.to_string()).await.unwrap().exchange.text.unwrap());
+            out.push(
+                c.complete("j", r, &i.to_string())
+                    .await
+                    .unwrap()
+                    .exchange
+                    .text
+                    .unwrap(),
+            );
         }
-        assert_eq!(c.complete("j", &failing, "f").await.unwrap().exchange.status, Status::Error);
+        assert_eq!(
+            c.complete("j", &failing, "f")
+                .await
+                .unwrap()
+                .exchange
+                .status,
+            Status::Error
+        );
         out
     };
     let before = server.requests();
@@ -149,7 +218,10 @@ async fn cache_resume_and_replay_make_no_calls_and_errors_are_not_cached() {
     let c = setup(
         d2.path(),
         &[offline],
-        ClientOptions { replay: Some(d.path().to_path_buf()), ..Default::default() },
+        ClientOptions {
+            replay: Some(d.path().to_path_buf()),
+            ..Default::default()
+        },
     )
     .await;
     for (i, r) in reqs.iter().enumerate() {
@@ -164,7 +236,10 @@ async fn cache_resume_and_replay_make_no_calls_and_errors_are_not_cached() {
         }
         other => panic!("expected a replay miss, got {other:?}"),
     }
-    assert!(matches!(c.complete("j", &failing, "f").await, Err(ClientError::NotInReplay { .. })));
+    assert!(matches!(
+        c.complete("j", &failing, "f").await,
+        Err(ClientError::NotInReplay { .. })
+    ));
     assert_eq!(c.http_attempts(), 0);
     assert_eq!(server.requests(), before + 3);
     ledger::verify(d2.path()).unwrap();
@@ -172,11 +247,22 @@ async fn cache_resume_and_replay_make_no_calls_and_errors_are_not_cached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicate_requests_in_flight_are_sent_once() {
-    let server = ScriptedServer::start(Duration::from_millis(50)).await.unwrap();
+    let server = ScriptedServer::start(Duration::from_millis(50))
+        .await
+        .unwrap();
     let d = tempfile::tempdir().unwrap();
-    let c = setup(d.path(), &[model(&server, "j", "openai", "concurrency = 8\n")], ClientOptions::default()).await;
+    let c = setup(
+        d.path(),
+        &[model(&server, "j", "openai", "concurrency = 8\n")],
+        ClientOptions::default(),
+    )
+    .await;
     let jobs: Vec<pertaudit::llm::Job> = (0..16)
-        .map(|i| pertaudit::llm::Job { endpoint: "j".into(), request: req(&format!("q{}", i % 4)), tag: i.to_string() })
+        .map(|i| pertaudit::llm::Job {
+            endpoint: "j".into(),
+            request: req(&format!("q{}", i % 4)),
+            tag: i.to_string(),
+        })
         .collect();
     let answers = c.complete_all(&jobs, |_| {}).await.unwrap();
     assert_eq!(server.requests(), 4);
@@ -189,30 +275,58 @@ async fn duplicate_requests_in_flight_are_sent_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_and_request_rate_are_bounded() {
     // 8 requests of 200 ms at concurrency 2 take at least 4 × 200 ms.
-    let server = ScriptedServer::start(Duration::from_millis(200)).await.unwrap();
+    let server = ScriptedServer::start(Duration::from_millis(200))
+        .await
+        .unwrap();
     let d = tempfile::tempdir().unwrap();
-    let c = setup(d.path(), &[model(&server, "j", "openai", "concurrency = 2\n")], ClientOptions::default()).await;
+    let c = setup(
+        d.path(),
+        &[model(&server, "j", "openai", "concurrency = 2\n")],
+        ClientOptions::default(),
+    )
+    .await;
     let jobs: Vec<pertaudit::llm::Job> = (0..8)
-        .map(|i| pertaudit::llm::Job { endpoint: "j".into(), request: req(&format!("c{i}")), tag: i.to_string() })
+        .map(|i| pertaudit::llm::Job {
+            endpoint: "j".into(),
+            request: req(&format!("c{i}")),
+            tag: i.to_string(),
+        })
         .collect();
     let t = Instant::now();
     c.complete_all(&jobs, |_| {}).await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(790), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(790),
+        "{:?}",
+        t.elapsed()
+    );
     // 60 requests per minute: the bucket starts full at 60, so the 61st waits about a second.
     let server = ScriptedServer::start(Duration::ZERO).await.unwrap();
     let d = tempfile::tempdir().unwrap();
     let c = setup(
         d.path(),
-        &[model(&server, "j", "openai", "concurrency = 16\nrequests_per_minute = 60\n")],
+        &[model(
+            &server,
+            "j",
+            "openai",
+            "concurrency = 16\nrequests_per_minute = 60\n",
+        )],
         ClientOptions::default(),
     )
     .await;
     let jobs: Vec<pertaudit::llm::Job> = (0..61)
-        .map(|i| pertaudit::llm::Job { endpoint: "j".into(), request: req(&format!("r{i}")), tag: i.to_string() })
+        .map(|i| pertaudit::llm::Job {
+            endpoint: "j".into(),
+            request: req(&format!("r{i}")),
+            tag: i.to_string(),
+        })
         .collect();
     let t = Instant::now();
     c.complete_all(&jobs, |_| {}).await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(900), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,11 +334,29 @@ async fn cost_cap_stops_sending_and_is_recorded() {
     let server = ScriptedServer::start(Duration::ZERO).await.unwrap();
     let d = tempfile::tempdir().unwrap();
     // 1,000,000 USD per Mtok: a call with ~10 prompt tokens and max_tokens 10 reserves ≈ $20.
-    let m = model(&server, "j", "openai", "max_tokens = 10\nprice_input_per_mtok = 1000000\nprice_output_per_mtok = 1000000\n");
-    let c = setup(d.path(), &[m], ClientOptions { cost_cap_usd: Some(60.0), ..Default::default() }).await;
+    let m = model(
+        &server,
+        "j",
+        "openai",
+        "max_tokens = 10\nprice_input_per_mtok = 1000000\nprice_output_per_mtok = 1000000\n",
+    );
+    let c = setup(
+        d.path(),
+        &[m],
+        ClientOptions {
+            cost_cap_usd: Some(60.0),
+            ..Default::default()
+        },
+    )
+    .await;
     let mut statuses = Vec::new();
     for i in 0..6 {
-        statuses.push(c.complete("j", &req(&format!("p{i}")), &i.to_string()).await.unwrap().exchange);
+        statuses.push(
+            c.complete("j", &req(&format!("p{i}")), &i.to_string())
+                .await
+                .unwrap()
+                .exchange,
+        );
     }
     let sent = statuses.iter().filter(|x| x.status == Status::Ok).count();
     assert!((1..6).contains(&sent), "{sent}");
@@ -243,24 +375,52 @@ async fn api_keys_never_reach_the_ledger() {
     let d = tempfile::tempdir().unwrap();
     let key = "sk-test-4f1d8a2b9c7e6d5f4a3b2c1d";
     std::env::set_var("PERTAUDIT_TEST_KEY_A", key);
-    let m = model(&server, "j", "openai", "api_key_env = \"PERTAUDIT_TEST_KEY_A\"\n");
-    let a = model(&server, "c", "anthropic", "api_key_env = \"PERTAUDIT_TEST_KEY_A\"\n");
+    let m = model(
+        &server,
+        "j",
+        "openai",
+        "api_key_env = \"PERTAUDIT_TEST_KEY_A\"\n",
+    );
+    let a = model(
+        &server,
+        "c",
+        "anthropic",
+        "api_key_env = \"PERTAUDIT_TEST_KEY_A\"\n",
+    );
     let c = setup(d.path(), &[m, a], ClientOptions::default()).await;
     for ep in ["j", "c"] {
-        let x = c.complete(ep, &req("who am I #scenario:echo_auth"), "k").await.unwrap().exchange;
+        let x = c
+            .complete(ep, &req("who am I #scenario:echo_auth"), "k")
+            .await
+            .unwrap()
+            .exchange;
         assert_eq!(x.error.as_ref().unwrap().kind, ErrorKind::Client);
-        assert!(x.error.as_ref().unwrap().message.contains("[redacted]"), "{:?}", x.error);
+        assert!(
+            x.error.as_ref().unwrap().message.contains("[redacted]"),
+            "{:?}",
+            x.error
+        );
         assert!(!x.error.as_ref().unwrap().message.contains(key));
     }
     for entry in walk(d.path()) {
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(key), "key found in {}", entry.display());
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(key),
+            "key found in {}",
+            entry.display()
+        );
     }
     ledger::verify(d.path()).unwrap();
     // A missing variable is named, never guessed.
     let mut m2 = model(&server, "z", "openai", "");
     m2.api_key_env = Some("PERTAUDIT_TEST_KEY_UNSET".into());
-    let e = Client::new(Arc::new(Ledger::open(d.path()).unwrap()), &[m2], ClientOptions::default()).err().unwrap();
+    let e = Client::new(
+        Arc::new(Ledger::open(d.path()).unwrap()),
+        &[m2],
+        ClientOptions::default(),
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("PERTAUDIT_TEST_KEY_UNSET"), "{e}");
 }
 
@@ -280,15 +440,26 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// A ledger of 1 open + 5 exchanges, as lines.
 async fn small_ledger(dir: &Path) -> Vec<String> {
     let server = ScriptedServer::start(Duration::ZERO).await.unwrap();
-    let c = setup(dir, &[model(&server, "j", "openai", "")], ClientOptions::default()).await;
+    let c = setup(
+        dir,
+        &[model(&server, "j", "openai", "")],
+        ClientOptions::default(),
+    )
+    .await;
     for i in 0..5 {
-        c.complete("j", &req(&format!("t{i}")), &i.to_string()).await.unwrap();
+        c.complete("j", &req(&format!("t{i}")), &i.to_string())
+            .await
+            .unwrap();
     }
     ledger::lines(&dir.join("ledger.jsonl")).unwrap()
 }
 
 fn write_lines(dir: &Path, lines: &[String]) {
-    std::fs::write(dir.join("ledger.jsonl"), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        dir.join("ledger.jsonl"),
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +501,8 @@ async fn tampering_is_detected_and_located() {
     v["tag"] = "forged".into();
     let mut no_hash = v.clone();
     no_hash.as_object_mut().unwrap().remove("hash");
-    v["hash"] = pertaudit::run::sha256_bytes(pertaudit::run::canonical_json(&no_hash).as_bytes()).into();
+    v["hash"] =
+        pertaudit::run::sha256_bytes(pertaudit::run::canonical_json(&no_hash).as_bytes()).into();
     t[2] = serde_json::to_string(&v).unwrap();
     write_lines(d.path(), &t);
     let e = ledger::verify(d.path()).unwrap_err();
@@ -365,5 +537,8 @@ async fn tampering_is_detected_and_located() {
         t
     });
     let e = Ledger::open(d.path()).err().unwrap().to_string();
-    assert!(e.contains("line 2") && e.contains("pertaudit verify"), "{e}");
+    assert!(
+        e.contains("line 2") && e.contains("pertaudit verify"),
+        "{e}"
+    );
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The longest wait a rate-limit header may impose before the request is failed instead.
 const MAX_SERVER_WAIT: Duration = Duration::from_secs(600);
@@ -130,7 +130,7 @@ struct Endpoint {
     cfg: ModelConfig,
     url: String,
     key: Option<String>,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     limiter: Mutex<Limiter>,
 }
 
@@ -217,10 +217,16 @@ enum Attempt {
     },
 }
 
+/// The final answer (parsed, raw body) or the final error (with the raw body, if any).
+type Final = Result<(Parsed, Vec<u8>), (ErrorInfo, Option<Vec<u8>>)>;
+
 struct Outcome {
     attempts: u32,
     log: Vec<String>,
-    result: Result<(Parsed, Vec<u8>), (ErrorInfo, Option<Vec<u8>>)>,
+    result: Final,
+    /// The concurrency slot of the last attempt, held until its exchange is recorded, so at most
+    /// `concurrency` calls per endpoint are ever paid for but not yet in the ledger.
+    slot: OwnedSemaphorePermit,
 }
 
 impl Client {
@@ -251,7 +257,7 @@ impl Client {
                     cfg: m.clone(),
                     url: endpoint_url(m),
                     key,
-                    slots: Semaphore::new(m.concurrency),
+                    slots: Arc::new(Semaphore::new(m.concurrency)),
                     limiter: Mutex::new(Limiter {
                         rpm: m.requests_per_minute.map(|r| Bucket::new(r, now)),
                         tpm: m.tokens_per_minute.map(|t| Bucket::new(t, now)),
@@ -379,9 +385,15 @@ impl Client {
             + 16;
         let reserve = ep.cfg.cost(est_prompt, ep.cfg.max_tokens as u64);
         if let Some(cap) = self.cost_cap {
-            let mut c = self.cost.lock().expect("cost");
-            if c.0 + c.1 + reserve > cap {
-                drop(c);
+            let admitted = {
+                let mut c = self.cost.lock().expect("cost");
+                let fits = c.0 + c.1 + reserve <= cap;
+                if fits {
+                    c.1 += reserve;
+                }
+                fits
+            };
+            if !admitted {
                 x.error = Some(ErrorInfo {
                     kind: ErrorKind::CostCap,
                     http_status: None,
@@ -389,11 +401,11 @@ impl Client {
                 });
                 return self.record(x).await;
             }
-            c.1 += reserve;
         }
         let out = self
             .send_with_retries(&ep, &body, (est_prompt + ep.cfg.max_tokens as u64) as f64)
             .await;
+        let _slot = out.slot;
         x.attempts = out.attempts;
         x.attempt_log = out.log;
         let response = match out.result {
@@ -493,11 +505,14 @@ impl Client {
         loop {
             attempts += 1;
             ep.admit(tokens).await;
-            let attempt = {
-                let _slot = ep.slots.acquire().await.expect("semaphore open");
-                self.http_attempts.fetch_add(1, Ordering::Relaxed);
-                self.send_once(ep, body).await
-            };
+            let slot = ep
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
+            self.http_attempts.fetch_add(1, Ordering::Relaxed);
+            let attempt = self.send_once(ep, body).await;
             let last = attempts > ep.cfg.max_retries;
             match attempt {
                 Attempt::Answer { parsed, body, http } => {
@@ -505,6 +520,7 @@ impl Client {
                     return Outcome {
                         attempts,
                         log,
+                        slot,
                         result: Ok((parsed, body)),
                     };
                 }
@@ -513,6 +529,7 @@ impl Client {
                     return Outcome {
                         attempts,
                         log,
+                        slot,
                         result: Err((info, body)),
                     };
                 }
@@ -527,6 +544,7 @@ impl Client {
                             return Outcome {
                                 attempts,
                                 log,
+                                slot,
                                 result: Err((info, body)),
                             };
                         }
@@ -545,6 +563,7 @@ impl Client {
                         return Outcome {
                             attempts,
                             log,
+                            slot,
                             result: Err((info, body)),
                         };
                     }
@@ -553,6 +572,7 @@ impl Client {
                         describe(&info),
                         wait.as_secs_f64()
                     ));
+                    drop(slot);
                     if info.kind == ErrorKind::RateLimited {
                         ep.pause(wait);
                     } else {
