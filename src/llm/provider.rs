@@ -70,6 +70,12 @@ pub fn endpoint_url(cfg: &ModelConfig) -> String {
     let base = cfg.base_url.trim_end_matches('/');
     match cfg.provider {
         Provider::Openai => format!("{base}/chat/completions"),
+        Provider::Local => format!(
+            "local:{}",
+            cfg.model_path
+                .clone()
+                .unwrap_or_else(|| crate::local::default_model_path().display().to_string())
+        ),
         Provider::Anthropic => {
             if base.ends_with("/v1") {
                 format!("{base}/messages")
@@ -84,7 +90,7 @@ pub fn endpoint_url(cfg: &ModelConfig) -> String {
 pub fn wire_body(cfg: &ModelConfig, req: &ChatRequest) -> Value {
     let schema = req.schema.as_ref().filter(|_| cfg.json_schema);
     match cfg.provider {
-        Provider::Openai => {
+        Provider::Openai | Provider::Local => {
             let mut b = json!({
                 "model": cfg.model,
                 "messages": req.messages,
@@ -170,7 +176,7 @@ pub fn parse_response(provider: Provider, body: &[u8]) -> Result<Parsed, String>
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
     match provider {
-        Provider::Openai => {
+        Provider::Openai | Provider::Local => {
             let choice = v
                 .get("choices")
                 .and_then(Value::as_array)
