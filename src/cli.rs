@@ -30,6 +30,59 @@ pub enum Command {
     Serve(ServeArgs),
     /// Local model weights: `model fetch` installs the default model into the cache.
     Model(ModelArgs),
+    /// Blind the batches of plan runs into judging tasks (both orders, shuffled, opaque ids).
+    Blind(BlindArgs),
+    /// Send blinded tasks to a panel of judges; write un-blinded verdicts.
+    Judge(JudgeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BlindArgs {
+    /// Plan run directories (each with config.json and selections.jsonl).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Output folder: tasks.jsonl, key.json (the un-blinding key), manifest.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// One-line gene context (TSV with `symbol`, `context`), shown for every gene.
+    #[arg(long)]
+    pub annotations: Option<PathBuf>,
+    /// Only these strategies (comma-separated; default all in the runs).
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Option<Vec<String>>,
+    /// Show genes sorted alphabetically (default: a seeded random order per batch).
+    #[arg(long)]
+    pub sorted: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Significance level of the blinding-integrity check.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JudgeArgs {
+    /// A tasks folder made by `pertaudit blind`.
+    pub tasks: PathBuf,
+    /// Judge model files.
+    #[arg(long, num_args = 1.., required = true)]
+    pub judges: Vec<PathBuf>,
+    /// Run directory (ledger, verdicts.csv, judgements.jsonl); resumed when it exists.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Template folder (judge_system.j2, judge_pairwise.j2); embedded copies when absent.
+    #[arg(long, default_value = "prompts")]
+    pub prompts: Option<PathBuf>,
+    /// Model family of the LLM planner: judges of the same family are flagged.
+    #[arg(long)]
+    pub planner_family: Option<String>,
+    /// Answer from this run's ledger instead of the network.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    #[arg(long)]
+    pub cost_cap: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args, Clone)]

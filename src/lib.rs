@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod ensemble;
 pub mod h5ad;
+pub mod judge;
 pub mod linalg;
 pub mod llm;
 pub mod local;

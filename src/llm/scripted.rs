@@ -18,6 +18,11 @@
 //! | `echo_auth`    | 401 whose message echoes the credentials it was sent            |
 //!
 //! Every answer waits the server's base delay first. The server counts requests per body hash.
+//!
+//! Judges with a fixed behaviour live under `/<persona>/v1/chat/completions`:
+//! `always-a`, `always-b` (a verdict for one position whatever the batches), `prose` (an answer
+//! with no JSON verdict), `refuse` (a refusal), `ribo` (prefers the batch with more ribosomal
+//! protein genes, `RPL*`/`RPS*`; a tie when equal).
 
 use crate::run::sha256_bytes;
 use axum::body::Bytes;
@@ -64,6 +69,7 @@ impl ScriptedServer {
         let app = Router::new()
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
+            .route("/{persona}/v1/chat/completions", post(persona))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -238,6 +244,81 @@ async fn openai(State(state): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         "system_fingerprint": "fp_scripted",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": refusal}, "finish_reason": finish}],
         "usage": {"prompt_tokens": call.prompt_tokens, "completion_tokens": 6, "total_tokens": call.prompt_tokens + 6},
+    }))
+    .into_response()
+}
+
+fn count_ribo(batch: &str) -> usize {
+    batch
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|g| g.starts_with("RPL") || g.starts_with("RPS"))
+        .count()
+}
+
+async fn persona(
+    State(state): State<Arc<Inner>>,
+    axum::extract::Path(who): axum::extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let user: String = v["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "user")
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    let call = match admit(&state, &body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let (text, refusal) = match who.as_str() {
+        "always-a" => (
+            json!({"winner": "A", "reason": "the first batch"}).to_string(),
+            None,
+        ),
+        "always-b" => (
+            json!({"winner": "B", "reason": "the second batch"}).to_string(),
+            None,
+        ),
+        "prose" => (
+            "Batch A looks more relevant to the pathway overall.".to_string(),
+            None,
+        ),
+        "refuse" => (String::new(), Some("I can't help with that request.")),
+        "ribo" => {
+            let a = user
+                .split("Batch A (")
+                .nth(1)
+                .and_then(|x| x.split("Batch B (").next())
+                .unwrap_or("");
+            let b = user.split("Batch B (").nth(1).unwrap_or("");
+            let (ra, rb) = (count_ribo(a), count_ribo(b));
+            let w = match ra.cmp(&rb) {
+                std::cmp::Ordering::Greater => "A",
+                std::cmp::Ordering::Less => "B",
+                std::cmp::Ordering::Equal => "tie",
+            };
+            (
+                json!({"winner": w, "reason": format!("{ra} vs {rb} ribosomal genes")}).to_string(),
+                None,
+            )
+        }
+        other => return error(StatusCode::NOT_FOUND, &format!("no persona {other}")),
+    };
+    let content = if refusal.is_some() {
+        Value::Null
+    } else {
+        json!(text)
+    };
+    axum::Json(json!({
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "model": call.model,
+        "system_fingerprint": format!("fp_{who}"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": refusal}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": call.prompt_tokens, "completion_tokens": 12, "total_tokens": call.prompt_tokens + 12},
     }))
     .into_response()
 }

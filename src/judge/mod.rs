@@ -1,0 +1,540 @@
+//! The blinded judge panel: `pertaudit blind` and `pertaudit judge`.
+
+pub mod blind;
+pub mod prompt;
+pub mod verdict;
+
+use crate::annotation::Annotations;
+use crate::cli::{BlindArgs, JudgeArgs};
+use crate::llm::{ChatRequest, Client, ClientOptions, Job, Ledger, Message, ModelConfig};
+use crate::pathway::GeneSets;
+use crate::run::{canonical_json, sha256_bytes, sha256_file, write_atomic};
+use crate::seed::stream;
+use anyhow::{bail, Context, Result};
+use blind::{BlindBatch, GeneOrder, RawBatch};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use verdict::{Failure, Label};
+
+/// The pathway as judges see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShownPathway {
+    pub name: String,
+    pub description: String,
+    pub members: Vec<String>,
+}
+
+/// One judging task: an item (one context, one strategy pair) in one order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub task: String,
+    pub item: String,
+    /// `1` or `2`: the two orders of an item.
+    pub order: String,
+    pub pathway: ShownPathway,
+    pub a: BlindBatch,
+    pub b: BlindBatch,
+}
+
+/// The un-blinding key: never read by the judging step until every answer is in.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Key {
+    /// batch id → (context, strategy)
+    pub batches: BTreeMap<String, (String, String)>,
+    /// item → context
+    pub items: BTreeMap<String, String>,
+}
+
+/// Read the batches of plan runs: (context, strategy) → genes in the planner's order, with the
+/// pathway of each run.
+fn read_runs(
+    runs: &[std::path::PathBuf],
+) -> Result<(Vec<RawBatch>, BTreeMap<String, ShownPathway>)> {
+    let mut batches = Vec::new();
+    let mut pathways = BTreeMap::new();
+    for run in runs {
+        let cfg_path = run.join("config.json");
+        let cfg: Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg_path).with_context(|| {
+                format!("{}: cannot read (is this a plan run?)", cfg_path.display())
+            })?)
+            .with_context(|| format!("{}: not JSON", cfg_path.display()))?;
+        let field = |p: &str| -> Result<String> {
+            cfg.pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .with_context(|| {
+                    format!(
+                        "{}: field `{}` is missing",
+                        cfg_path.display(),
+                        p.trim_start_matches('/').replace('/', ".")
+                    )
+                })
+        };
+        let screen = field("/screen/name")?;
+        let pathway = field("/pathway/name")?;
+        let gmt = std::path::PathBuf::from(field("/inputs/pathways/path")?);
+        let want = field("/inputs/pathways/sha256")?;
+        let got = sha256_file(&gmt)
+            .with_context(|| format!("{}: cannot read the run's pathway file", gmt.display()))?;
+        if got != want {
+            bail!("{}: sha256 {got} differs from the run's record {want} (the file changed since the run)", gmt.display());
+        }
+        let sets = GeneSets::load(&gmt)?;
+        let set = sets.find(&pathway)?;
+        let description = if set.description.starts_with("http") {
+            String::new()
+        } else {
+            set.description.clone()
+        };
+        let mut members = set.genes.clone();
+        members.sort();
+        members.dedup();
+        let sel_path = run.join("selections.jsonl");
+        let text = std::fs::read_to_string(&sel_path)
+            .with_context(|| format!("{}: cannot read", sel_path.display()))?;
+        let mut grouped: BTreeMap<(u64, u64, String), Vec<(u64, String)>> = BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(line).map_err(|e| {
+                anyhow::anyhow!("{}: line {}: not JSON ({e})", sel_path.display(), i + 1)
+            })?;
+            let get_u = |k: &str| {
+                v.get(k).and_then(Value::as_u64).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: line {}, field `{k}`: missing or not an integer",
+                        sel_path.display(),
+                        i + 1
+                    )
+                })
+            };
+            let get_s = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{}: line {}, field `{k}`: missing or not a string",
+                            sel_path.display(),
+                            i + 1
+                        )
+                    })
+            };
+            grouped
+                .entry((get_u("seed")?, get_u("round")?, get_s("strategy")?))
+                .or_default()
+                .push((get_u("rank")?, get_s("target")?));
+        }
+        for ((seed, round, strategy), mut genes) in grouped {
+            genes.sort();
+            batches.push(RawBatch {
+                context: format!("{screen}|{pathway}|seed{seed}|round{round}"),
+                strategy,
+                genes: genes.into_iter().map(|(_, g)| g).collect(),
+            });
+        }
+        pathways.insert(
+            format!("{screen}|{pathway}"),
+            ShownPathway {
+                name: pathway.clone(),
+                description,
+                members,
+            },
+        );
+    }
+    Ok((batches, pathways))
+}
+
+pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
+    let (raw, pathways) = read_runs(&a.runs)?;
+    let mut ann = Annotations::default();
+    if let Some(p) = &a.annotations {
+        ann.load_context(p)?;
+    }
+    let wanted: Option<BTreeSet<&String>> = a.strategies.as_ref().map(|s| s.iter().collect());
+    let raw: Vec<RawBatch> = raw
+        .into_iter()
+        .filter(|b| wanted.as_ref().is_none_or(|w| w.contains(&b.strategy)))
+        .collect();
+    // Contexts where every chosen strategy has a batch.
+    let mut by_ctx: BTreeMap<String, BTreeMap<String, &RawBatch>> = BTreeMap::new();
+    for b in &raw {
+        by_ctx
+            .entry(b.context.clone())
+            .or_default()
+            .insert(b.strategy.clone(), b);
+    }
+    let all: BTreeSet<String> = raw.iter().map(|b| b.strategy.clone()).collect();
+    if all.len() < 2 {
+        bail!("need batches from at least two strategies; found {:?}", all);
+    }
+    by_ctx.retain(|_, m| m.len() == all.len());
+    if by_ctx.is_empty() {
+        bail!(
+            "no context (screen, pathway, seed, round) has a batch from every strategy {:?}",
+            all
+        );
+    }
+    let order = if a.sorted {
+        GeneOrder::Sorted
+    } else {
+        GeneOrder::Shuffled
+    };
+    let annotate = |s: &str| ann.context.get(s).cloned();
+    let mut ids = stream(a.seed, "blind/ids");
+    let mut key = Key::default();
+    let mut shown: BTreeMap<(String, String), BlindBatch> = BTreeMap::new();
+    let mut for_check = Vec::new();
+    let mut neutralised = 0;
+    for (ctx, m) in &by_ctx {
+        for (s, b) in m {
+            let (genes, n) = blind::canonical(
+                &b.genes,
+                &annotate,
+                order,
+                &mut blind::order_stream(a.seed, ctx, s),
+            );
+            neutralised += n;
+            let id = blind::opaque_id(&mut ids);
+            key.batches.insert(id.clone(), (ctx.clone(), s.clone()));
+            for_check.push((s.clone(), genes.clone()));
+            shown.insert((ctx.clone(), s.clone()), BlindBatch { id, genes });
+        }
+    }
+    let integrity = blind::integrity(&for_check, a.alpha, a.seed);
+    for f in &integrity.features {
+        eprintln!(
+            "integrity: {:<18} accuracy {:.3} ({}/{}) vs chance {:.3}, Holm p {:.4}{}",
+            f.feature,
+            f.accuracy,
+            f.correct,
+            f.n,
+            f.chance,
+            f.p_holm,
+            if f.blocking {
+                ""
+            } else {
+                " (content-linked: reported, not blocking)"
+            }
+        );
+    }
+    if !integrity.passed() {
+        bail!(
+            "blinding-integrity check failed: strategies can be told apart by {} alone (exact binomial test against 1/{} at α = {}); nothing written",
+            integrity.leaks.join(", "),
+            integrity.strategies,
+            a.alpha
+        );
+    }
+    let strategies: Vec<&String> = all.iter().collect();
+    let mut pair_rng = stream(a.seed, "blind/pairs");
+    let mut tasks = Vec::new();
+    for ctx in by_ctx.keys() {
+        let pw_key = ctx.rsplitn(3, '|').nth(2).unwrap_or(ctx).to_string();
+        let pathway = pathways
+            .get(&pw_key)
+            .cloned()
+            .with_context(|| format!("no pathway for {ctx}"))?;
+        for i in 0..strategies.len() {
+            for j in i + 1..strategies.len() {
+                let item = format!(
+                    "i{}",
+                    &sha256_bytes(
+                        format!("{}|{ctx}|{}|{}", a.seed, strategies[i], strategies[j]).as_bytes()
+                    )[..12]
+                );
+                key.items.insert(item.clone(), ctx.clone());
+                let (mut x, mut y) = (
+                    &shown[&(ctx.clone(), strategies[i].clone())],
+                    &shown[&(ctx.clone(), strategies[j].clone())],
+                );
+                if rand::RngExt::random::<bool>(&mut pair_rng) {
+                    std::mem::swap(&mut x, &mut y);
+                }
+                for (order, (p, q)) in [("1", (x, y)), ("2", (y, x))] {
+                    tasks.push(Task {
+                        task: String::new(),
+                        item: item.clone(),
+                        order: order.into(),
+                        pathway: pathway.clone(),
+                        a: p.clone(),
+                        b: q.clone(),
+                    });
+                }
+            }
+        }
+    }
+    tasks.shuffle(&mut stream(a.seed, "blind/tasks"));
+    for (i, t) in tasks.iter_mut().enumerate() {
+        t.task = format!("t{:05}", i + 1);
+    }
+    let mut lines = String::new();
+    for t in &tasks {
+        lines.push_str(&serde_json::to_string(t)?);
+        lines.push('\n');
+    }
+    let key_json = serde_json::to_string_pretty(&key)?;
+    let manifest = json!({
+        "command": "blind",
+        "tool": {"name": "pertaudit", "version": env!("CARGO_PKG_VERSION")},
+        "seed": a.seed,
+        "gene_order": order,
+        "runs": a.runs.iter().map(|r| json!({"path": r.display().to_string(),
+            "config_sha256": sha256_file(&r.join("config.json")).unwrap_or_default(),
+            "selections_sha256": sha256_file(&r.join("selections.jsonl")).unwrap_or_default()})).collect::<Vec<_>>(),
+        "annotations": a.annotations.as_ref().map(|p| json!({"path": p.display().to_string(), "sha256": sha256_file(p).unwrap_or_default()})),
+        "strategies": all,
+        "contexts": by_ctx.len(),
+        "items": key.items.len(),
+        "tasks": tasks.len(),
+        "neutralised_annotations": neutralised,
+        "max_annotation_chars": blind::MAX_ANNOTATION,
+        "integrity": integrity,
+        "tasks_sha256": sha256_bytes(lines.as_bytes()),
+        "key_sha256": sha256_bytes(key_json.as_bytes()),
+    });
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
+    write_atomic(&a.out.join("tasks.jsonl"), lines.as_bytes())?;
+    write_atomic(&a.out.join("key.json"), key_json.as_bytes())?;
+    write_atomic(
+        &a.out.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
+    println!(
+        "{} tasks ({} items × 2 orders) over {} contexts and {} strategies → {}; key hash {}",
+        tasks.len(),
+        key.items.len(),
+        by_ctx.len(),
+        all.len(),
+        a.out.display(),
+        &manifest["key_sha256"].as_str().unwrap_or("")[..16]
+    );
+    Ok(())
+}
+
+/// Load a tasks folder (tasks only: the key stays closed until the answers are in).
+pub fn load_tasks(dir: &Path) -> Result<(Vec<Task>, Value)> {
+    let mpath = dir.join("manifest.json");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(&mpath)
+            .with_context(|| format!("{}: cannot read", mpath.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", mpath.display()))?;
+    let tpath = dir.join("tasks.jsonl");
+    let text = std::fs::read_to_string(&tpath)
+        .with_context(|| format!("{}: cannot read", tpath.display()))?;
+    if manifest["tasks_sha256"].as_str() != Some(sha256_bytes(text.as_bytes()).as_str()) {
+        bail!(
+            "{}: sha256 differs from manifest.json (the tasks were edited after blinding)",
+            tpath.display()
+        );
+    }
+    let tasks = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", tpath.display(), i + 1))
+        })
+        .collect::<Result<Vec<Task>>>()?;
+    Ok((tasks, manifest))
+}
+
+fn load_key(dir: &Path, manifest: &Value) -> Result<Key> {
+    let kpath = dir.join("key.json");
+    let text = std::fs::read_to_string(&kpath)
+        .with_context(|| format!("{}: cannot read", kpath.display()))?;
+    if manifest["key_sha256"].as_str() != Some(sha256_bytes(text.as_bytes()).as_str()) {
+        bail!(
+            "{}: sha256 differs from the hash recorded at blinding",
+            kpath.display()
+        );
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// The two messages of a judge request for a task.
+pub fn judge_request(system: &str, user_template: &str, t: &Task) -> Result<ChatRequest> {
+    let user = prompt::render(
+        prompt::JUDGE_PAIRWISE,
+        user_template,
+        &json!({"pathway": t.pathway, "a": t.a, "b": t.b}),
+    )?;
+    Ok(ChatRequest {
+        messages: vec![
+            Message::system(system.trim_end()),
+            Message::user(user.trim_end()),
+        ],
+        schema: Some(verdict::schema()),
+        sample: 0,
+    })
+}
+
+/// One judge's reading of one task, un-blinded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub task: String,
+    pub item: String,
+    pub context: String,
+    pub order: String,
+    pub judge: String,
+    pub strategy_a: String,
+    pub strategy_b: String,
+    pub winner: Option<Label>,
+    pub failure: Option<Failure>,
+    pub reason: Option<String>,
+    pub request: String,
+}
+
+pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
+    let (tasks, manifest) = load_tasks(&a.tasks)?;
+    if a.judges.is_empty() {
+        bail!("give at least one --judges model file");
+    }
+    let judges: Vec<ModelConfig> = a
+        .judges
+        .iter()
+        .map(|p| ModelConfig::load(p))
+        .collect::<Result<_>>()?;
+    let (system, system_src) = prompt::template_text(a.prompts.as_deref(), prompt::JUDGE_SYSTEM)?;
+    let (user_t, user_src) = prompt::template_text(a.prompts.as_deref(), prompt::JUDGE_PAIRWISE)?;
+    let system = prompt::render(prompt::JUDGE_SYSTEM, &system, &json!({}))?;
+    let mut jobs = Vec::new();
+    for t in &tasks {
+        let req = judge_request(&system, &user_t, t)?;
+        for j in &judges {
+            jobs.push(Job {
+                endpoint: j.name.clone(),
+                request: req.clone(),
+                tag: format!("{}/{}", t.task, j.name),
+            });
+        }
+    }
+    let ledger = Arc::new(Ledger::open(&a.run)?);
+    let client = Client::new(
+        ledger.clone(),
+        &judges,
+        ClientOptions {
+            cost_cap_usd: a.cost_cap,
+            replay: a.replay.clone(),
+            seed: a.seed,
+        },
+    )?;
+    let pb = crate::app::progress(jobs.len() as u64, "judge");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let answers = rt.block_on(client.complete_all(&jobs, |_| pb.inc(1)))?;
+    pb.finish_and_clear();
+
+    // Every answer is in: open the key.
+    let key = load_key(&a.tasks, &manifest)?;
+    let strategy = |id: &str| {
+        key.batches
+            .get(id)
+            .map(|(_, s)| s.clone())
+            .with_context(|| format!("batch {id} is not in the key"))
+    };
+    let mut rows = Vec::new();
+    for (i, (job, ans)) in jobs.iter().zip(&answers).enumerate() {
+        let t = &tasks[i / judges.len()];
+        let r = verdict::read(&ans.exchange);
+        rows.push(Judgement {
+            task: t.task.clone(),
+            item: t.item.clone(),
+            context: key.items.get(&t.item).cloned().unwrap_or_default(),
+            order: t.order.clone(),
+            judge: job.endpoint.clone(),
+            strategy_a: strategy(&t.a.id)?,
+            strategy_b: strategy(&t.b.id)?,
+            winner: r.label,
+            failure: r.failure,
+            reason: r.reason,
+            request: ans.exchange.request.clone(),
+        });
+    }
+    rows.sort_by(|x, y| (&x.item, &x.judge, &x.order).cmp(&(&y.item, &y.judge, &y.order)));
+    let mut csv = String::from("item,judge,order,strategy_a,strategy_b,winner\n");
+    let mut jl = String::new();
+    for r in &rows {
+        let w = match (r.winner, r.failure) {
+            (Some(Label::A), _) => "A",
+            (Some(Label::B), _) => "B",
+            (Some(Label::Tie), _) => "tie",
+            (None, _) => "failure",
+        };
+        csv.push_str(&format!(
+            "{},{},{},{},{},{w}\n",
+            r.item, r.judge, r.order, r.strategy_a, r.strategy_b
+        ));
+        jl.push_str(&serde_json::to_string(r)?);
+        jl.push('\n');
+    }
+    let planner_family = a.planner_family.as_deref().map(str::to_ascii_lowercase);
+    let flagged: Vec<String> = judges
+        .iter()
+        .filter(|j| {
+            planner_family
+                .as_deref()
+                .is_some_and(|f| !j.family.is_empty() && j.family.eq_ignore_ascii_case(f))
+        })
+        .map(|j| j.name.clone())
+        .collect();
+    let mut failures: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
+    for r in &rows {
+        let e = failures.entry(r.judge.clone()).or_default();
+        *e.entry(r.failure.map_or("verdict", Failure::as_str))
+            .or_default() += 1;
+    }
+    let judge_manifest = json!({
+        "command": "judge",
+        "tool": {"name": "pertaudit", "version": env!("CARGO_PKG_VERSION")},
+        "tasks": {"path": a.tasks.display().to_string(), "manifest_sha256": sha256_bytes(canonical_json(&manifest).as_bytes()),
+                  "tasks_sha256": manifest["tasks_sha256"], "key_sha256": manifest["key_sha256"], "count": tasks.len()},
+        "templates": {"system": {"source": system_src, "sha256": sha256_bytes(system.as_bytes())},
+                      "pairwise": {"source": user_src, "sha256": sha256_bytes(user_t.as_bytes())}},
+        "judges": judges.iter().map(|j| json!({"name": j.name, "provider": j.provider.as_str(), "model": j.model, "family": j.family,
+            "temperature": j.temperature, "max_tokens": j.max_tokens, "seed": j.seed,
+            "self_preference_flag": flagged.contains(&j.name)})).collect::<Vec<_>>(),
+        "planner_family": planner_family,
+        "flagged_judges": flagged,
+        "outcomes": failures,
+        "ledger_head": ledger.head(),
+    });
+    write_atomic(&a.run.join("verdicts.csv"), csv.as_bytes())?;
+    write_atomic(&a.run.join("judgements.jsonl"), jl.as_bytes())?;
+    write_atomic(
+        &a.run.join("judge_manifest.json"),
+        serde_json::to_string_pretty(&judge_manifest)?.as_bytes(),
+    )?;
+    let cached = answers.iter().filter(|x| x.cached).count();
+    println!(
+        "{} judgements ({} tasks × {} judges; {} from the ledger) → {}",
+        rows.len(),
+        tasks.len(),
+        judges.len(),
+        cached,
+        a.run.display()
+    );
+    for (j, m) in &failures {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "  {j}: {}{}",
+            parts.join(", "),
+            if flagged.contains(j) {
+                " (same family as the planner: flagged)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
