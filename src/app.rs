@@ -37,28 +37,52 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn stats(a: &StatsArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&a.verdicts)
-        .with_context(|| format!("{}: cannot read", a.verdicts.display()))?;
-    let verdicts = crate::preference::parse_verdicts(&text).map_err(|(line, field, msg)| {
-        anyhow::anyhow!("{}:{line}: field `{field}`: {msg}", a.verdicts.display())
-    })?;
-    if a.resamples < 10_000 {
-        eprintln!(
-            "note: {} bootstrap resamples (10,000 or more recommended)",
-            a.resamples
-        );
+/// Everything `stats` reports for one set of verdicts.
+fn stats_block(verdicts: &[crate::preference::Verdict], a: &StatsArgs) -> serde_json::Value {
+    use crate::preference::{agreement, item_scores, position_bias, strengths, summarise};
+    let items = item_scores(verdicts);
+    let pairs = summarise(&items, a.resamples, a.seed, a.alpha);
+    // Exploratory family: every judge alone on every pair, Benjamini–Hochberg across it.
+    let judges: std::collections::BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
+    let mut per_judge = Vec::new();
+    for j in &judges {
+        let vs: Vec<_> = verdicts
+            .iter()
+            .filter(|v| &v.judge == *j)
+            .cloned()
+            .collect();
+        for p in summarise(&item_scores(&vs), a.resamples, a.seed, a.alpha) {
+            per_judge.push((j.to_string(), p));
+        }
     }
-    let items = crate::preference::item_scores(&verdicts);
-    let pairs = crate::preference::summarise(&items, a.resamples, a.seed, a.alpha);
-    let bias = crate::preference::position_bias(&verdicts);
-    if a.json {
-        let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "items": items.len(),
-                        "failures": items.iter().map(|i| i.failures).sum::<usize>(), "pairs": pairs,
-                        "position_bias": bias });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
-    }
+    let bh = crate::stats::benjamini_hochberg(
+        &per_judge
+            .iter()
+            .map(|(_, p)| p.sign_test_p)
+            .collect::<Vec<_>>(),
+    );
+    let per_judge: Vec<serde_json::Value> = per_judge
+        .into_iter()
+        .zip(bh)
+        .map(|((j, p), q)| {
+            json!({"judge": j, "s": p.s, "t": p.t, "items": p.items, "win_rate": p.win_rate,
+                                  "sign_test_p": p.sign_test_p, "bh_q": q})
+        })
+        .collect();
+    json!({
+        "items": items.len(),
+        "failures": items.iter().map(|i| i.failures).sum::<usize>(),
+        "pairs": pairs,
+        "bradley_terry": strengths(&items, a.resamples, a.seed, a.alpha),
+        "agreement": agreement(verdicts, a.resamples, a.seed, a.alpha),
+        "position_bias": position_bias(verdicts),
+        "per_judge": per_judge,
+    })
+}
+
+fn print_block(title: &str, b: &serde_json::Value) {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    println!("{title}");
     println!(
         "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8} {:>17} {:>17} {:>9} {:>9}",
         "s",
@@ -73,29 +97,146 @@ fn stats(a: &StatsArgs) -> Result<()> {
         "sign p",
         "Holm p"
     );
-    for p in &pairs {
+    for p in b["pairs"].as_array().into_iter().flatten() {
         println!(
             "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8.3} {:>17} {:>17} {:>9.4} {:>9.4}",
-            p.s,
-            p.t,
-            p.items,
-            p.wins,
-            p.losses,
-            p.ties,
-            p.win_rate,
-            format!("[{:.3}, {:.3}]", p.bootstrap_ci.0, p.bootstrap_ci.1),
-            format!("[{:.3}, {:.3}]", p.wilson_ci.0, p.wilson_ci.1),
-            p.sign_test_p,
-            p.holm_p
+            p["s"].as_str().unwrap_or(""),
+            p["t"].as_str().unwrap_or(""),
+            p["items"],
+            p["wins"],
+            p["losses"],
+            p["ties"],
+            f(&p["win_rate"]),
+            format!(
+                "[{:.3}, {:.3}]",
+                f(&p["bootstrap_ci"][0]),
+                f(&p["bootstrap_ci"][1])
+            ),
+            format!(
+                "[{:.3}, {:.3}]",
+                f(&p["wilson_ci"][0]),
+                f(&p["wilson_ci"][1])
+            ),
+            f(&p["sign_test_p"]),
+            f(&p["holm_p"])
         );
     }
-    println!("\nposition bias per judge");
-    for b in &bias {
+    let bt = &b["bradley_terry"];
+    match bt["note"].as_str() {
+        Some(n) => println!("Bradley–Terry (Davidson): not estimable: {n}"),
+        None => {
+            let parts: Vec<String> = bt["strategies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, s)| {
+                    format!(
+                        "{} {:+.3} [{:+.3}, {:+.3}]",
+                        s.as_str().unwrap_or(""),
+                        f(&bt["theta"][i]),
+                        f(&bt["theta_ci"][i][0]),
+                        f(&bt["theta_ci"][i][1])
+                    )
+                })
+                .collect();
+            println!(
+                "Bradley–Terry (Davidson, log-strengths sum 0; ν {:.3}): {}",
+                f(&bt["nu"]),
+                parts.join("; ")
+            );
+        }
+    }
+    let ag = &b["agreement"];
+    println!(
+        "agreement over {} units ({} complete): Fleiss κ {:.3} [{:.3}, {:.3}], Krippendorff α {:.3} [{:.3}, {:.3}]",
+        ag["units"], ag["complete_units"], f(&ag["fleiss_kappa"]), f(&ag["fleiss_ci"][0]), f(&ag["fleiss_ci"][1]),
+        f(&ag["krippendorff_alpha"]), f(&ag["krippendorff_ci"][0]), f(&ag["krippendorff_ci"][1])
+    );
+    for c in ag["cohen"].as_array().into_iter().flatten() {
         println!(
-            "{:<16} consistency {:.3} over {} paired items; first position chosen {}/{} ({:.3}, binomial p {:.4}); both-A {} vs both-B {} (McNemar p {:.4})",
-            b.judge, b.consistency, b.paired, b.first_position, b.decisive, b.first_position_rate, b.first_position_p,
-            b.both_a, b.both_b, b.mcnemar_p
+            "  Cohen κ {} × {}: {:.3} over {} units",
+            c["a"].as_str().unwrap_or(""),
+            c["b"].as_str().unwrap_or(""),
+            f(&c["kappa"]),
+            c["n"]
         );
+    }
+    println!("position bias per judge");
+    for x in b["position_bias"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<16} consistency {:.3} over {} paired items; first position chosen {}/{} ({:.3}, binomial p {:.4}); both-A {} vs both-B {} (McNemar p {:.4})",
+            x["judge"].as_str().unwrap_or(""), f(&x["consistency"]), x["paired"], x["first_position"], x["decisive"],
+            f(&x["first_position_rate"]), f(&x["first_position_p"]), x["both_a"], x["both_b"], f(&x["mcnemar_p"])
+        );
+    }
+}
+
+fn stats(a: &StatsArgs) -> Result<()> {
+    let (path, manifest) = match (&a.run, &a.verdicts) {
+        (Some(run), None) => {
+            let m = run.join("judge_manifest.json");
+            let manifest: Option<serde_json::Value> = match std::fs::read_to_string(&m) {
+                Ok(t) => Some(
+                    serde_json::from_str(&t)
+                        .with_context(|| format!("{}: not JSON", m.display()))?,
+                ),
+                Err(_) => None,
+            };
+            (run.join("verdicts.csv"), manifest)
+        }
+        (None, Some(v)) => (v.clone(), None),
+        _ => bail!("give a judged run directory or --verdicts FILE.csv"),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let verdicts = crate::preference::parse_verdicts(&text).map_err(|(line, field, msg)| {
+        anyhow::anyhow!("{}:{line}: field `{field}`: {msg}", path.display())
+    })?;
+    if a.resamples < 10_000 {
+        eprintln!(
+            "note: {} bootstrap resamples (10,000 or more recommended)",
+            a.resamples
+        );
+    }
+    let flagged: Vec<String> = manifest
+        .as_ref()
+        .and_then(|m| m["flagged_judges"].as_array())
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let all = stats_block(&verdicts, a);
+    let without = (!flagged.is_empty()).then(|| {
+        let vs: Vec<_> = verdicts
+            .iter()
+            .filter(|v| !flagged.contains(&v.judge))
+            .cloned()
+            .collect();
+        stats_block(&vs, a)
+    });
+    let outcomes = manifest.as_ref().map(|m| m["outcomes"].clone());
+    if a.json {
+        let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "source": path.display().to_string(),
+                        "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    print_block(&format!("all judges ({} verdicts)", verdicts.len()), &all);
+    if let Some(w) = &without {
+        println!();
+        print_block(
+            &format!(
+                "without judges of the planner's family ({})",
+                flagged.join(", ")
+            ),
+            w,
+        );
+    }
+    if let Some(o) = outcomes {
+        println!("\noutcomes per judge: {o}");
     }
     Ok(())
 }

@@ -154,9 +154,11 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct StatsArgs {
-    /// A plain verdict CSV: item,judge,order,strategy_a,strategy_b,winner (A/B/tie/failure).
-    #[arg(long)]
-    pub verdicts: PathBuf,
+    /// A judged run directory (verdicts.csv and judge_manifest.json from `pertaudit judge`).
+    pub run: Option<PathBuf>,
+    /// A plain verdict CSV instead: item,judge,order,strategy_a,strategy_b,winner (A/B/tie/failure).
+    #[arg(long, conflicts_with = "run")]
+    pub verdicts: Option<PathBuf>,
     /// Print every figure as JSON.
     #[arg(long)]
     pub json: bool,

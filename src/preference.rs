@@ -443,3 +443,249 @@ mod bias_tests {
         assert!((b.mcnemar_p - 0.00048828125).abs() < 1e-15);
     }
 }
+
+/// Cohen's κ of one pair of judges.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairKappa {
+    pub a: String,
+    pub b: String,
+    /// Units both judged validly.
+    pub n: usize,
+    pub kappa: f64,
+}
+
+/// Agreement between judges on the same tasks (unit = one item in one order; categories A, B,
+/// tie as shown; failures missing), with cluster-bootstrap CIs (whole items resampled).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agreement {
+    pub judges: Vec<String>,
+    pub units: usize,
+    /// Units every judge answered validly (Fleiss' κ uses only these).
+    pub complete_units: usize,
+    pub fleiss_kappa: f64,
+    pub fleiss_ci: (f64, f64),
+    pub krippendorff_alpha: f64,
+    pub krippendorff_ci: (f64, f64),
+    pub cohen: Vec<PairKappa>,
+}
+
+fn category(o: Outcome) -> Option<usize> {
+    match o {
+        Outcome::A => Some(0),
+        Outcome::B => Some(1),
+        Outcome::Tie => Some(2),
+        Outcome::Failure => None,
+    }
+}
+
+/// (item, order) → per-judge category, judges sorted.
+fn rating_table(verdicts: &[Verdict]) -> (Vec<String>, Vec<(String, Vec<Option<usize>>)>) {
+    let judges: Vec<String> = {
+        let s: std::collections::BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
+        s.into_iter().cloned().collect()
+    };
+    let mut units: BTreeMap<(String, String), Vec<Option<usize>>> = BTreeMap::new();
+    for v in verdicts {
+        let j = judges.iter().position(|x| *x == v.judge).expect("judge");
+        units
+            .entry((v.item.clone(), v.order.clone()))
+            .or_insert_with(|| vec![None; judges.len()])[j] = category(v.winner);
+    }
+    (
+        judges,
+        units.into_iter().map(|((item, _), r)| (item, r)).collect(),
+    )
+}
+
+fn fleiss_of(units: &[&Vec<Option<usize>>]) -> (f64, usize) {
+    let complete: Vec<Vec<f64>> = units
+        .iter()
+        .filter(|r| r.iter().all(Option::is_some))
+        .map(|r| {
+            let mut c = vec![0.0; 3];
+            for x in r.iter().flatten() {
+                c[*x] += 1.0;
+            }
+            c
+        })
+        .collect();
+    (crate::stats::fleiss_kappa(&complete), complete.len())
+}
+
+fn kripp_of(units: &[&Vec<Option<usize>>], raters: usize) -> f64 {
+    let data: Vec<Vec<Option<usize>>> = (0..raters)
+        .map(|j| units.iter().map(|r| r[j]).collect())
+        .collect();
+    crate::stats::krippendorff_alpha_nominal(&data)
+}
+
+fn percentile_ci(mut v: Vec<f64>, alpha: f64) -> (f64, f64) {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
+}
+
+/// Fleiss' κ over all judges, Krippendorff's α (nominal), Cohen's κ per judge pair; bootstrap
+/// from the stream `(seed, "bootstrap/agreement")`.
+pub fn agreement(verdicts: &[Verdict], resamples: usize, seed: u64, alpha: f64) -> Agreement {
+    let (judges, units) = rating_table(verdicts);
+    let all: Vec<&Vec<Option<usize>>> = units.iter().map(|(_, r)| r).collect();
+    let (fleiss, complete) = fleiss_of(&all);
+    let kripp = kripp_of(&all, judges.len());
+    let mut cohen = Vec::new();
+    for a in 0..judges.len() {
+        for b in a + 1..judges.len() {
+            let both: Vec<(usize, usize)> =
+                all.iter().filter_map(|r| Some((r[a]?, r[b]?))).collect();
+            let (x, y): (Vec<usize>, Vec<usize>) = both.iter().copied().unzip();
+            cohen.push(PairKappa {
+                a: judges[a].clone(),
+                b: judges[b].clone(),
+                n: both.len(),
+                kappa: crate::stats::cohen_kappa(&x, &y, 3),
+            });
+        }
+    }
+    // Cluster bootstrap: resample items, keeping both orders of an item together.
+    let mut by_item: BTreeMap<&String, Vec<&Vec<Option<usize>>>> = BTreeMap::new();
+    for (item, r) in &units {
+        by_item.entry(item).or_default().push(r);
+    }
+    let items: Vec<&Vec<&Vec<Option<usize>>>> = by_item.values().collect();
+    let mut rng = stream(seed, "bootstrap/agreement");
+    let (mut fb, mut kb) = (Vec::new(), Vec::new());
+    if !items.is_empty() && judges.len() >= 2 {
+        for _ in 0..resamples {
+            let draw: Vec<&Vec<Option<usize>>> = (0..items.len())
+                .flat_map(|_| items[rng.random_range(0..items.len())].iter().copied())
+                .collect();
+            fb.push(fleiss_of(&draw).0);
+            kb.push(kripp_of(&draw, judges.len()));
+        }
+    }
+    Agreement {
+        units: units.len(),
+        complete_units: complete,
+        fleiss_kappa: fleiss,
+        fleiss_ci: percentile_ci(fb, alpha),
+        krippendorff_alpha: kripp,
+        krippendorff_ci: percentile_ci(kb, alpha),
+        cohen,
+        judges,
+    }
+}
+
+/// Bradley–Terry strengths with ties (Davidson), from item-level panel scores (> ½ a win,
+/// < ½ a loss, ½ a tie), log-strengths summing to zero, with cluster-bootstrap CIs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Strengths {
+    pub strategies: Vec<String>,
+    /// Log-strengths (sum zero); empty when not estimable.
+    pub theta: Vec<f64>,
+    pub theta_ci: Vec<(f64, f64)>,
+    /// Davidson tie parameter.
+    pub nu: f64,
+    /// Why the fit is not estimable, if it is not.
+    pub note: Option<String>,
+    /// Bootstrap resamples whose fit was not estimable (left out of the CIs).
+    pub failed_resamples: usize,
+}
+
+fn bt_counts(items: &[&ItemScore], names: &[String]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let k = names.len();
+    let (mut w, mut t) = (vec![vec![0.0; k]; k], vec![vec![0.0; k]; k]);
+    for it in items {
+        let (Some(p), Some(i), Some(j)) = (
+            it.panel,
+            names.iter().position(|n| *n == it.first),
+            names.iter().position(|n| *n == it.second),
+        ) else {
+            continue;
+        };
+        if p > 0.5 {
+            w[i][j] += 1.0;
+        } else if p < 0.5 {
+            w[j][i] += 1.0;
+        } else {
+            t[i][j] += 1.0;
+            t[j][i] += 1.0;
+        }
+    }
+    (w, t)
+}
+
+pub fn strengths(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Strengths {
+    let names: Vec<String> = {
+        let s: std::collections::BTreeSet<&String> =
+            items.iter().flat_map(|i| [&i.first, &i.second]).collect();
+        s.into_iter().cloned().collect()
+    };
+    let all: Vec<&ItemScore> = items.iter().collect();
+    let (w, t) = bt_counts(&all, &names);
+    let fit = crate::stats::bradley_terry_davidson(&w, &t);
+    let mut out = Strengths {
+        strategies: names.clone(),
+        theta: Vec::new(),
+        theta_ci: Vec::new(),
+        nu: f64::NAN,
+        note: None,
+        failed_resamples: 0,
+    };
+    match fit {
+        Err(e) => out.note = Some(e.to_string()),
+        Ok(f) => {
+            out.theta = f.theta.clone();
+            out.nu = f.nu;
+            let mut rng = stream(seed, "bootstrap/bradley-terry");
+            let mut draws: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+            for _ in 0..resamples {
+                let d: Vec<&ItemScore> = (0..all.len())
+                    .map(|_| all[rng.random_range(0..all.len())])
+                    .collect();
+                let (w, t) = bt_counts(&d, &names);
+                match crate::stats::bradley_terry_davidson(&w, &t) {
+                    Ok(f) => {
+                        for (k, th) in f.theta.iter().enumerate() {
+                            draws[k].push(*th);
+                        }
+                    }
+                    Err(_) => out.failed_resamples += 1,
+                }
+            }
+            out.theta_ci = draws.into_iter().map(|d| percentile_ci(d, alpha)).collect();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod agreement_tests {
+    use super::*;
+
+    #[test]
+    fn identical_judges_agree_perfectly() {
+        let mut vs = Vec::new();
+        for i in 0..12 {
+            for j in ["x", "y", "z"] {
+                let w = [Outcome::A, Outcome::B, Outcome::Tie][i % 3];
+                vs.push(Verdict {
+                    item: format!("i{i}"),
+                    judge: j.into(),
+                    order: "1".into(),
+                    strategy_a: "a".into(),
+                    strategy_b: "b".into(),
+                    winner: w,
+                });
+            }
+        }
+        let a = agreement(&vs, 200, 0, 0.05);
+        assert_eq!((a.units, a.complete_units), (12, 12));
+        assert!((a.fleiss_kappa - 1.0).abs() < 1e-12);
+        assert!((a.krippendorff_alpha - 1.0).abs() < 1e-12);
+        assert!(a.cohen.iter().all(|c| (c.kappa - 1.0).abs() < 1e-12));
+    }
+}

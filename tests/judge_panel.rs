@@ -228,6 +228,45 @@ fn blinded_panel_end_to_end() {
         .unwrap();
     assert_eq!(mixed_other.win_rate, 1.0);
 
+    // `stats RUN`: every figure, with and without the judge of the planner's family.
+    let o = bin()
+        .arg("stats")
+        .arg(&out)
+        .args(["--json", "--resamples", "300"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["flagged_judges"], json!(["ribo"]));
+    assert_eq!(
+        st["all_judges"]["agreement"]["judges"],
+        json!(["first", "prose", "refuser", "ribo"])
+    );
+    assert_eq!(st["all_judges"]["agreement"]["complete_units"], 0); // two judges never answer
+    assert_eq!(
+        st["all_judges"]["agreement"]["cohen"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    // Without the flagged judge only the always-A judge is left: every win rate is ½.
+    for p in st["without_flagged"]["pairs"].as_array().unwrap() {
+        assert_eq!(p["win_rate"], 0.5);
+    }
+    assert_eq!(st["outcomes"]["prose"]["parse_error"], 72);
+    let human = bin()
+        .arg("stats")
+        .arg(&out)
+        .args(["--resamples", "300"])
+        .output()
+        .unwrap();
+    let h = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        h.contains("without judges of the planner's family (ribo)"),
+        "{h}"
+    );
+
     // Resume: every answer from the ledger, identical outputs.
     let n = server.requests();
     let o = judge();

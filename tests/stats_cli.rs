@@ -27,7 +27,8 @@ fn stats_from_a_verdict_csv_prints_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = &all["all_judges"];
     let pair = &v["pairs"][0];
     assert_eq!(pair["s"], "llm");
     assert_eq!(
@@ -39,6 +40,12 @@ fn stats_from_a_verdict_csv_prints_json() {
     assert!((pair["sign_test_p"].as_f64().unwrap() - 0.03857421875).abs() < 1e-12);
     assert_eq!(v["failures"], 1);
     assert_eq!(v["position_bias"][0]["consistency"], 1.0);
+    // No ties: the Davidson tie parameter is not estimable, and the output says why.
+    assert!(v["bradley_terry"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("no ties"));
+    assert_eq!(all["without_flagged"], serde_json::Value::Null);
     // same seed → identical output
     let again = bin()
         .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
