@@ -478,8 +478,11 @@ fn category(o: Outcome) -> Option<usize> {
     }
 }
 
+/// One unit (an item in one order): its item and each judge's category (None: failed/absent).
+type Unit = (String, Vec<Option<usize>>);
+
 /// (item, order) → per-judge category, judges sorted.
-fn rating_table(verdicts: &[Verdict]) -> (Vec<String>, Vec<(String, Vec<Option<usize>>)>) {
+fn rating_table(verdicts: &[Verdict]) -> (Vec<String>, Vec<Unit>) {
     let judges: Vec<String> = {
         let s: std::collections::BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
         s.into_iter().cloned().collect()
