@@ -275,12 +275,19 @@ struct PlanInputs {
 
 fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
     for s in &a.strategies {
-        if !acquisition::BUILTIN.contains(&s.as_str()) {
+        let llm = crate::llmplan::Arm::from_strategy(s).is_some();
+        if !acquisition::BUILTIN.contains(&s.as_str()) && !llm {
             bail!(
-                "--strategies: unknown strategy {s:?} (known: {})",
+                "--strategies: unknown strategy {s:?} (known: {}, llm, llm-masked, llm-symbols, llm-shuffled)",
                 acquisition::BUILTIN.join(", ")
             );
         }
+        if llm && a.llm_model.is_none() {
+            bail!("--strategies: {s} needs --llm-model FILE.toml (e.g. judges/local-smollm.toml)");
+        }
+    }
+    if a.shortlist_factor < 1 {
+        bail!("--shortlist-factor must be at least 1");
     }
     let opts = LoadOptions {
         control: a.control.clone(),
@@ -294,13 +301,20 @@ fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
         .as_deref()
         .map(|p| Network::load(p, a.min_score))
         .transpose()?;
-    let annotations = match &a.go {
-        Some(p) => {
-            let mut ann = Annotations::default();
+    let annotations = if a.go.is_some() || a.annotations.is_some() || a.genes.is_some() {
+        let mut ann = Annotations::default();
+        if let Some(p) = &a.go {
             ann.load_gene2go(p)?;
-            Some(ann)
         }
-        None => None,
+        if let Some(p) = &a.annotations {
+            ann.load_context(p)?;
+        }
+        if let Some(p) = &a.genes {
+            ann.load_gene_table(p)?;
+        }
+        Some(ann)
+    } else {
+        None
     };
     Ok(PlanInputs {
         screen,
@@ -349,6 +363,8 @@ fn plan(a: &PlanArgs) -> Result<()> {
         ("network", &a.network),
         ("go", &a.go),
         ("control_vector", &a.control_vector),
+        ("annotations", &a.annotations),
+        ("genes", &a.genes),
     ] {
         if let Some(p) = p {
             inputs_json.insert(k.into(), input_entry(p)?);
@@ -372,6 +388,26 @@ fn plan(a: &PlanArgs) -> Result<()> {
         "prior": { "dim": a.prior_dim, "kernels": [], "min_score": a.min_score },
         "control": a.control,
     });
+    let uses_llm = a
+        .strategies
+        .iter()
+        .any(|s| crate::llmplan::Arm::from_strategy(s).is_some());
+    let llm_cfg = match (&a.llm_model, uses_llm) {
+        (Some(p), true) => {
+            let m = crate::llm::ModelConfig::load(p)?;
+            let (template, source) =
+                crate::judge::prompt::template_text(a.prompts.as_deref(), crate::llmplan::RERANK)?;
+            config["llm"] = json!({
+                "model": {"name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family,
+                          "temperature": m.temperature, "max_tokens": m.max_tokens, "seed": m.seed},
+                "template": {"source": source, "sha256": sha256_bytes(template.as_bytes())},
+                "shortlist_factor": a.shortlist_factor,
+                "reprompts": a.reprompts,
+            });
+            Some((m, template))
+        }
+        _ => None,
+    };
     let prior_cfg = PriorConfig { dim: a.prior_dim };
     let priors = prior::build(
         screen,
@@ -396,6 +432,46 @@ fn plan(a: &PlanArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&run_id));
 
+    // The LLM planner's client writes its ledger into the run directory.
+    let llm_runtime;
+    let llm_setup = match llm_cfg {
+        Some((m, template)) => {
+            llm_runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let ledger = std::sync::Arc::new(crate::llm::Ledger::open(&out)?);
+            let client = crate::llm::Client::new(
+                ledger,
+                std::slice::from_ref(&m),
+                crate::llm::ClientOptions {
+                    cost_cap_usd: None,
+                    replay: a.replay.clone(),
+                    seed: a.seed,
+                },
+            )?;
+            Some(std::sync::Arc::new(crate::llmplan::LlmSetup {
+                client: std::sync::Arc::new(client),
+                endpoint: m.name.clone(),
+                handle: llm_runtime.handle().clone(),
+                annotations: std::sync::Arc::new(inputs.annotations.clone().unwrap_or_default()),
+                network: inputs.network.clone().map(std::sync::Arc::new),
+                template,
+                factor: a.shortlist_factor,
+                reprompts: a.reprompts,
+                seed: a.seed,
+            }))
+        }
+        None => None,
+    };
+    let make_strategy = |name: &str| -> Box<dyn Strategy> {
+        match (crate::llmplan::Arm::from_strategy(name), &llm_setup) {
+            (Some(arm), Some(setup)) => {
+                Box::new(crate::llmplan::LlmPlanner::new(arm, setup.clone()))
+            }
+            _ => acquisition::builtin(name).expect("validated"),
+        }
+    };
     let ws = Workspace::new(screen, &priors.embedding);
     let jobs: Vec<(usize, usize)> = (0..splits.len())
         .flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k)))
@@ -421,8 +497,7 @@ fn plan(a: &PlanArgs) -> Result<()> {
                     break;
                 }
                 let (si, ki) = jobs[j];
-                let mut strat: Box<dyn Strategy> =
-                    acquisition::builtin(&a.strategies[ki]).expect("validated");
+                let mut strat: Box<dyn Strategy> = make_strategy(&a.strategies[ki]);
                 let input = JobInput {
                     ws: &ws,
                     priors: &priors,

@@ -241,4 +241,26 @@ pub struct PlanArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model file of the LLM planner (needed by the `llm`, `llm-masked`, `llm-symbols` and
+    /// `llm-shuffled` strategies).
+    #[arg(long)]
+    pub llm_model: Option<PathBuf>,
+    /// One-line gene context for prompts (TSV with `symbol`, `context`).
+    #[arg(long)]
+    pub annotations: Option<PathBuf>,
+    /// Gene table with aliases (TSV with `symbol`, `name`, `aliases`), for symbol masking.
+    #[arg(long)]
+    pub genes: Option<PathBuf>,
+    /// LLM shortlist size as a multiple of the batch.
+    #[arg(long, default_value_t = 3)]
+    pub shortlist_factor: usize,
+    /// Re-prompts after an invalid LLM answer before the recorded fallback.
+    #[arg(long, default_value_t = 2)]
+    pub reprompts: usize,
+    /// Template folder (rerank.j2); the embedded copy when absent.
+    #[arg(long, default_value = "prompts")]
+    pub prompts: Option<PathBuf>,
+    /// Answer every LLM request from this run's ledger (offline); a miss is an error.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
 }

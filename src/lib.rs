@@ -13,6 +13,7 @@ pub mod h5ad;
 pub mod judge;
 pub mod linalg;
 pub mod llm;
+pub mod llmplan;
 pub mod local;
 pub mod metrics;
 pub mod network;

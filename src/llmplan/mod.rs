@@ -1,0 +1,501 @@
+//! The LLM-guided two-stage planner. Stage 1 shortlists the `factor × batch` pool candidates
+//! with the highest ensemble mutual information; stage 2 asks an LLM (through the client, cache
+//! and ledger) to choose exactly `batch` of them with pathway context, annotations and explicit
+//! diversity criteria, one rationale per pick. Bad answers are re-prompted with the specific
+//! error (bounded), then the uncertainty order is used and the fallback recorded.
+//!
+//! Four arms for the memorisation ablation: `llm` (full context), `llm-masked` (every symbol and
+//! alias replaced by a stable opaque ID, annotations kept), `llm-symbols` (symbols, no
+//! annotations), `llm-shuffled` (annotations shuffled across candidates, a control).
+
+pub mod mask;
+
+use crate::acquisition::{AcquisitionContext, Pick, Selection, Strategy, StrategyError};
+use crate::annotation::Annotations;
+use crate::llm::{ChatRequest, Client, Message, Status};
+use crate::network::Network;
+use crate::seed::stream;
+use mask::Masker;
+use rand::rngs::ChaCha8Rng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+pub const RERANK: &str = "rerank.j2";
+pub const RERANK_EMBEDDED: &str = include_str!("../../prompts/rerank.j2");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    Full,
+    Masked,
+    SymbolsOnly,
+    Shuffled,
+}
+
+impl Arm {
+    pub const ALL: [Arm; 4] = [Arm::Full, Arm::Masked, Arm::SymbolsOnly, Arm::Shuffled];
+
+    pub fn strategy(self) -> &'static str {
+        match self {
+            Arm::Full => "llm",
+            Arm::Masked => "llm-masked",
+            Arm::SymbolsOnly => "llm-symbols",
+            Arm::Shuffled => "llm-shuffled",
+        }
+    }
+
+    pub fn from_strategy(name: &str) -> Option<Arm> {
+        Arm::ALL.into_iter().find(|a| a.strategy() == name)
+    }
+}
+
+/// Everything the LLM strategies share within one plan run.
+pub struct LlmSetup {
+    pub client: Arc<Client>,
+    /// The model file's name in the client.
+    pub endpoint: String,
+    pub handle: tokio::runtime::Handle,
+    pub annotations: Arc<Annotations>,
+    pub network: Option<Arc<Network>>,
+    pub template: String,
+    /// Shortlist size = factor × batch.
+    pub factor: usize,
+    /// Re-prompts after a bad answer before the fallback.
+    pub reprompts: usize,
+    /// Seed of the masking IDs and the annotation shuffle.
+    pub seed: u64,
+}
+
+pub struct LlmPlanner {
+    arm: Arm,
+    setup: Arc<LlmSetup>,
+}
+
+impl LlmPlanner {
+    pub fn new(arm: Arm, setup: Arc<LlmSetup>) -> LlmPlanner {
+        LlmPlanner { arm, setup }
+    }
+}
+
+/// A shortlisted candidate as the prompt shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shown {
+    pub id: String,
+    pub annotation: String,
+    pub neighbours: Vec<String>,
+    pub uncertainty: String,
+}
+
+/// The rendered request and how to read its answer.
+pub struct Prompt {
+    pub system: String,
+    pub user: String,
+    /// Shown id → pool position.
+    pub ids: BTreeMap<String, usize>,
+    pub schema: Value,
+    /// Symbols of every gene named in the prompt (for the leak check).
+    pub in_scope: Vec<String>,
+}
+
+fn fmt3(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "n/a".into()
+    }
+}
+
+fn annotation_of(ann: &Annotations, symbol: &str) -> String {
+    let a = ann
+        .context
+        .get(symbol)
+        .cloned()
+        .unwrap_or_else(|| "no annotation available".to_string());
+    let (clean, _) = crate::judge::blind::neutralise(&a);
+    if clean.chars().count() > 200 {
+        format!("{}…", clean.chars().take(200).collect::<String>())
+    } else {
+        clean
+    }
+}
+
+/// Build the prompt of one arm for one round. `shortlist` holds pool positions.
+pub fn build_prompt(
+    arm: Arm,
+    setup: &LlmSetup,
+    ctx: &AcquisitionContext,
+    shortlist: &[usize],
+) -> anyhow::Result<Prompt> {
+    let ann = &setup.annotations;
+    let screen = ctx.screen;
+    let symbol = |p: usize| screen.targets[ctx.pool[p]].clone();
+    let members: BTreeSet<&String> = ctx.pathway.genes.iter().collect();
+    let measured: Vec<String> = ctx
+        .train
+        .iter()
+        .map(|&i| screen.targets[i].clone())
+        .collect();
+    let measured_members: Vec<String> = {
+        let mut m: Vec<String> = measured
+            .iter()
+            .filter(|g| members.contains(g))
+            .cloned()
+            .collect();
+        m.sort();
+        m.dedup();
+        m
+    };
+    let mut candidates: Vec<Shown> = shortlist
+        .iter()
+        .map(|&p| {
+            let s = symbol(p);
+            let neighbours: Vec<String> = setup
+                .network
+                .as_ref()
+                .map(|n| {
+                    let mut v: Vec<&(String, f64)> = n
+                        .neighbours(&s)
+                        .iter()
+                        .filter(|(g, _)| members.contains(g))
+                        .collect();
+                    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    v.into_iter().take(5).map(|(g, _)| g.clone()).collect()
+                })
+                .unwrap_or_default();
+            Shown {
+                id: s.clone(),
+                annotation: annotation_of(ann, &s),
+                neighbours,
+                uncertainty: fmt3(ctx.uncertainty[p].mutual_information),
+            }
+        })
+        .collect();
+    match arm {
+        Arm::SymbolsOnly => {
+            for c in &mut candidates {
+                c.annotation.clear();
+                c.neighbours.clear();
+            }
+        }
+        Arm::Shuffled => {
+            let mut bundles: Vec<(String, Vec<String>)> = candidates
+                .iter()
+                .map(|c| (c.annotation.clone(), c.neighbours.clone()))
+                .collect();
+            bundles.shuffle(&mut stream(
+                setup.seed,
+                &format!("llm/shuffle/seed{}/round{}", ctx.seed, ctx.round),
+            ));
+            for (c, (a, n)) in candidates.iter_mut().zip(bundles) {
+                c.annotation = a;
+                c.neighbours = n;
+            }
+        }
+        Arm::Full | Arm::Masked => {}
+    }
+    let recent: Vec<String> = measured.iter().rev().take(24).cloned().collect();
+    let description = if ctx.pathway.description.starts_with("http") {
+        String::new()
+    } else {
+        ctx.pathway.description.clone()
+    };
+    let mut pathway_members: Vec<String> = ctx.pathway.genes.clone();
+    pathway_members.sort();
+    pathway_members.dedup();
+    let vars = json!({
+        "pathway": {"name": ctx.pathway.name, "description": description, "members": pathway_members,
+                    "measured_members": measured_members},
+        "measured": {"count": measured.len(), "recent": recent},
+        "performance": {"pearson_delta": fmt3(ctx.current.pearson_delta), "top20_pearson": fmt3(ctx.current.top20_pearson)},
+        "candidates": candidates,
+        "batch": ctx.batch,
+        "shortlist": shortlist.len(),
+        "show_annotations": arm != Arm::SymbolsOnly,
+    });
+    let text = crate::judge::prompt::render(RERANK, &setup.template, &vars)?;
+    let (system, user) = match text.split_once("\n---\n") {
+        Some((s, u)) => (s.trim().to_string(), u.trim().to_string()),
+        None => (String::new(), text.trim().to_string()),
+    };
+    let mut in_scope: Vec<String> = pathway_members.clone();
+    in_scope.extend(measured.iter().cloned());
+    for c in &candidates {
+        in_scope.push(c.id.clone());
+        in_scope.extend(c.neighbours.iter().cloned());
+    }
+    in_scope.sort();
+    in_scope.dedup();
+    let mut ids: BTreeMap<String, usize> = shortlist.iter().map(|&p| (symbol(p), p)).collect();
+    let (system, user) = if arm == Arm::Masked {
+        let m = Masker::new(&in_scope, ann, setup.seed);
+        ids = ids
+            .into_iter()
+            .map(|(s, p)| (m.id(&s).expect("in scope").to_string(), p))
+            .collect();
+        (m.mask(&system), m.mask(&user))
+    } else {
+        (system, user)
+    };
+    let enum_ids: Vec<&String> = ids.keys().collect();
+    let schema = json!({"name": "picks", "schema": {
+        "type": "object",
+        "properties": {"picks": {"type": "array", "minItems": ctx.batch, "maxItems": ctx.batch, "items": {
+            "type": "object",
+            "properties": {"gene": {"type": "string", "enum": enum_ids},
+                           "rationale": {"type": "string", "maxLength": 100}},
+            "required": ["gene", "rationale"], "additionalProperties": false}}},
+        "required": ["picks"], "additionalProperties": false}});
+    Ok(Prompt {
+        system,
+        user,
+        ids,
+        schema,
+        in_scope,
+    })
+}
+
+/// Check an answer: only shortlisted genes, no duplicates, exactly `batch`. Returns the picks
+/// (pool positions with rationales) or the specific error to re-prompt with.
+pub fn validate(
+    text: &str,
+    ids: &BTreeMap<String, usize>,
+    batch: usize,
+) -> Result<Vec<(usize, String)>, String> {
+    let start = text.find('{');
+    let v: Value = start
+        .and_then(|s| serde_json::from_str(text[s..].trim()).ok())
+        .or_else(|| serde_json::from_str(text.trim()).ok())
+        .ok_or_else(|| {
+            "the answer is not a JSON object of the form {\"picks\": [{\"gene\", \"rationale\"}, …]}"
+                .to_string()
+        })?;
+    let picks = v
+        .get("picks")
+        .and_then(Value::as_array)
+        .ok_or("the JSON object has no `picks` array")?;
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut unknown = Vec::new();
+    let mut dups = Vec::new();
+    for p in picks {
+        let g = p
+            .get("gene")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .unwrap_or("");
+        let Some(&pos) = ids.get(g) else {
+            unknown.push(g.to_string());
+            continue;
+        };
+        if !seen.insert(g.to_string()) {
+            dups.push(g.to_string());
+            continue;
+        }
+        let r = p
+            .get("rationale")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        out.push((pos, r));
+    }
+    if !unknown.is_empty() {
+        return Err(format!(
+            "not in the shortlist: {}; choose only from the shortlist",
+            unknown.join(", ")
+        ));
+    }
+    if !dups.is_empty() {
+        return Err(format!("chosen more than once: {}", dups.join(", ")));
+    }
+    if out.len() != batch {
+        return Err(format!(
+            "{} genes chosen; exactly {batch} are needed",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+impl Strategy for LlmPlanner {
+    fn name(&self) -> &str {
+        self.arm.strategy()
+    }
+
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let fail = |msg: String| StrategyError::Failed {
+            strategy: self.arm.strategy().to_string(),
+            msg,
+        };
+        let setup = &self.setup;
+        // Stage 1: the shortlist by ensemble mutual information (ties by pool order).
+        let mut order: Vec<usize> = (0..ctx.pool.len()).collect();
+        order.sort_by(|&a, &b| {
+            ctx.uncertainty[b]
+                .mutual_information
+                .total_cmp(&ctx.uncertainty[a].mutual_information)
+                .then(a.cmp(&b))
+        });
+        let m = (setup.factor * ctx.batch).min(order.len());
+        let shortlist: Vec<usize> = order[..m].to_vec();
+        if shortlist.len() <= ctx.batch {
+            return Ok(Selection {
+                picks: shortlist
+                    .iter()
+                    .map(|&p| fallback_pick(ctx, p, 0))
+                    .collect(),
+                notes: vec!["the pool is no larger than the batch: all taken".into()],
+            });
+        }
+        // Stage 2: the LLM re-ranks.
+        let prompt =
+            build_prompt(self.arm, setup, ctx, &shortlist).map_err(|e| fail(e.to_string()))?;
+        let mut messages = Vec::new();
+        if !prompt.system.is_empty() {
+            messages.push(Message::system(prompt.system.clone()));
+        }
+        messages.push(Message::user(prompt.user.clone()));
+        let mut last_err = String::new();
+        for attempt in 0..=setup.reprompts {
+            let req = ChatRequest {
+                messages: messages.clone(),
+                schema: Some(prompt.schema.clone()),
+                sample: 0,
+            };
+            let tag = format!(
+                "{}/seed{}/round{}/attempt{}",
+                self.arm.strategy(),
+                ctx.seed,
+                ctx.round,
+                attempt
+            );
+            let ans = setup
+                .handle
+                .block_on(setup.client.complete(&setup.endpoint, &req, &tag))
+                .map_err(|e| fail(e.to_string()))?;
+            let x = ans.exchange;
+            let text = x.text.clone().unwrap_or_default();
+            let result = match x.status {
+                Status::Ok => validate(&text, &prompt.ids, ctx.batch),
+                Status::Truncated => Err(
+                    "the answer was cut off at the token limit; answer with shorter rationales"
+                        .into(),
+                ),
+                Status::Refusal | Status::ContentFilter => Err("the answer was a refusal".into()),
+                Status::Error => Err(format!(
+                    "provider error: {}",
+                    x.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
+                )),
+            };
+            match result {
+                Ok(picks) => {
+                    let rank: BTreeMap<usize, usize> =
+                        shortlist.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+                    let mut notes = Vec::new();
+                    if attempt > 0 {
+                        notes.push(format!(
+                            "valid after {attempt} re-prompt(s); last error: {last_err}"
+                        ));
+                    }
+                    return Ok(Selection {
+                        picks: picks
+                            .into_iter()
+                            .map(|(p, r)| Pick {
+                                pert: ctx.pool[p],
+                                score: ctx.uncertainty[p].mutual_information,
+                                details: [
+                                    ("shortlist_rank".to_string(), rank[&p] as f64),
+                                    ("llm_attempts".to_string(), (attempt + 1) as f64),
+                                ]
+                                .into_iter()
+                                .collect(),
+                                rationale: Some(r),
+                            })
+                            .collect(),
+                        notes,
+                    });
+                }
+                Err(e) => {
+                    last_err = e.clone();
+                    if x.status == Status::Ok || x.status == Status::Truncated {
+                        messages.push(Message {
+                            role: "assistant".into(),
+                            content: text,
+                        });
+                    }
+                    messages.push(Message::user(format!(
+                        "That answer is invalid: {e}. Answer again with exactly {} genes from the shortlist, as the JSON object {{\"picks\": [{{\"gene\": ..., \"rationale\": ...}}]}}.",
+                        ctx.batch
+                    )));
+                }
+            }
+        }
+        // The recorded fallback: the uncertainty order.
+        Ok(Selection {
+            picks: shortlist[..ctx.batch]
+                .iter()
+                .map(|&p| fallback_pick(ctx, p, setup.reprompts + 1))
+                .collect(),
+            notes: vec![format!(
+                "fallback to the uncertainty order after {} invalid answer(s); last error: {last_err}",
+                setup.reprompts + 1
+            )],
+        })
+    }
+}
+
+fn fallback_pick(ctx: &AcquisitionContext, p: usize, attempts: usize) -> Pick {
+    Pick {
+        pert: ctx.pool[p],
+        score: ctx.uncertainty[p].mutual_information,
+        details: [
+            ("llm_fallback".to_string(), 1.0),
+            ("llm_attempts".to_string(), attempts as f64),
+        ]
+        .into_iter()
+        .collect(),
+        rationale: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_error() {
+        let ids: BTreeMap<String, usize> = [("RPL3", 0), ("RPS6", 1), ("EIF3A", 2), ("NOP56", 3)]
+            .into_iter()
+            .map(|(s, p)| (s.to_string(), p))
+            .collect();
+        let ok = r#"{"picks": [{"gene": "RPL3", "rationale": "core"}, {"gene": "NOP56", "rationale": "biogenesis"}]}"#;
+        assert_eq!(
+            validate(ok, &ids, 2).unwrap(),
+            vec![(0, "core".into()), (3, "biogenesis".into())]
+        );
+        let unknown =
+            r#"{"picks": [{"gene": "TP53", "rationale": ""}, {"gene": "RPL3", "rationale": ""}]}"#;
+        assert!(validate(unknown, &ids, 2)
+            .unwrap_err()
+            .contains("not in the shortlist: TP53"));
+        let dup =
+            r#"{"picks": [{"gene": "RPL3", "rationale": ""}, {"gene": "RPL3", "rationale": ""}]}"#;
+        assert!(validate(dup, &ids, 2)
+            .unwrap_err()
+            .contains("more than once: RPL3"));
+        let few = r#"{"picks": [{"gene": "RPL3", "rationale": ""}]}"#;
+        assert!(validate(few, &ids, 2)
+            .unwrap_err()
+            .contains("1 genes chosen; exactly 2"));
+        assert!(validate("I would pick RPL3 and RPS6.", &ids, 2)
+            .unwrap_err()
+            .contains("not a JSON object"));
+    }
+}
