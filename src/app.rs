@@ -451,15 +451,19 @@ fn plan(a: &PlanArgs) -> Result<()> {
                 },
             )?;
             Some(std::sync::Arc::new(crate::llmplan::LlmSetup {
+                kit: crate::llmplan::PromptKit {
+                    annotations: std::sync::Arc::new(
+                        inputs.annotations.clone().unwrap_or_default(),
+                    ),
+                    network: inputs.network.clone().map(std::sync::Arc::new),
+                    template,
+                    seed: a.seed,
+                },
                 client: std::sync::Arc::new(client),
                 endpoint: m.name.clone(),
                 handle: llm_runtime.handle().clone(),
-                annotations: std::sync::Arc::new(inputs.annotations.clone().unwrap_or_default()),
-                network: inputs.network.clone().map(std::sync::Arc::new),
-                template,
                 factor: a.shortlist_factor,
                 reprompts: a.reprompts,
-                seed: a.seed,
             }))
         }
         None => None,

@@ -302,3 +302,118 @@ mod properties {
         }
     }
 }
+
+mod llm_planner {
+    use super::*;
+    use pertaudit::llm::scripted::ScriptedServer;
+    use std::time::Duration;
+
+    fn model(dir: &Path, base: &str) -> PathBuf {
+        let p = dir.join("planner.toml");
+        std::fs::write(
+            &p,
+            format!("name = \"planner\"\nprovider = \"openai\"\nbase_url = \"{base}\"\nmodel = \"scripted\"\nmax_retries = 0\n"),
+        )
+        .unwrap();
+        p
+    }
+
+    fn run(persona: &str) -> (Vec<serde_json::Value>, String) {
+        let d = tempfile::tempdir().unwrap();
+        let (screen, gmt, net) = synthetic(d.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        let m = model(d.path(), &format!("http://{}/{persona}/v1", server.addr));
+        let out = d.path().join("run");
+        let mut args = plan_args(&screen, &gmt, &net, &out);
+        args.extend(
+            [
+                "--strategies",
+                "random,llm",
+                "--llm-model",
+                m.to_str().unwrap(),
+            ]
+            .map(String::from),
+        );
+        let o = bin().args(&args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{persona}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let sel: Vec<serde_json::Value> = std::fs::read_to_string(out.join("selections.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &serde_json::Value| v["strategy"] == "llm")
+            .collect();
+        let ledger = std::fs::read_to_string(out.join("ledger.jsonl")).unwrap();
+        let v = bin().arg("verify").arg(&out).output().unwrap();
+        assert!(v.status.success());
+        (sel, ledger)
+    }
+
+    #[test]
+    fn valid_answers_are_used_with_their_rationales() {
+        let (sel, _) = run("planner-good");
+        // 2 seeds × 3 rounds × 4 picks.
+        assert_eq!(sel.len(), 24);
+        for s in &sel {
+            assert!(s["rationale"]
+                .as_str()
+                .unwrap()
+                .ends_with("fills a gap in coverage"));
+            assert_eq!(s["details"]["llm_attempts"], 1.0);
+            assert!(s["details"].get("llm_fallback").is_none());
+            // Shortlisted: within the top 3 × batch by uncertainty.
+            assert!(s["details"]["shortlist_rank"].as_f64().unwrap() < 12.0);
+        }
+    }
+
+    #[test]
+    fn invalid_answers_are_reprompted_then_fall_back_on_record() {
+        for (persona, error) in [
+            ("planner-unknown", "not in the shortlist: NOTAGENE"),
+            ("planner-dups", "chosen more than once"),
+            ("planner-few", "3 genes chosen; exactly 4 are needed"),
+            ("prose", "not a JSON object"),
+        ] {
+            let (sel, ledger) = run(persona);
+            assert_eq!(sel.len(), 24, "{persona}");
+            for s in &sel {
+                assert_eq!(s["details"]["llm_fallback"], 1.0, "{persona}");
+                assert_eq!(s["details"]["llm_attempts"], 3.0, "{persona}");
+                assert!(s.get("rationale").is_none());
+            }
+            let note = sel[0]["notes"][0].as_str().unwrap();
+            assert!(
+                note.starts_with("fallback to the uncertainty order after 3 invalid answer(s)"),
+                "{note}"
+            );
+            assert!(note.contains(error), "{persona}: {note}");
+            // 6 rounds × (1 + 2 re-prompts) exchanges, the re-prompts naming the error.
+            assert_eq!(
+                ledger.matches("\"kind\":\"exchange\"").count(),
+                18,
+                "{persona}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reprompt_that_fixes_the_answer_is_used() {
+        let (sel, _) = run("planner-fix");
+        for s in &sel {
+            assert_eq!(s["details"]["llm_attempts"], 2.0);
+            assert!(s["details"].get("llm_fallback").is_none());
+        }
+        assert!(sel[0]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("valid after 1 re-prompt(s)"));
+    }
+}

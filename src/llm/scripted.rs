@@ -23,6 +23,11 @@
 //! `always-a`, `always-b` (a verdict for one position whatever the batches), `prose` (an answer
 //! with no JSON verdict), `refuse` (a refusal), `ribo` (prefers the batch with more ribosomal
 //! protein genes, `RPL*`/`RPS*`; a tie when equal).
+//!
+//! Re-rankers read the shortlist and the count from the request's JSON schema:
+//! `planner-good` (the first N shortlisted genes), `planner-unknown` (one gene not in the
+//! shortlist), `planner-dups` (a gene twice), `planner-few` (N − 1 genes), `planner-fix`
+//! (duplicates first, a valid answer once re-prompted).
 
 use crate::run::sha256_bytes;
 use axum::body::Bytes;
@@ -304,6 +309,34 @@ async fn persona(
                 json!({"winner": w, "reason": format!("{ra} vs {rb} ribosomal genes")}).to_string(),
                 None,
             )
+        }
+        p if p.starts_with("planner-") => {
+            let schema = &v["response_format"]["json_schema"]["schema"]["properties"]["picks"];
+            let names: Vec<String> = schema["items"]["properties"]["gene"]["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect();
+            let n = schema["minItems"].as_u64().unwrap_or(1) as usize;
+            let reprompted = user.contains("That answer is invalid");
+            let mut genes: Vec<String> = names.iter().take(n).cloned().collect();
+            match p {
+                "planner-good" => {}
+                "planner-unknown" => genes[0] = "NOTAGENE".into(),
+                "planner-dups" => genes[1] = genes[0].clone(),
+                "planner-few" => {
+                    genes.pop();
+                }
+                "planner-fix" if !reprompted => genes[1] = genes[0].clone(),
+                "planner-fix" => {}
+                other => return error(StatusCode::NOT_FOUND, &format!("no persona {other}")),
+            }
+            let picks: Vec<Value> = genes
+                .iter()
+                .map(|g| json!({"gene": g, "rationale": format!("{g} fills a gap in coverage")}))
+                .collect();
+            (json!({"picks": picks}).to_string(), None)
         }
         other => return error(StatusCode::NOT_FOUND, &format!("no persona {other}")),
     };

@@ -52,21 +52,40 @@ impl Arm {
     }
 }
 
+/// What a prompt is made from: annotations, network, the template, the masking seed.
+pub struct PromptKit {
+    pub annotations: Arc<Annotations>,
+    pub network: Option<Arc<Network>>,
+    pub template: String,
+    /// Seed of the masking IDs and the annotation shuffle.
+    pub seed: u64,
+}
+
 /// Everything the LLM strategies share within one plan run.
 pub struct LlmSetup {
+    pub kit: PromptKit,
     pub client: Arc<Client>,
     /// The model file's name in the client.
     pub endpoint: String,
     pub handle: tokio::runtime::Handle,
-    pub annotations: Arc<Annotations>,
-    pub network: Option<Arc<Network>>,
-    pub template: String,
     /// Shortlist size = factor × batch.
     pub factor: usize,
     /// Re-prompts after a bad answer before the fallback.
     pub reprompts: usize,
-    /// Seed of the masking IDs and the annotation shuffle.
+}
+
+/// The round as the re-ranker sees it (pure data: snapshot-testable).
+pub struct RerankInput<'a> {
+    pub pathway: &'a crate::pathway::GeneSet,
+    /// Measured targets, in measurement order.
+    pub measured: Vec<String>,
+    /// The shortlist: (target symbol, mutual information), in uncertainty order.
+    pub candidates: Vec<(String, f64)>,
+    pub batch: usize,
     pub seed: u64,
+    pub round: usize,
+    pub pearson_delta: f64,
+    pub top20_pearson: f64,
 }
 
 pub struct LlmPlanner {
@@ -93,7 +112,7 @@ pub struct Shown {
 pub struct Prompt {
     pub system: String,
     pub user: String,
-    /// Shown id → pool position.
+    /// Shown id → position in the shortlist.
     pub ids: BTreeMap<String, usize>,
     pub schema: Value,
     /// Symbols of every gene named in the prompt (for the leak check).
@@ -122,22 +141,11 @@ fn annotation_of(ann: &Annotations, symbol: &str) -> String {
     }
 }
 
-/// Build the prompt of one arm for one round. `shortlist` holds pool positions.
-pub fn build_prompt(
-    arm: Arm,
-    setup: &LlmSetup,
-    ctx: &AcquisitionContext,
-    shortlist: &[usize],
-) -> anyhow::Result<Prompt> {
-    let ann = &setup.annotations;
-    let screen = ctx.screen;
-    let symbol = |p: usize| screen.targets[ctx.pool[p]].clone();
-    let members: BTreeSet<&String> = ctx.pathway.genes.iter().collect();
-    let measured: Vec<String> = ctx
-        .train
-        .iter()
-        .map(|&i| screen.targets[i].clone())
-        .collect();
+/// Build the prompt of one arm for one round.
+pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::Result<Prompt> {
+    let ann = &kit.annotations;
+    let members: BTreeSet<&String> = input.pathway.genes.iter().collect();
+    let measured = &input.measured;
     let measured_members: Vec<String> = {
         let mut m: Vec<String> = measured
             .iter()
@@ -148,11 +156,12 @@ pub fn build_prompt(
         m.dedup();
         m
     };
-    let mut candidates: Vec<Shown> = shortlist
+    let mut candidates: Vec<Shown> = input
+        .candidates
         .iter()
-        .map(|&p| {
-            let s = symbol(p);
-            let neighbours: Vec<String> = setup
+        .map(|(s, mi)| {
+            let s = s.clone();
+            let neighbours: Vec<String> = kit
                 .network
                 .as_ref()
                 .map(|n| {
@@ -169,7 +178,7 @@ pub fn build_prompt(
                 id: s.clone(),
                 annotation: annotation_of(ann, &s),
                 neighbours,
-                uncertainty: fmt3(ctx.uncertainty[p].mutual_information),
+                uncertainty: fmt3(*mi),
             }
         })
         .collect();
@@ -186,8 +195,8 @@ pub fn build_prompt(
                 .map(|c| (c.annotation.clone(), c.neighbours.clone()))
                 .collect();
             bundles.shuffle(&mut stream(
-                setup.seed,
-                &format!("llm/shuffle/seed{}/round{}", ctx.seed, ctx.round),
+                kit.seed,
+                &format!("llm/shuffle/seed{}/round{}", input.seed, input.round),
             ));
             for (c, (a, n)) in candidates.iter_mut().zip(bundles) {
                 c.annotation = a;
@@ -197,25 +206,25 @@ pub fn build_prompt(
         Arm::Full | Arm::Masked => {}
     }
     let recent: Vec<String> = measured.iter().rev().take(24).cloned().collect();
-    let description = if ctx.pathway.description.starts_with("http") {
+    let description = if input.pathway.description.starts_with("http") {
         String::new()
     } else {
-        ctx.pathway.description.clone()
+        input.pathway.description.clone()
     };
-    let mut pathway_members: Vec<String> = ctx.pathway.genes.clone();
+    let mut pathway_members: Vec<String> = input.pathway.genes.clone();
     pathway_members.sort();
     pathway_members.dedup();
     let vars = json!({
-        "pathway": {"name": ctx.pathway.name, "description": description, "members": pathway_members,
+        "pathway": {"name": input.pathway.name, "description": description, "members": pathway_members,
                     "measured_members": measured_members},
         "measured": {"count": measured.len(), "recent": recent},
-        "performance": {"pearson_delta": fmt3(ctx.current.pearson_delta), "top20_pearson": fmt3(ctx.current.top20_pearson)},
+        "performance": {"pearson_delta": fmt3(input.pearson_delta), "top20_pearson": fmt3(input.top20_pearson)},
         "candidates": candidates,
-        "batch": ctx.batch,
-        "shortlist": shortlist.len(),
+        "batch": input.batch,
+        "shortlist": input.candidates.len(),
         "show_annotations": arm != Arm::SymbolsOnly,
     });
-    let text = crate::judge::prompt::render(RERANK, &setup.template, &vars)?;
+    let text = crate::judge::prompt::render(RERANK, &kit.template, &vars)?;
     let (system, user) = match text.split_once("\n---\n") {
         Some((s, u)) => (s.trim().to_string(), u.trim().to_string()),
         None => (String::new(), text.trim().to_string()),
@@ -228,9 +237,31 @@ pub fn build_prompt(
     }
     in_scope.sort();
     in_scope.dedup();
-    let mut ids: BTreeMap<String, usize> = shortlist.iter().map(|&p| (symbol(p), p)).collect();
+    let mut ids: BTreeMap<String, usize> = input
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, (s, _))| (s.clone(), i))
+        .collect();
+    if arm == Arm::Masked {
+        // Genes mentioned by official symbol anywhere in the text (e.g. inside an annotation)
+        // are in scope too, with all their aliases.
+        for tok in format!("{system}\n{user}")
+            .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+            .map(|t| t.trim_matches('-'))
+        {
+            if tok.len() >= 2
+                && tok.chars().any(|c| c.is_ascii_uppercase())
+                && ann.genes.contains_key(tok)
+            {
+                in_scope.push(tok.to_string());
+            }
+        }
+        in_scope.sort();
+        in_scope.dedup();
+    }
     let (system, user) = if arm == Arm::Masked {
-        let m = Masker::new(&in_scope, ann, setup.seed);
+        let m = Masker::new(&in_scope, ann, kit.seed);
         ids = ids
             .into_iter()
             .map(|(s, p)| (m.id(&s).expect("in scope").to_string(), p))
@@ -242,7 +273,7 @@ pub fn build_prompt(
     let enum_ids: Vec<&String> = ids.keys().collect();
     let schema = json!({"name": "picks", "schema": {
         "type": "object",
-        "properties": {"picks": {"type": "array", "minItems": ctx.batch, "maxItems": ctx.batch, "items": {
+        "properties": {"picks": {"type": "array", "minItems": input.batch, "maxItems": input.batch, "items": {
             "type": "object",
             "properties": {"gene": {"type": "string", "enum": enum_ids},
                            "rationale": {"type": "string", "maxLength": 100}},
@@ -355,8 +386,34 @@ impl Strategy for LlmPlanner {
             });
         }
         // Stage 2: the LLM re-ranks.
-        let prompt =
-            build_prompt(self.arm, setup, ctx, &shortlist).map_err(|e| fail(e.to_string()))?;
+        let input = RerankInput {
+            pathway: ctx.pathway,
+            measured: ctx
+                .train
+                .iter()
+                .map(|&i| ctx.screen.targets[i].clone())
+                .collect(),
+            candidates: shortlist
+                .iter()
+                .map(|&p| {
+                    (
+                        ctx.screen.targets[ctx.pool[p]].clone(),
+                        ctx.uncertainty[p].mutual_information,
+                    )
+                })
+                .collect(),
+            batch: ctx.batch,
+            seed: ctx.seed,
+            round: ctx.round,
+            pearson_delta: ctx.current.pearson_delta,
+            top20_pearson: ctx.current.top20_pearson,
+        };
+        let mut prompt =
+            build_prompt(self.arm, &setup.kit, &input).map_err(|e| fail(e.to_string()))?;
+        // Shortlist positions → pool positions.
+        for v in prompt.ids.values_mut() {
+            *v = shortlist[*v];
+        }
         let mut messages = Vec::new();
         if !prompt.system.is_empty() {
             messages.push(Message::system(prompt.system.clone()));
