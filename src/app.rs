@@ -21,7 +21,8 @@ use std::sync::Mutex;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Plan(args) => plan(&args),
+        Command::Plan(args) => plan(&args).map(|_| ()),
+        Command::Ablate(args) => ablate(&args),
         Command::Stats(args) => stats(&args),
         Command::Query(args) => crate::llm::commands::query(&args),
         Command::Verify(args) => crate::llm::commands::verify(&args),
@@ -324,7 +325,44 @@ fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
     })
 }
 
-fn plan(a: &PlanArgs) -> Result<()> {
+/// `ablate`: the plan with bald (the shortlist's own order) and the four arms, then the
+/// ablation's overlaps and paired tests.
+fn ablate(a: &PlanArgs) -> Result<()> {
+    let mut a = a.clone();
+    a.strategies = ["bald", "llm", "llm-masked", "llm-symbols", "llm-shuffled"]
+        .map(String::from)
+        .to_vec();
+    let (out, rounds, selections) = plan(&a)?;
+    let arms: Vec<String> = a.strategies[1..].to_vec();
+    let ab = crate::llmplan::ablation::ablation(&rounds, &selections, &a.strategies);
+    write_atomic(
+        &out.join("ablation.json"),
+        (serde_json::to_string_pretty(&ab)? + "\n").as_bytes(),
+    )?;
+    println!("\nmasking ablation (arms {}):", arms.join(", "));
+    for (arm, r) in &ab.fallback_rate {
+        println!("  {arm:<13} fallback rate {r:.3}");
+    }
+    for p in &ab.pairs {
+        let last = p.rounds.last();
+        println!(
+            "  {:<13} vs {:<13} Jaccard {:.3} ± {:.3} over {} batches; last round Δ Pearson {:+.4} (Wilcoxon p {:.4}, BH q {:.4})",
+            p.a, p.b, p.jaccard_mean, p.jaccard_se, p.batches,
+            last.map_or(f64::NAN, |r| r.mean_difference),
+            last.map_or(f64::NAN, |r| r.wilcoxon_p),
+            last.map_or(f64::NAN, |r| r.bh_q)
+        );
+    }
+    println!(
+        "ablation written to {}",
+        out.join("ablation.json").display()
+    );
+    Ok(())
+}
+
+type PlanOutcome = (PathBuf, Vec<RoundRecord>, Vec<SelectionRecord>);
+
+fn plan(a: &PlanArgs) -> Result<PlanOutcome> {
     let inputs = load_plan_inputs(a)?;
     let screen = &inputs.screen;
     let cfg = LoopConfig {
@@ -552,7 +590,7 @@ fn plan(a: &PlanArgs) -> Result<()> {
         seeds.len()
     );
     println!("run {run_id} written to {}", out.display());
-    Ok(())
+    Ok((out, rounds, selections))
 }
 
 fn fmt_f(v: f64) -> String {

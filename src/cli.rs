@@ -20,6 +20,9 @@ pub enum Command {
     Plan(Box<PlanArgs>),
     /// Preference statistics from judge verdicts.
     Stats(StatsArgs),
+    /// The symbol-masking ablation: `plan` with bald and the four LLM arms (full, masked,
+    /// symbols only, shuffled annotations), then overlaps and paired tests between arms.
+    Ablate(Box<PlanArgs>),
     /// Send a batch of chat requests through the client, cache and ledger of a run.
     Query(QueryArgs),
     /// Re-walk a run's hash-chained ledger and check every stored body.

@@ -405,6 +405,66 @@ mod llm_planner {
     }
 
     #[test]
+    fn ablate_maps_masked_answers_back_and_compares_arms() {
+        let d = tempfile::tempdir().unwrap();
+        let (screen, gmt, net) = synthetic(d.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        let m = model(d.path(), &format!("http://{}/planner-good/v1", server.addr));
+        let out = d.path().join("run");
+        let mut args = plan_args(&screen, &gmt, &net, &out);
+        args[0] = "ablate".into();
+        args.extend(["--llm-model", m.to_str().unwrap()].map(String::from));
+        let o = bin().args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let ab: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            ab["arms"],
+            serde_json::json!(["bald", "llm", "llm-masked", "llm-symbols", "llm-shuffled"])
+        );
+        let pairs = ab["pairs"].as_array().unwrap();
+        assert_eq!(pairs.len(), 10);
+        // A re-ranker that takes the shortlist's top N agrees with bald in every arm: the masked
+        // arm's opaque IDs were mapped back to the same genes.
+        for p in pairs {
+            assert_eq!(p["jaccard_mean"], 1.0, "{p}");
+            assert_eq!(p["batches"], 6);
+            for r in p["rounds"].as_array().unwrap() {
+                assert_eq!(r["mean_difference"], 0.0);
+            }
+        }
+        assert_eq!(ab["fallback_rate"]["llm-masked"], 0.0);
+        let requests: Vec<String> = std::fs::read_to_string(out.join("ledger.jsonl"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        // At most one call per arm × seed × round; identical prompts (e.g. the shuffled arm when
+        // every candidate has the same annotation) are answered once, from the ledger.
+        let exchanges: Vec<&String> = requests
+            .iter()
+            .filter(|l| l.contains("\"kind\":\"exchange\""))
+            .collect();
+        let distinct: std::collections::BTreeSet<String> = exchanges
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["request"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(distinct.len(), exchanges.len());
+        assert!((18..=24).contains(&exchanges.len()), "{}", exchanges.len());
+    }
+
+    #[test]
     fn a_reprompt_that_fixes_the_answer_is_used() {
         let (sel, _) = run("planner-fix");
         for s in &sel {

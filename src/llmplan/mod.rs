@@ -8,6 +8,7 @@
 //! alias replaced by a stable opaque ID, annotations kept), `llm-symbols` (symbols, no
 //! annotations), `llm-shuffled` (annotations shuffled across candidates, a control).
 
+pub mod ablation;
 pub mod mask;
 
 use crate::acquisition::{AcquisitionContext, Pick, Selection, Strategy, StrategyError};
@@ -270,7 +271,9 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
     } else {
         (system, user)
     };
-    let enum_ids: Vec<&String> = ids.keys().collect();
+    // The enum in shortlist (uncertainty) order, as the prompt lists the candidates.
+    let mut enum_ids: Vec<&String> = ids.keys().collect();
+    enum_ids.sort_by_key(|k| ids[*k]);
     let schema = json!({"name": "picks", "schema": {
         "type": "object",
         "properties": {"picks": {"type": "array", "minItems": input.batch, "maxItems": input.batch, "items": {
