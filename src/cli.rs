@@ -98,6 +98,13 @@ pub struct ServeArgs {
     /// Port (0 picks a free one; the address is printed on stdout).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Serve the scripted test server instead of a model (judge personas under
+    /// /<persona>/v1; see `llm::scripted`).
+    #[arg(long)]
+    pub scripted: bool,
+    /// The scripted server's answer delay, milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
 }
 
 #[derive(Debug, Args, Clone)]

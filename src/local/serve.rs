@@ -5,13 +5,43 @@ use crate::cli::ServeArgs;
 use anyhow::Result;
 
 #[cfg(feature = "local-llm")]
-pub use imp::{router, serve};
+pub use imp::router;
 
-#[cfg(not(feature = "local-llm"))]
-pub fn serve(_: &ServeArgs) -> Result<()> {
-    anyhow::bail!(
-        "this pertaudit was built without the `local-llm` feature; rebuild with default features"
-    )
+pub fn serve(a: &ServeArgs) -> Result<()> {
+    if a.scripted {
+        return scripted(a);
+    }
+    #[cfg(feature = "local-llm")]
+    {
+        imp::serve(a)
+    }
+    #[cfg(not(feature = "local-llm"))]
+    {
+        anyhow::bail!(
+            "this pertaudit was built without the `local-llm` feature; rebuild with default features"
+        )
+    }
+}
+
+/// The scripted test server as a process, on a free port of 127.0.0.1 (for demos and
+/// cross-process runs); the address is printed on stdout.
+fn scripted(a: &ServeArgs) -> Result<()> {
+    use std::io::Write;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let s = crate::llm::scripted::ScriptedServer::start(std::time::Duration::from_millis(
+            a.delay_ms,
+        ))
+        .await?;
+        println!("listening on {}", s.base_url());
+        std::io::stdout().flush()?;
+        let _ = tokio::signal::ctrl_c().await;
+        drop(s);
+        anyhow::Ok(())
+    })
 }
 
 #[cfg(feature = "local-llm")]
