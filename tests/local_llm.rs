@@ -220,3 +220,83 @@ fn in_process_local_provider_returns_an_exact_gene_list() {
     .unwrap();
     assert!(e.to_string().contains("must name the file"), "{e}");
 }
+
+/// The judge path on the real model: `pertaudit blind` → `pertaudit judge` against
+/// `pertaudit serve`, real generated verdicts parsed and recorded.
+#[test]
+fn judge_path_against_serve() {
+    if !model_present() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("plan");
+    std::fs::create_dir_all(&run).unwrap();
+    let gmt = d.path().join("sets.gmt");
+    std::fs::write(
+        &gmt,
+        "KEGG_PROTEASOME\tProteasome\tPSMA1\tPSMA2\tPSMB1\tPSMB2\tPSMC1\tPSMD1\n",
+    )
+    .unwrap();
+    let sha = pertaudit::run::sha256_file(&gmt).unwrap();
+    std::fs::write(
+        run.join("config.json"),
+        json!({"screen": {"name": "toy"}, "pathway": {"name": "KEGG_PROTEASOME"},
+               "inputs": {"pathways": {"path": gmt.display().to_string(), "sha256": sha}}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut sel = String::new();
+    for (s, genes) in [
+        ("pathwayish", ["PSMA1", "PSMB2", "PSMC1"]),
+        ("offtarget", ["ACTB", "GAPDH", "ALB"]),
+    ] {
+        for (rank, g) in genes.iter().enumerate() {
+            sel.push_str(&format!("{}\n", json!({"seed": 0, "strategy": s, "round": 0, "rank": rank, "perturbation": g, "target": g, "score": 0.0})));
+        }
+    }
+    std::fs::write(run.join("selections.jsonl"), sel).unwrap();
+    let tasks = d.path().join("tasks");
+    let o = Command::new(env!("CARGO_BIN_EXE_pertaudit"))
+        .arg("blind")
+        .arg(&run)
+        .arg("--out")
+        .arg(&tasks)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let server = serve();
+    let judge = d.path().join("smol.toml");
+    std::fs::write(
+        &judge,
+        format!("name = \"smol\"\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"{MODEL}\"\nfamily = \"smollm\"\nmax_tokens = 80\ntimeout_secs = 900\nmax_retries = 1\nconcurrency = 1\n", server.base),
+    )
+    .unwrap();
+    let out = d.path().join("judged");
+    let o = Command::new(env!("CARGO_BIN_EXE_pertaudit"))
+        .arg("judge")
+        .arg(&tasks)
+        .arg("--run")
+        .arg(&out)
+        .arg("--judges")
+        .arg(&judge)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<Value> = std::fs::read_to_string(out.join("judgements.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        // A real generated verdict (constrained to the schema), or a recorded failure: never a guess.
+        assert!(r["winner"].is_string() || r["failure"].is_string(), "{r}");
+    }
+    let v = ledger::verify(&out).unwrap();
+    assert_eq!(v.exchanges, 2);
+    let ex = ledger::exchanges(&out).unwrap();
+    assert!(ex
+        .iter()
+        .all(|x| x.fingerprint.as_deref() == Some("pertaudit-local-b179c9523d0e")));
+}
