@@ -70,11 +70,23 @@ fn stats_block(verdicts: &[crate::preference::Verdict], a: &StatsArgs) -> serde_
                                   "sign_test_p": p.sign_test_p, "bh_q": q})
         })
         .collect();
+    let needed: Vec<serde_json::Value> = [0.6, 0.65, 0.7, 0.75, 0.8]
+        .iter()
+        .map(|&w| json!({"win_rate": w, "items": crate::stats::items_needed(w, a.alpha, pairs.len().max(1), 0.8, 100_000)}))
+        .collect();
     json!({
         "items": items.len(),
         "failures": items.iter().map(|i| i.failures).sum::<usize>(),
         "pairs": pairs,
         "bradley_terry": strengths(&items, a.resamples, a.seed, a.alpha),
+        "bradley_terry_tie_half": crate::preference::strengths_half(&items, a.resamples, a.seed, a.alpha),
+        "power": {
+            "pairs": pairs.len(),
+            "alpha": a.alpha,
+            "target_power": 0.8,
+            "method": "exact two-sided sign test at Holm's first step (alpha / pairs); decisive items per pair",
+            "items_needed": needed,
+        },
         "agreement": agreement(verdicts, a.resamples, a.seed, a.alpha),
         "position_bias": position_bias(verdicts),
         "per_judge": per_judge,
@@ -148,6 +160,36 @@ fn print_block(title: &str, b: &serde_json::Value) {
             );
         }
     }
+    let bh = &b["bradley_terry_tie_half"];
+    if bh["note"].is_null() {
+        let parts: Vec<String> = bh["strategies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "{} {:+.3} [{:+.3}, {:+.3}]",
+                    s.as_str().unwrap_or(""),
+                    f(&bh["theta"][i]),
+                    f(&bh["theta_ci"][i][0]),
+                    f(&bh["theta_ci"][i][1])
+                )
+            })
+            .collect();
+        println!("Bradley–Terry (ties as halves): {}", parts.join("; "));
+    }
+    let need: Vec<String> = b["power"]["items_needed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| format!("{} → {}", x["win_rate"], x["items"]))
+        .collect();
+    println!(
+        "power 0.8 under Holm over {} pairs, decisive items per pair for a true win rate: {}",
+        b["power"]["pairs"],
+        need.join(", ")
+    );
     let ag = &b["agreement"];
     println!(
         "agreement over {} units ({} complete): Fleiss κ {:.3} [{:.3}, {:.3}], Krippendorff α {:.3} [{:.3}, {:.3}]",

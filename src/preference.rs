@@ -621,6 +621,50 @@ fn bt_counts(items: &[&ItemScore], names: &[String]) -> (Vec<Vec<f64>>, Vec<Vec<
     (w, t)
 }
 
+/// The tie-as-half Bradley–Terry fit (each tie half a win to each side) with cluster-bootstrap
+/// CIs from the stream `(seed, "bootstrap/bradley-terry-half")`.
+pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Strengths {
+    let names: Vec<String> = {
+        let s: std::collections::BTreeSet<&String> =
+            items.iter().flat_map(|i| [&i.first, &i.second]).collect();
+        s.into_iter().cloned().collect()
+    };
+    let all: Vec<&ItemScore> = items.iter().collect();
+    let (w, t) = bt_counts(&all, &names);
+    let mut out = Strengths {
+        strategies: names.clone(),
+        theta: Vec::new(),
+        theta_ci: Vec::new(),
+        nu: f64::NAN,
+        note: None,
+        failed_resamples: 0,
+    };
+    match crate::stats::bradley_terry_half(&w, &t) {
+        Err(e) => out.note = Some(e.to_string()),
+        Ok(theta) => {
+            out.theta = theta;
+            let mut rng = stream(seed, "bootstrap/bradley-terry-half");
+            let mut draws: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+            for _ in 0..resamples {
+                let d: Vec<&ItemScore> = (0..all.len())
+                    .map(|_| all[rng.random_range(0..all.len())])
+                    .collect();
+                let (w, t) = bt_counts(&d, &names);
+                match crate::stats::bradley_terry_half(&w, &t) {
+                    Ok(th) => {
+                        for (k, x) in th.iter().enumerate() {
+                            draws[k].push(*x);
+                        }
+                    }
+                    Err(_) => out.failed_resamples += 1,
+                }
+            }
+            out.theta_ci = draws.into_iter().map(|d| percentile_ci(d, alpha)).collect();
+        }
+    }
+    out
+}
+
 pub fn strengths(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Strengths {
     let names: Vec<String> = {
         let s: std::collections::BTreeSet<&String> =

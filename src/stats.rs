@@ -543,3 +543,93 @@ pub fn bradley_terry_davidson(
         "Newton iterations did not converge".into(),
     ))
 }
+
+/// Exact power of the two-sided sign test (scipy's `binomtest` p-value against ½) at `level`
+/// with `n` decisive items when the true win rate is `w`.
+pub fn sign_test_power(n: u64, w: f64, level: f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    (0..=n)
+        .filter(|&k| binom_test_two_sided(k, n, 0.5) <= level)
+        .map(|k| binom_pmf(k, n, w))
+        .sum::<f64>()
+        .min(1.0)
+}
+
+/// Items (decisive, per strategy pair) needed to detect a true win rate `w` with the exact
+/// sign test at power `target` when `m` pairs are Holm-corrected at `alpha`. Uses Holm's first
+/// step (`alpha / m`), the level a pair must reach when it is the family's smallest p-value, so
+/// the figure is conservative. The smallest such n up to `max_n`; None if not reached.
+pub fn items_needed(w: f64, alpha: f64, m: usize, target: f64, max_n: u64) -> Option<u64> {
+    let level = alpha / m.max(1) as f64;
+    (1..=max_n).find(|&n| sign_test_power(n, w, level) >= target)
+}
+
+/// Plain Bradley–Terry with each tie counted as half a win to each side, by the MM algorithm
+/// (Hunter 2004). Log-strengths sum to zero. `wins[i][j]` = times i beat j; `ties` symmetric.
+pub fn bradley_terry_half(wins: &[Vec<f64>], ties: &[Vec<f64>]) -> Result<Vec<f64>, BtError> {
+    let k = wins.len();
+    if k < 2 {
+        return Err(BtError::NotEstimable("need at least two strategies".into()));
+    }
+    let w: Vec<Vec<f64>> = (0..k)
+        .map(|i| {
+            (0..k)
+                .map(|j| {
+                    if i == j {
+                        0.0
+                    } else {
+                        wins[i][j] + 0.5 * ties[i][j]
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut reach: Vec<Vec<bool>> = (0..k)
+        .map(|i| (0..k).map(|j| i == j || w[i][j] > 0.0).collect())
+        .collect();
+    for m in 0..k {
+        for i in 0..k {
+            for j in 0..k {
+                if reach[i][m] && reach[m][j] {
+                    reach[i][j] = true;
+                }
+            }
+        }
+    }
+    if let Some((i, j)) = (0..k)
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .find(|&(i, j)| !reach[i][j])
+    {
+        return Err(BtError::NotEstimable(format!(
+            "strategy {i} never beats strategy {j}, even counting ties as halves: strengths are unbounded"
+        )));
+    }
+    let wins_of: Vec<f64> = (0..k).map(|i| w[i].iter().sum()).collect();
+    let mut p = vec![1.0; k];
+    for _ in 0..100_000 {
+        let mut next = vec![0.0; k];
+        for i in 0..k {
+            let denom: f64 = (0..k)
+                .filter(|&j| j != i)
+                .map(|j| (w[i][j] + w[j][i]) / (p[i] + p[j]))
+                .sum();
+            next[i] = wins_of[i] / denom;
+        }
+        let g = (next.iter().map(|x| x.ln()).sum::<f64>() / k as f64).exp();
+        for x in &mut next {
+            *x /= g;
+        }
+        let change = next
+            .iter()
+            .zip(&p)
+            .map(|(a, b)| (a.ln() - b.ln()).abs())
+            .fold(0.0, f64::max);
+        p = next;
+        if change < 1e-14 {
+            break;
+        }
+    }
+    Ok(p.iter().map(|x| x.ln()).collect())
+}

@@ -72,3 +72,78 @@ fn bad_verdict_row_is_one_line_naming_file_line_field() {
     assert_eq!(err.trim_end().lines().count(), 1);
     assert!(err.contains("bad.csv:3") && err.contains("winner"), "{err}");
 }
+
+/// The edge cases at the CSV level against scipy/statsmodels (tests/fixtures/stats/make_edge.py).
+#[test]
+fn edge_cases_match_the_reference() {
+    let f: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/stats/edge_cases.json").unwrap(),
+    )
+    .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    for (name, c) in f["cases"].as_object().unwrap() {
+        let p = d.path().join(format!("{name}.csv"));
+        std::fs::write(&p, c["csv"].as_str().unwrap()).unwrap();
+        let out = bin()
+            .args([
+                "stats",
+                "--verdicts",
+                p.to_str().unwrap(),
+                "--json",
+                "--resamples",
+                "500",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let all = &v["all_judges"];
+        if name == "n0" {
+            assert_eq!(all["pairs"].as_array().unwrap().len(), 0, "{name}");
+            assert_eq!(all["failures"], 3);
+            continue;
+        }
+        let p = &all["pairs"][0];
+        for k in ["wins", "losses", "ties"] {
+            assert_eq!(p[k], c[k], "{name} {k}");
+        }
+        let close = |a: &serde_json::Value, b: &serde_json::Value| {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            (a - b).abs() <= 1e-9 * b.abs().max(1e-12)
+        };
+        assert!(close(&p["win_rate"], &c["win_rate"]), "{name}");
+        assert!(
+            close(&p["sign_test_p"], &c["sign_test_p"]),
+            "{name}: {}",
+            p["sign_test_p"]
+        );
+        if let Some(w) = c.get("wilson") {
+            assert!(
+                close(&p["wilson_ci"][0], &w[0])
+                    || (p["wilson_ci"][0].as_f64().unwrap().abs() < 1e-12
+                        && w[0].as_f64().unwrap() == 0.0),
+                "{name}: {}",
+                p["wilson_ci"]
+            );
+            assert!(
+                close(&p["wilson_ci"][1], &w[1]),
+                "{name}: {}",
+                p["wilson_ci"]
+            );
+        }
+        if let Some(s) = c.get("sign_test_split_ties_p") {
+            assert!(close(&p["sign_test_split_ties_p"], s), "{name}");
+        }
+        if name == "never_wins" {
+            // A strategy that never wins: Bradley–Terry strengths are unbounded, and the output says so.
+            assert!(all["bradley_terry_tie_half"]["note"]
+                .as_str()
+                .unwrap()
+                .contains("never beats"));
+        }
+    }
+}

@@ -268,3 +268,96 @@ fn davidson_refuses_a_strategy_that_never_wins() {
         assert!((a.theta[i] - b.theta[pos]).abs() < 1e-8);
     }
 }
+
+mod power_and_half_ties {
+    use pertaudit::stats::{bradley_terry_half, items_needed, sign_test_power};
+    use serde_json::Value;
+
+    fn fixture() -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string("tests/fixtures/stats/power_bt.json").unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn m(v: &Value) -> Vec<Vec<f64>> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tie_as_half_bradley_terry_matches_choix() {
+        let f = fixture();
+        let cases = f["bt_half"].as_array().unwrap();
+        assert!(cases.len() >= 20);
+        for (i, c) in cases.iter().enumerate() {
+            let got = bradley_terry_half(&m(&c["wins"]), &m(&c["ties"])).unwrap();
+            let want: Vec<f64> = c["theta"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-6 * (1.0 + w.abs()),
+                    "case {i}: {got:?} vs {want:?}"
+                );
+            }
+            assert!(got.iter().sum::<f64>().abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn tie_as_half_never_wins_is_not_estimable() {
+        let w = vec![vec![0.0, 3.0], vec![0.0, 0.0]];
+        let t = vec![vec![0.0, 0.0], vec![0.0, 0.0]];
+        assert!(bradley_terry_half(&w, &t).is_err());
+        // A tie rescues it: half a win each way.
+        let t = vec![vec![0.0, 1.0], vec![1.0, 0.0]];
+        let th = bradley_terry_half(&w, &t).unwrap();
+        // 3.5 vs 0.5 half-wins: θ0 − θ1 = ln 7.
+        assert!((th[0] - th[1] - 7f64.ln()).abs() < 1e-10);
+    }
+
+    #[test]
+    fn sign_test_power_matches_scipy() {
+        let f = fixture();
+        for c in f["sign_power"].as_array().unwrap() {
+            let got = sign_test_power(
+                c["n"].as_u64().unwrap(),
+                c["w"].as_f64().unwrap(),
+                c["level"].as_f64().unwrap(),
+            );
+            let want = c["power"].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-9 * want.max(1e-300) + 1e-15,
+                "{c}: {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn items_needed_under_holm_matches_scipy() {
+        let f = fixture();
+        for c in f["items_needed"].as_array().unwrap() {
+            let got = items_needed(
+                c["w"].as_f64().unwrap(),
+                c["alpha"].as_f64().unwrap(),
+                c["m"].as_u64().unwrap() as usize,
+                c["power"].as_f64().unwrap(),
+                100_000,
+            );
+            assert_eq!(got, c["n"].as_u64(), "{c}");
+        }
+    }
+}
