@@ -23,15 +23,17 @@ for P in KEGG_RIBOSOME KEGG_SPLICEOSOME KEGG_DNA_REPLICATION KEGG_RNA_DEGRADATIO
     --annotations $D/annotations/hs_gene_context_from_GO.tsv.gz \
     --genes $D/annotations/hs_genes_orgHsEgDb_3.16.tsv.gz \
     --strategies random,bald,iterpert,llm --llm-model judges/local-planner.toml \
-    --seeds 2 --rounds 5 --batch 6 --shortlist-factor 3 --reprompts 1 \
+    --seeds 2 --rounds 5 --batch 6 --shortlist-factor 3 --reprompts 0 \
     --out "$OUT/plan-$P" > "$OUT/plan-$P.log"
   runs+=("$OUT/plan-$P")
 done
 $BIN blind "${runs[@]}" --out "$OUT/tasks" \
   --annotations $D/annotations/hs_gene_context_from_GO.tsv.gz --seed 1
 
-# Judges on 127.0.0.1: the embedded model over HTTP (`pertaudit serve`), and two scripted
-# judges (a content rule: more ribosomal-protein genes wins; and a pure position-biased judge).
+# The panel on 127.0.0.1: three scripted judges (`pertaudit serve --scripted`) — a content
+# rule (more pathway members wins), a narrower content rule (more ribosomal-protein genes wins)
+# and a pure position-biased judge — for all 5 pathways; then the embedded model over HTTP
+# (`pertaudit serve`) judges the ribosome tasks (a tiny model: a smoke test, not evidence).
 $BIN serve --port 0 > "$OUT/serve.addr" 2> "$OUT/serve.log" &
 SERVE=$!
 $BIN serve --scripted --port 0 > "$OUT/scripted.addr" &
@@ -43,16 +45,13 @@ done
 LOCAL=$(sed 's/listening on //' "$OUT/serve.addr")
 SCR=$(sed 's/listening on //; s#/v1##' "$OUT/scripted.addr")
 mkdir -p "$OUT/judges"
-cat > "$OUT/judges/smollm-http.toml" <<T
-name = "smollm-http"
+cat > "$OUT/judges/members-rule.toml" <<T
+name = "members-rule"
 provider = "openai"
-base_url = "$LOCAL"
-model = "SmolLM2-135M-Instruct.Q4_1"
-family = "smollm"
-max_tokens = 80
-concurrency = 1
-timeout_secs = 1800
-max_retries = 1
+base_url = "$SCR/members/v1"
+model = "scripted-members"
+family = "scripted"
+concurrency = 4
 T
 cat > "$OUT/judges/ribo-rule.toml" <<T
 name = "ribo-rule"
@@ -70,8 +69,24 @@ model = "scripted-always-a"
 family = "scripted"
 concurrency = 4
 T
+cat > "$OUT/judges/smollm-http.toml" <<T
+name = "smollm-http"
+provider = "openai"
+base_url = "$LOCAL"
+model = "SmolLM2-135M-Instruct.Q4_1"
+family = "smollm"
+max_tokens = 80
+concurrency = 1
+timeout_secs = 1800
+max_retries = 1
+T
 $BIN judge "$OUT/tasks" --run "$OUT/judged" --planner-family smollm \
-  --judges "$OUT/judges/smollm-http.toml" "$OUT/judges/ribo-rule.toml" "$OUT/judges/first-position.toml"
+  --judges "$OUT/judges/members-rule.toml" "$OUT/judges/ribo-rule.toml" "$OUT/judges/first-position.toml"
+$BIN blind "$OUT/plan-KEGG_RIBOSOME" --out "$OUT/tasks-ribosome" \
+  --annotations $D/annotations/hs_gene_context_from_GO.tsv.gz --seed 1
+$BIN judge "$OUT/tasks-ribosome" --run "$OUT/judged-ribosome-smollm" --planner-family smollm \
+  --judges "$OUT/judges/smollm-http.toml"
+$BIN stats "$OUT/judged-ribosome-smollm" > "$OUT/stats-ribosome-smollm.txt"
 $BIN stats "$OUT/judged" > "$OUT/stats.txt"
 $BIN stats "$OUT/judged" --json > "$OUT/stats.json"
-for r in "${runs[@]}" "$OUT/judged"; do $BIN verify "$r"; done
+for r in "${runs[@]}" "$OUT/judged" "$OUT/judged-ribosome-smollm"; do $BIN verify "$r"; done

@@ -452,6 +452,7 @@ pub struct PairKappa {
     /// Units both judged validly.
     pub n: usize,
     pub kappa: f64,
+    pub ci: (f64, f64),
 }
 
 /// Agreement between judges on the same tasks (unit = one item in one order; categories A, B,
@@ -550,6 +551,7 @@ pub fn agreement(verdicts: &[Verdict], resamples: usize, seed: u64, alpha: f64) 
                 b: judges[b].clone(),
                 n: both.len(),
                 kappa: crate::stats::cohen_kappa(&x, &y, 3),
+                ci: (f64::NAN, f64::NAN),
             });
         }
     }
@@ -561,6 +563,7 @@ pub fn agreement(verdicts: &[Verdict], resamples: usize, seed: u64, alpha: f64) 
     let items: Vec<&Vec<&Vec<Option<usize>>>> = by_item.values().collect();
     let mut rng = stream(seed, "bootstrap/agreement");
     let (mut fb, mut kb) = (Vec::new(), Vec::new());
+    let mut cb: Vec<Vec<f64>> = vec![Vec::new(); cohen.len()];
     if !items.is_empty() && judges.len() >= 2 {
         for _ in 0..resamples {
             let draw: Vec<&Vec<Option<usize>>> = (0..items.len())
@@ -568,7 +571,19 @@ pub fn agreement(verdicts: &[Verdict], resamples: usize, seed: u64, alpha: f64) 
                 .collect();
             fb.push(fleiss_of(&draw).0);
             kb.push(kripp_of(&draw, judges.len()));
+            let mut k = 0;
+            for a in 0..judges.len() {
+                for b in a + 1..judges.len() {
+                    let (x, y): (Vec<usize>, Vec<usize>) =
+                        draw.iter().filter_map(|r| Some((r[a]?, r[b]?))).unzip();
+                    cb[k].push(crate::stats::cohen_kappa(&x, &y, 3));
+                    k += 1;
+                }
+            }
         }
+    }
+    for (c, d) in cohen.iter_mut().zip(cb) {
+        c.ci = percentile_ci(d, alpha);
     }
     Agreement {
         units: units.len(),
@@ -590,12 +605,20 @@ pub struct Strengths {
     /// Log-strengths (sum zero); empty when not estimable.
     pub theta: Vec<f64>,
     pub theta_ci: Vec<(f64, f64)>,
+    /// Log-strengths with `random` anchored at 0 (when a strategy named `random` is present).
+    pub theta_random_anchored: Option<Vec<f64>>,
     /// Davidson tie parameter.
     pub nu: f64,
     /// Why the fit is not estimable, if it is not.
     pub note: Option<String>,
     /// Bootstrap resamples whose fit was not estimable (left out of the CIs).
     pub failed_resamples: usize,
+}
+
+/// Log-strengths shifted so that `random` is 0.
+fn anchored(names: &[String], theta: &[f64]) -> Option<Vec<f64>> {
+    let r = names.iter().position(|n| n == "random")?;
+    Some(theta.iter().map(|t| t - theta[r]).collect())
 }
 
 fn bt_counts(items: &[&ItemScore], names: &[String]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
@@ -635,6 +658,7 @@ pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f
         strategies: names.clone(),
         theta: Vec::new(),
         theta_ci: Vec::new(),
+        theta_random_anchored: None,
         nu: f64::NAN,
         note: None,
         failed_resamples: 0,
@@ -660,6 +684,7 @@ pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f
                 }
             }
             out.theta_ci = draws.into_iter().map(|d| percentile_ci(d, alpha)).collect();
+            out.theta_random_anchored = anchored(&names, &out.theta);
         }
     }
     out
@@ -678,6 +703,7 @@ pub fn strengths(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
         strategies: names.clone(),
         theta: Vec::new(),
         theta_ci: Vec::new(),
+        theta_random_anchored: None,
         nu: f64::NAN,
         note: None,
         failed_resamples: 0,
@@ -704,6 +730,7 @@ pub fn strengths(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
                 }
             }
             out.theta_ci = draws.into_iter().map(|d| percentile_ci(d, alpha)).collect();
+            out.theta_random_anchored = anchored(&names, &out.theta);
         }
     }
     out

@@ -35,3 +35,36 @@ proptest! {
         prop_assert!((krippendorff_alpha_nominal(&data) - 1.0).abs() < 1e-12);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Bradley–Terry strengths do not depend on the order of the items.
+    #[test]
+    fn bradley_terry_is_invariant_to_item_order(raw in proptest::collection::vec((0u8..3, 0u8..3, 0u8..3), 6..40), rot in 0usize..40) {
+        use pertaudit::preference::{item_scores, strengths_half, Verdict};
+        let names = ["bald", "llm", "random"];
+        let mut vs: Vec<Verdict> = raw
+            .iter()
+            .enumerate()
+            .filter(|(_, (a, b, _))| a != b)
+            .map(|(i, (a, b, w))| Verdict {
+                item: format!("i{i}"),
+                judge: "j".into(),
+                order: "1".into(),
+                strategy_a: names[*a as usize].into(),
+                strategy_b: names[*b as usize].into(),
+                winner: outcome(*w),
+            })
+            .collect();
+        prop_assume!(!vs.is_empty());
+        let first = strengths_half(&item_scores(&vs), 0, 0, 0.05);
+        let k = rot % vs.len();
+        vs.rotate_left(k);
+        vs.reverse();
+        let second = strengths_half(&item_scores(&vs), 0, 0, 0.05);
+        prop_assert_eq!(first.note.is_some(), second.note.is_some());
+        for (x, y) in first.theta.iter().zip(&second.theta) {
+            prop_assert!((x - y).abs() < 1e-9);
+        }
+    }
+}

@@ -22,7 +22,8 @@
 //! Judges with a fixed behaviour live under `/<persona>/v1/chat/completions`:
 //! `always-a`, `always-b` (a verdict for one position whatever the batches), `prose` (an answer
 //! with no JSON verdict), `refuse` (a refusal), `ribo` (prefers the batch with more ribosomal
-//! protein genes, `RPL*`/`RPS*`; a tie when equal).
+//! protein genes, `RPL*`/`RPS*`; a tie when equal), `members` (prefers the batch with more
+//! genes from the pathway member list shown in the prompt; a tie when equal).
 //!
 //! Re-rankers read the shortlist and the count from the request's JSON schema:
 //! `planner-good` (the first N shortlisted genes), `planner-unknown` (one gene not in the
@@ -292,6 +293,38 @@ async fn persona(
             None,
         ),
         "refuse" => (String::new(), Some("I can't help with that request.")),
+        "members" => {
+            let members: std::collections::BTreeSet<&str> = user
+                .lines()
+                .find_map(|l| l.strip_prefix("Pathway members ("))
+                .and_then(|l| l.split_once("): "))
+                .map(|(_, list)| list.split(", ").map(str::trim).collect())
+                .unwrap_or_default();
+            let count = |batch: &str| {
+                batch
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("- "))
+                    .filter_map(|l| l.split(':').next())
+                    .filter(|g| members.contains(g.trim()))
+                    .count()
+            };
+            let a = user
+                .split("Batch A (")
+                .nth(1)
+                .and_then(|x| x.split("Batch B (").next())
+                .unwrap_or("");
+            let b = user.split("Batch B (").nth(1).unwrap_or("");
+            let (ma, mb) = (count(a), count(b));
+            let w = match ma.cmp(&mb) {
+                std::cmp::Ordering::Greater => "A",
+                std::cmp::Ordering::Less => "B",
+                std::cmp::Ordering::Equal => "tie",
+            };
+            (
+                json!({"winner": w, "reason": format!("{ma} vs {mb} pathway members")}).to_string(),
+                None,
+            )
+        }
         "ribo" => {
             let a = user
                 .split("Batch A (")
