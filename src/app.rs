@@ -261,9 +261,14 @@ fn stats(a: &StatsArgs) -> Result<()> {
         stats_block(&vs, a)
     });
     let outcomes = manifest.as_ref().map(|m| m["outcomes"].clone());
+    let per_pathway = match &a.run {
+        Some(run) => per_pathway(run, &verdicts, a)?,
+        None => serde_json::Value::Null,
+    };
     if a.json {
         let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "source": path.display().to_string(),
-                        "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes });
+                        "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes,
+                        "per_pathway": per_pathway });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -278,10 +283,71 @@ fn stats(a: &StatsArgs) -> Result<()> {
             w,
         );
     }
+    if let Some(rows) = per_pathway.as_array() {
+        println!("\nper pathway (exploratory: Benjamini–Hochberg across pathways × pairs)");
+        for r in rows {
+            println!(
+                "  {:<28} {:<12} vs {:<12} items {:>3}  win rate {:.3}  sign p {:.4}  BH q {:.4}",
+                r["pathway"].as_str().unwrap_or(""),
+                r["s"].as_str().unwrap_or(""),
+                r["t"].as_str().unwrap_or(""),
+                r["items"],
+                r["win_rate"].as_f64().unwrap_or(f64::NAN),
+                r["sign_test_p"].as_f64().unwrap_or(f64::NAN),
+                r["bh_q"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
     if let Some(o) = outcomes {
         println!("\noutcomes per judge: {o}");
     }
     Ok(())
+}
+
+/// Pair summaries per pathway (items mapped to their context through judgements.jsonl), with
+/// Benjamini–Hochberg across the pathway × pair family.
+fn per_pathway(
+    run: &Path,
+    verdicts: &[crate::preference::Verdict],
+    a: &StatsArgs,
+) -> Result<serde_json::Value> {
+    let p = run.join("judgements.jsonl");
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let mut pathway_of: std::collections::BTreeMap<String, String> =
+        std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", p.display(), i + 1))?;
+        let ctx = v["context"].as_str().unwrap_or("");
+        let pw = ctx.split('|').nth(1).unwrap_or(ctx).to_string();
+        pathway_of.insert(v["item"].as_str().unwrap_or("").to_string(), pw);
+    }
+    let mut groups: std::collections::BTreeMap<&str, Vec<crate::preference::Verdict>> =
+        std::collections::BTreeMap::new();
+    for v in verdicts {
+        if let Some(pw) = pathway_of.get(&v.item) {
+            groups.entry(pw.as_str()).or_default().push(v.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    for (pw, vs) in &groups {
+        let items = crate::preference::item_scores(vs);
+        for s in crate::preference::summarise(&items, a.resamples, a.seed, a.alpha) {
+            rows.push((pw.to_string(), s));
+        }
+    }
+    let q = crate::stats::benjamini_hochberg(
+        &rows.iter().map(|(_, s)| s.sign_test_p).collect::<Vec<_>>(),
+    );
+    Ok(serde_json::Value::Array(
+        rows.into_iter()
+            .zip(q)
+            .map(|((pw, s), q)| json!({"pathway": pw, "s": s.s, "t": s.t, "items": s.items, "win_rate": s.win_rate,
+                                        "bootstrap_ci": s.bootstrap_ci, "sign_test_p": s.sign_test_p, "bh_q": q}))
+            .collect(),
+    ))
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.

@@ -255,6 +255,11 @@ fn blinded_panel_end_to_end() {
         assert_eq!(p["win_rate"], 0.5);
     }
     assert_eq!(st["outcomes"]["prose"]["parse_error"], 72);
+    // One pathway here: three pairs, BH-adjusted.
+    let pp = st["per_pathway"].as_array().unwrap();
+    assert_eq!(pp.len(), 3);
+    assert!(pp.iter().all(|r| r["pathway"] == "KEGG_RIBOSOME"
+        && r["bh_q"].as_f64().unwrap() >= r["sign_test_p"].as_f64().unwrap()));
     let human = bin()
         .arg("stats")
         .arg(&out)
