@@ -134,50 +134,44 @@ fn print_block(title: &str, b: &serde_json::Value) {
             f(&p["holm_p"])
         );
     }
-    let bt = &b["bradley_terry"];
-    match bt["note"].as_str() {
-        Some(n) => println!("Bradley–Terry (Davidson): not estimable: {n}"),
-        None => {
-            let parts: Vec<String> = bt["strategies"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-                .map(|(i, s)| {
-                    format!(
-                        "{} {:+.3} [{:+.3}, {:+.3}]",
-                        s.as_str().unwrap_or(""),
-                        f(&bt["theta"][i]),
-                        f(&bt["theta_ci"][i][0]),
-                        f(&bt["theta_ci"][i][1])
-                    )
-                })
-                .collect();
-            println!(
-                "Bradley–Terry (Davidson, log-strengths sum 0; ν {:.3}): {}",
-                f(&bt["nu"]),
-                parts.join("; ")
-            );
+    for (key, label) in [
+        (
+            "bradley_terry",
+            "Bradley–Terry (Davidson, log-strengths sum 0)",
+        ),
+        (
+            "bradley_terry_tie_half",
+            "Bradley–Terry (ties as halves, log-strengths sum 0)",
+        ),
+    ] {
+        let bt = &b[key];
+        match bt["note"].as_str() {
+            Some(n) => println!("{label}: not estimable: {n}"),
+            None => {
+                let parts: Vec<String> = bt["strategies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        format!(
+                            "{} {:+.3} [{:+.3}, {:+.3}]",
+                            s.as_str().unwrap_or(""),
+                            f(&bt["theta"][i]),
+                            f(&bt["theta_ci"][i][0]),
+                            f(&bt["theta_ci"][i][1])
+                        )
+                    })
+                    .collect();
+                let nu = f(&bt["nu"]);
+                let nu = if nu.is_finite() {
+                    format!("; ν {nu:.3}")
+                } else {
+                    String::new()
+                };
+                println!("{label}{nu}: {}", parts.join("; "));
+            }
         }
-    }
-    let bh = &b["bradley_terry_tie_half"];
-    if bh["note"].is_null() {
-        let parts: Vec<String> = bh["strategies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, s)| {
-                format!(
-                    "{} {:+.3} [{:+.3}, {:+.3}]",
-                    s.as_str().unwrap_or(""),
-                    f(&bh["theta"][i]),
-                    f(&bh["theta_ci"][i][0]),
-                    f(&bh["theta_ci"][i][1])
-                )
-            })
-            .collect();
-        println!("Bradley–Terry (ties as halves): {}", parts.join("; "));
     }
     let need: Vec<String> = b["power"]["items_needed"]
         .as_array()

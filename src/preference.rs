@@ -644,9 +644,18 @@ fn bt_counts(items: &[&ItemScore], names: &[String]) -> (Vec<Vec<f64>>, Vec<Vec<
     (w, t)
 }
 
-/// The tie-as-half Bradley–Terry fit (each tie half a win to each side) with cluster-bootstrap
-/// CIs from the stream `(seed, "bootstrap/bradley-terry-half")`.
-pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Strengths {
+/// A Bradley–Terry fit on (wins, ties): log-strengths and the tie parameter (NaN if none).
+type BtFit = fn(&[Vec<f64>], &[Vec<f64>]) -> Result<(Vec<f64>, f64), crate::stats::BtError>;
+
+/// Fit on the items, then cluster-bootstrap the items from the stream `(seed, stream_name)`.
+fn fit_strengths(
+    items: &[ItemScore],
+    resamples: usize,
+    seed: u64,
+    alpha: f64,
+    stream_name: &str,
+    fit: BtFit,
+) -> Strengths {
     let names: Vec<String> = {
         let s: std::collections::BTreeSet<&String> =
             items.iter().flat_map(|i| [&i.first, &i.second]).collect();
@@ -663,19 +672,20 @@ pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f
         note: None,
         failed_resamples: 0,
     };
-    match crate::stats::bradley_terry_half(&w, &t) {
+    match fit(&w, &t) {
         Err(e) => out.note = Some(e.to_string()),
-        Ok(theta) => {
+        Ok((theta, nu)) => {
             out.theta = theta;
-            let mut rng = stream(seed, "bootstrap/bradley-terry-half");
+            out.nu = nu;
+            let mut rng = stream(seed, stream_name);
             let mut draws: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
             for _ in 0..resamples {
                 let d: Vec<&ItemScore> = (0..all.len())
                     .map(|_| all[rng.random_range(0..all.len())])
                     .collect();
                 let (w, t) = bt_counts(&d, &names);
-                match crate::stats::bradley_terry_half(&w, &t) {
-                    Ok(th) => {
+                match fit(&w, &t) {
+                    Ok((th, _)) => {
                         for (k, x) in th.iter().enumerate() {
                             draws[k].push(*x);
                         }
@@ -690,50 +700,29 @@ pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f
     out
 }
 
+/// Bradley–Terry with ties (Davidson), bootstrap stream `bootstrap/bradley-terry`.
 pub fn strengths(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Strengths {
-    let names: Vec<String> = {
-        let s: std::collections::BTreeSet<&String> =
-            items.iter().flat_map(|i| [&i.first, &i.second]).collect();
-        s.into_iter().cloned().collect()
-    };
-    let all: Vec<&ItemScore> = items.iter().collect();
-    let (w, t) = bt_counts(&all, &names);
-    let fit = crate::stats::bradley_terry_davidson(&w, &t);
-    let mut out = Strengths {
-        strategies: names.clone(),
-        theta: Vec::new(),
-        theta_ci: Vec::new(),
-        theta_random_anchored: None,
-        nu: f64::NAN,
-        note: None,
-        failed_resamples: 0,
-    };
-    match fit {
-        Err(e) => out.note = Some(e.to_string()),
-        Ok(f) => {
-            out.theta = f.theta.clone();
-            out.nu = f.nu;
-            let mut rng = stream(seed, "bootstrap/bradley-terry");
-            let mut draws: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-            for _ in 0..resamples {
-                let d: Vec<&ItemScore> = (0..all.len())
-                    .map(|_| all[rng.random_range(0..all.len())])
-                    .collect();
-                let (w, t) = bt_counts(&d, &names);
-                match crate::stats::bradley_terry_davidson(&w, &t) {
-                    Ok(f) => {
-                        for (k, th) in f.theta.iter().enumerate() {
-                            draws[k].push(*th);
-                        }
-                    }
-                    Err(_) => out.failed_resamples += 1,
-                }
-            }
-            out.theta_ci = draws.into_iter().map(|d| percentile_ci(d, alpha)).collect();
-            out.theta_random_anchored = anchored(&names, &out.theta);
-        }
-    }
-    out
+    fit_strengths(
+        items,
+        resamples,
+        seed,
+        alpha,
+        "bootstrap/bradley-terry",
+        |w, t| crate::stats::bradley_terry_davidson(w, t).map(|f| (f.theta, f.nu)),
+    )
+}
+
+/// The tie-as-half Bradley–Terry fit (each tie half a win to each side), bootstrap stream
+/// `bootstrap/bradley-terry-half`.
+pub fn strengths_half(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Strengths {
+    fit_strengths(
+        items,
+        resamples,
+        seed,
+        alpha,
+        "bootstrap/bradley-terry-half",
+        |w, t| crate::stats::bradley_terry_half(w, t).map(|th| (th, f64::NAN)),
+    )
 }
 
 #[cfg(test)]

@@ -446,6 +446,27 @@ fn davidson_ll(params: &[f64], wins: &[Vec<f64>], ties: &[Vec<f64>]) -> (f64, Ve
     (ll, g)
 }
 
+/// A pair (i, j) such that i never beats j, directly or through others (transitive closure of
+/// `wins > 0`); None when every strategy reaches every other.
+fn unreachable_pair(wins: &[Vec<f64>]) -> Option<(usize, usize)> {
+    let k = wins.len();
+    let mut reach: Vec<Vec<bool>> = (0..k)
+        .map(|i| (0..k).map(|j| i == j || wins[i][j] > 0.0).collect())
+        .collect();
+    for m in 0..k {
+        for i in 0..k {
+            for j in 0..k {
+                if reach[i][m] && reach[m][j] {
+                    reach[i][j] = true;
+                }
+            }
+        }
+    }
+    (0..k)
+        .flat_map(|i| (0..k).map(move |j| (i, j)))
+        .find(|&(i, j)| !reach[i][j])
+}
+
 /// Maximum-likelihood Davidson fit by Newton's method (Hessian from central differences of the
 /// analytic gradient, step halving). `wins[i][j]` = times i beat j; `ties` symmetric.
 pub fn bradley_terry_davidson(
@@ -467,22 +488,7 @@ pub fn bradley_terry_davidson(
     }
     // Sufficient for a finite MLE: every strategy reaches every other through "beat at least
     // once" (otherwise some strengths run off to ±∞, with ν absorbing the ties).
-    let mut reach: Vec<Vec<bool>> = (0..k)
-        .map(|i| (0..k).map(|j| i == j || wins[i][j] > 0.0).collect())
-        .collect();
-    for m in 0..k {
-        for i in 0..k {
-            for j in 0..k {
-                if reach[i][m] && reach[m][j] {
-                    reach[i][j] = true;
-                }
-            }
-        }
-    }
-    if let Some((i, j)) = (0..k)
-        .flat_map(|i| (0..k).map(move |j| (i, j)))
-        .find(|&(i, j)| !reach[i][j])
-    {
+    if let Some((i, j)) = unreachable_pair(wins) {
         return Err(BtError::NotEstimable(format!(
             "strategy {i} never beats strategy {j}, directly or through others: strengths are unbounded"
         )));
@@ -586,22 +592,7 @@ pub fn bradley_terry_half(wins: &[Vec<f64>], ties: &[Vec<f64>]) -> Result<Vec<f6
                 .collect()
         })
         .collect();
-    let mut reach: Vec<Vec<bool>> = (0..k)
-        .map(|i| (0..k).map(|j| i == j || w[i][j] > 0.0).collect())
-        .collect();
-    for m in 0..k {
-        for i in 0..k {
-            for j in 0..k {
-                if reach[i][m] && reach[m][j] {
-                    reach[i][j] = true;
-                }
-            }
-        }
-    }
-    if let Some((i, j)) = (0..k)
-        .flat_map(|i| (0..k).map(move |j| (i, j)))
-        .find(|&(i, j)| !reach[i][j])
-    {
+    if let Some((i, j)) = unreachable_pair(&w) {
         return Err(BtError::NotEstimable(format!(
             "strategy {i} never beats strategy {j}, even counting ties as halves: strengths are unbounded"
         )));

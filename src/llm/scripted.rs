@@ -254,6 +254,26 @@ async fn openai(State(state): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     .into_response()
 }
 
+/// The two batches' sections of a judge prompt.
+fn batches(user: &str) -> (&str, &str) {
+    let a = user
+        .split("Batch A (")
+        .nth(1)
+        .and_then(|x| x.split("Batch B (").next())
+        .unwrap_or("");
+    (a, user.split("Batch B (").nth(1).unwrap_or(""))
+}
+
+/// A verdict for the batch with the larger count (a tie when equal).
+fn prefer(a: usize, b: usize, what: &str) -> String {
+    let w = match a.cmp(&b) {
+        std::cmp::Ordering::Greater => "A",
+        std::cmp::Ordering::Less => "B",
+        std::cmp::Ordering::Equal => "tie",
+    };
+    json!({"winner": w, "reason": format!("{a} vs {b} {what}")}).to_string()
+}
+
 fn count_ribo(batch: &str) -> usize {
     batch
         .lines()
@@ -308,38 +328,13 @@ async fn persona(
                     .filter(|g| members.contains(g.trim()))
                     .count()
             };
-            let a = user
-                .split("Batch A (")
-                .nth(1)
-                .and_then(|x| x.split("Batch B (").next())
-                .unwrap_or("");
-            let b = user.split("Batch B (").nth(1).unwrap_or("");
-            let (ma, mb) = (count(a), count(b));
-            let w = match ma.cmp(&mb) {
-                std::cmp::Ordering::Greater => "A",
-                std::cmp::Ordering::Less => "B",
-                std::cmp::Ordering::Equal => "tie",
-            };
-            (
-                json!({"winner": w, "reason": format!("{ma} vs {mb} pathway members")}).to_string(),
-                None,
-            )
+            let (a, b) = batches(&user);
+            (prefer(count(a), count(b), "pathway members"), None)
         }
         "ribo" => {
-            let a = user
-                .split("Batch A (")
-                .nth(1)
-                .and_then(|x| x.split("Batch B (").next())
-                .unwrap_or("");
-            let b = user.split("Batch B (").nth(1).unwrap_or("");
-            let (ra, rb) = (count_ribo(a), count_ribo(b));
-            let w = match ra.cmp(&rb) {
-                std::cmp::Ordering::Greater => "A",
-                std::cmp::Ordering::Less => "B",
-                std::cmp::Ordering::Equal => "tie",
-            };
+            let (a, b) = batches(&user);
             (
-                json!({"winner": w, "reason": format!("{ra} vs {rb} ribosomal genes")}).to_string(),
+                prefer(count_ribo(a), count_ribo(b), "ribosomal genes"),
                 None,
             )
         }
