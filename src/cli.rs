@@ -76,7 +76,8 @@ pub struct JudgeArgs {
     /// Template folder (judge_system.j2, judge_pairwise.j2); embedded copies when absent.
     #[arg(long, default_value = "prompts")]
     pub prompts: Option<PathBuf>,
-    /// Model family of the LLM planner: judges of the same family are flagged.
+    /// Model family of the LLM planner: judges of the same family are flagged (default: the
+    /// families the plan runs' LLM model files recorded).
     #[arg(long)]
     pub planner_family: Option<String>,
     /// Answer from this run's ledger instead of the network.

@@ -36,6 +36,7 @@ fn fake_run(dir: &Path, sizes: &dyn Fn(&str) -> usize) -> PathBuf {
     .unwrap();
     let sha = pertaudit::run::sha256_file(&gmt).unwrap();
     let cfg = json!({"screen": {"name": "toy"}, "pathway": {"name": "KEGG_RIBOSOME"},
+                     "llm": {"model": {"family": "Scripted"}},
                      "inputs": {"pathways": {"path": gmt.display().to_string(), "sha256": sha}}});
     std::fs::write(
         run.join("config.json"),

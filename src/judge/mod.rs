@@ -51,11 +51,17 @@ pub struct Key {
 
 /// Read the batches of plan runs: (context, strategy) → genes in the planner's order, with the
 /// pathway of each run.
-fn read_runs(
-    runs: &[std::path::PathBuf],
-) -> Result<(Vec<RawBatch>, BTreeMap<String, ShownPathway>)> {
+/// What the plan runs hold: batches, pathways, and the model families of their LLM planners.
+type RunContents = (
+    Vec<RawBatch>,
+    BTreeMap<String, ShownPathway>,
+    BTreeSet<String>,
+);
+
+fn read_runs(runs: &[std::path::PathBuf]) -> Result<RunContents> {
     let mut batches = Vec::new();
     let mut pathways = BTreeMap::new();
+    let mut families = BTreeSet::new();
     for run in runs {
         let cfg_path = run.join("config.json");
         let cfg: Value =
@@ -75,6 +81,13 @@ fn read_runs(
                     )
                 })
         };
+        if let Some(f) = cfg
+            .pointer("/llm/model/family")
+            .and_then(Value::as_str)
+            .filter(|f| !f.is_empty())
+        {
+            families.insert(f.to_ascii_lowercase());
+        }
         let screen = field("/screen/name")?;
         let pathway = field("/pathway/name")?;
         let gmt = std::path::PathBuf::from(field("/inputs/pathways/path")?);
@@ -148,11 +161,11 @@ fn read_runs(
             },
         );
     }
-    Ok((batches, pathways))
+    Ok((batches, pathways, families))
 }
 
 pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
-    let (raw, pathways) = read_runs(&a.runs)?;
+    let (raw, pathways, planner_families) = read_runs(&a.runs)?;
     let mut ann = Annotations::default();
     if let Some(p) = &a.annotations {
         ann.load_context(p)?;
@@ -290,6 +303,7 @@ pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
             "selections_sha256": sha256_file(&r.join("selections.jsonl")).unwrap_or_default()})).collect::<Vec<_>>(),
         "annotations": a.annotations.as_ref().map(|p| json!({"path": p.display().to_string(), "sha256": sha256_file(p).unwrap_or_default()})),
         "strategies": all,
+        "planner_families": planner_families,
         "contexts": by_ctx.len(),
         "items": key.items.len(),
         "tasks": tasks.len(),
@@ -478,13 +492,20 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
         jl.push_str(&serde_json::to_string(r)?);
         jl.push('\n');
     }
-    let planner_family = a.planner_family.as_deref().map(str::to_ascii_lowercase);
+    // The planner's family: given, or recorded from the plan runs' LLM model files at blinding.
+    let planner_families: BTreeSet<String> = match &a.planner_family {
+        Some(f) => [f.to_ascii_lowercase()].into(),
+        None => manifest["planner_families"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect(),
+    };
     let flagged: Vec<String> = judges
         .iter()
         .filter(|j| {
-            planner_family
-                .as_deref()
-                .is_some_and(|f| !j.family.is_empty() && j.family.eq_ignore_ascii_case(f))
+            !j.family.is_empty() && planner_families.contains(&j.family.to_ascii_lowercase())
         })
         .map(|j| j.name.clone())
         .collect();
@@ -504,7 +525,7 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
         "judges": judges.iter().map(|j| json!({"name": j.name, "provider": j.provider.as_str(), "model": j.model, "family": j.family,
             "temperature": j.temperature, "max_tokens": j.max_tokens, "seed": j.seed,
             "self_preference_flag": flagged.contains(&j.name)})).collect::<Vec<_>>(),
-        "planner_family": planner_family,
+        "planner_families": planner_families,
         "flagged_judges": flagged,
         "outcomes": failures,
         "ledger_head": ledger.head(),
