@@ -164,12 +164,11 @@ fn blinded_panel_end_to_end() {
     let out = d.path().join("judged");
     let judge = || {
         let mut c = bin();
+        // No --planner-family: the family the plan run's LLM model file recorded is used.
         c.arg("judge")
             .arg(&tasks)
             .arg("--run")
             .arg(&out)
-            .arg("--planner-family")
-            .arg("Scripted")
             .arg("--judges");
         for j in &judges {
             c.arg(j);
