@@ -192,10 +192,12 @@ fn print_block(title: &str, b: &serde_json::Value) {
     );
     for c in ag["cohen"].as_array().into_iter().flatten() {
         println!(
-            "  Cohen κ {} × {}: {:.3} over {} units",
+            "  Cohen κ {} × {}: {:.3} [{:.3}, {:.3}] over {} units",
             c["a"].as_str().unwrap_or(""),
             c["b"].as_str().unwrap_or(""),
             f(&c["kappa"]),
+            f(&c["ci"][0]),
+            f(&c["ci"][1]),
             c["n"]
         );
     }
