@@ -269,15 +269,22 @@ fn stats(a: &StatsArgs) -> Result<()> {
         return Ok(());
     }
     print_block(&format!("all judges ({} verdicts)", verdicts.len()), &all);
-    if let Some(w) = &without {
-        println!();
-        print_block(
-            &format!(
-                "without judges of the planner's family ({})",
-                flagged.join(", ")
-            ),
-            w,
-        );
+    match &without {
+        Some(w) if w["items"].as_u64() == Some(0) => println!(
+            "\nwithout judges of the planner's family ({}): no verdicts left",
+            flagged.join(", ")
+        ),
+        Some(w) => {
+            println!();
+            print_block(
+                &format!(
+                    "without judges of the planner's family ({})",
+                    flagged.join(", ")
+                ),
+                w,
+            );
+        }
+        None => {}
     }
     if let Some(rows) = per_pathway.as_array() {
         println!("\nper pathway (exploratory: Benjamini–Hochberg across pathways × pairs)");

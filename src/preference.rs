@@ -673,7 +673,14 @@ fn fit_strengths(
         failed_resamples: 0,
     };
     match fit(&w, &t) {
-        Err(e) => out.note = Some(e.to_string()),
+        // The fit numbers strategies; the note names them.
+        Err(e) => {
+            let mut note = e.to_string();
+            for (i, n) in names.iter().enumerate().rev() {
+                note = note.replace(&format!("strategy {i}"), n);
+            }
+            out.note = Some(note);
+        }
         Ok((theta, nu)) => {
             out.theta = theta;
             out.nu = nu;
