@@ -318,7 +318,8 @@ mod llm_planner {
         p
     }
 
-    fn run(persona: &str) -> (Vec<serde_json::Value>, String) {
+    /// `pertaudit <command>` on the synthetic screen with a scripted re-ranker; the run folder.
+    fn run_with(command: &str, persona: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let (screen, gmt, net) = synthetic(d.path());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -330,21 +331,20 @@ mod llm_planner {
         let m = model(d.path(), &format!("http://{}/{persona}/v1", server.addr));
         let out = d.path().join("run");
         let mut args = plan_args(&screen, &gmt, &net, &out);
-        args.extend(
-            [
-                "--strategies",
-                "random,llm",
-                "--llm-model",
-                m.to_str().unwrap(),
-            ]
-            .map(String::from),
-        );
+        args[0] = command.into();
+        args.extend(["--llm-model", m.to_str().unwrap()].map(String::from));
+        args.extend(extra.iter().map(|s| s.to_string()));
         let o = bin().args(&args).output().unwrap();
         assert!(
             o.status.success(),
             "{persona}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        (d, out)
+    }
+
+    fn run(persona: &str) -> (Vec<serde_json::Value>, String) {
+        let (_d, out) = run_with("plan", persona, &["--strategies", "random,llm"]);
         let sel: Vec<serde_json::Value> = std::fs::read_to_string(out.join("selections.jsonl"))
             .unwrap()
             .lines()
@@ -406,21 +406,7 @@ mod llm_planner {
 
     #[test]
     fn ablate_maps_masked_answers_back_and_compares_arms() {
-        let d = tempfile::tempdir().unwrap();
-        let (screen, gmt, net) = synthetic(d.path());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
-        let m = model(d.path(), &format!("http://{}/planner-good/v1", server.addr));
-        let out = d.path().join("run");
-        let mut args = plan_args(&screen, &gmt, &net, &out);
-        args[0] = "ablate".into();
-        args.extend(["--llm-model", m.to_str().unwrap()].map(String::from));
-        let o = bin().args(&args).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (_d, out) = run_with("ablate", "planner-good", &[]);
         let ab: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap())
                 .unwrap();
