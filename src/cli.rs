@@ -33,10 +33,34 @@ pub enum Command {
     Serve(ServeArgs),
     /// Local model weights: `model fetch` installs the default model into the cache.
     Model(ModelArgs),
+    /// Write a simulated screen with pathway structure (TSV screen, GMT, network, annotations).
+    Simulate(SimulateArgs),
     /// Blind the batches of plan runs into judging tasks (both orders, shuffled, opaque ids).
     Blind(BlindArgs),
     /// Send blinded tasks to a panel of judges; write un-blinded verdicts.
     Judge(JudgeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SimulateArgs {
+    /// Output folder (screen.tsv, pathways.gmt, network.tsv, context.tsv, genes.tsv, README.md).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 5)]
+    pub pathways: usize,
+    #[arg(long, default_value_t = 3)]
+    pub complexes: usize,
+    #[arg(long, default_value_t = 8)]
+    pub genes_per_complex: usize,
+    #[arg(long, default_value_t = 120)]
+    pub background: usize,
+    #[arg(long, default_value_t = 300)]
+    pub readouts: usize,
+    /// Noise standard deviation per readout.
+    #[arg(long, default_value_t = 0.15)]
+    pub noise: f64,
 }
 
 #[derive(Debug, Args, Clone)]

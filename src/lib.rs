@@ -26,5 +26,6 @@ pub mod ridge;
 pub mod run;
 pub mod screen;
 pub mod seed;
+pub mod simulate;
 pub mod stats;
 pub mod textio;
