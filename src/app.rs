@@ -597,6 +597,7 @@ fn plan(a: &PlanArgs) -> Result<PlanOutcome> {
                 "template": {"source": source, "sha256": sha256_bytes(template.as_bytes())},
                 "shortlist_factor": a.shortlist_factor,
                 "reprompts": a.reprompts,
+                "sequential": a.sequential,
             });
             Some((m, template))
         }
@@ -658,6 +659,7 @@ fn plan(a: &PlanArgs) -> Result<PlanOutcome> {
                 handle: llm_runtime.handle().clone(),
                 factor: a.shortlist_factor,
                 reprompts: a.reprompts,
+                sequential: a.sequential,
             }))
         }
         None => None,

@@ -292,6 +292,10 @@ pub struct PlanArgs {
     /// Re-prompts after an invalid LLM answer before the recorded fallback.
     #[arg(long, default_value_t = 2)]
     pub reprompts: usize,
+    /// Re-rank one gene per call (the schema's enum leaves out the genes already chosen, so
+    /// every valid answer is a new shortlisted gene) instead of the whole batch in one call.
+    #[arg(long)]
+    pub sequential: bool,
     /// Template folder (rerank.j2); the embedded copy when absent.
     #[arg(long, default_value = "prompts")]
     pub prompts: Option<PathBuf>,

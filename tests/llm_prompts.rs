@@ -95,6 +95,8 @@ fn input(p: &GeneSet) -> RerankInput<'_> {
         round: 1,
         pearson_delta: 0.4321,
         top20_pearson: f64::NAN,
+        sequential: false,
+        chosen: Vec::new(),
     }
 }
 
@@ -154,6 +156,27 @@ fn masked_prompt_snapshot_and_no_leak() {
 }
 
 #[test]
+fn sequential_prompt_snapshot() {
+    let p = pathway();
+    let mut inp = input(&p);
+    inp.sequential = true;
+    inp.chosen = vec![("MDM2".into(), "links the pathway to p53".into())];
+    let pr = build_prompt(Arm::Masked, &kit(), &inp).unwrap();
+    let r = format!(
+        "=== user ===\n{}\n=== schema ===\n{}\n",
+        pr.user,
+        serde_json::to_string_pretty(&pr.schema).unwrap()
+    );
+    // The chosen gene is listed (masked) and left out of the enum.
+    let enum_ids = pr.schema["schema"]["properties"]["gene"]["enum"]
+        .as_array()
+        .unwrap();
+    assert_eq!(enum_ids.len(), 3);
+    assert!(!r.contains("MDM2") && !r.contains("p53"));
+    snapshot("rerank_sequential_masked.txt", &r);
+}
+
+#[test]
 fn symbols_only_and_shuffled_arms() {
     let s = rendered(Arm::SymbolsOnly);
     assert!(!s.contains("ribosomal protein L11") && s.contains("- NOP56 (uncertainty 1.234)"));
@@ -201,6 +224,8 @@ proptest! {
             round: 0,
             pearson_delta: 0.1,
             top20_pearson: 0.2,
+            sequential: false,
+            chosen: Vec::new(),
         };
         let pr = build_prompt(Arm::Masked, &kit, &inp).unwrap();
         // No symbol of any gene survives, nor any alias of a gene in scope (every gene the

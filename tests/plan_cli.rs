@@ -451,6 +451,64 @@ mod llm_planner {
     }
 
     #[test]
+    fn sequential_reranking_asks_one_gene_at_a_time() {
+        let (_d, out) = run_with(
+            "plan",
+            "planner-good",
+            &["--strategies", "random,llm", "--sequential"],
+        );
+        let sel: Vec<serde_json::Value> = std::fs::read_to_string(out.join("selections.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &serde_json::Value| v["strategy"] == "llm")
+            .collect();
+        assert_eq!(sel.len(), 24);
+        for s in &sel {
+            assert!(s["details"].get("llm_fallback").is_none(), "{s}");
+            assert!(s["rationale"]
+                .as_str()
+                .unwrap()
+                .ends_with("fills a gap in coverage"));
+        }
+        // The first allowed gene each time = the shortlist in uncertainty order.
+        let ranks: Vec<f64> = sel
+            .iter()
+            .take(4)
+            .map(|s| s["details"]["shortlist_rank"].as_f64().unwrap())
+            .collect();
+        assert_eq!(ranks, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            sel[0]["notes"][0],
+            "sequential re-ranking: 4 call(s) for 4 picks"
+        );
+        let ledger = std::fs::read_to_string(out.join("ledger.jsonl")).unwrap();
+        assert_eq!(ledger.matches("\"kind\":\"exchange\"").count(), 6 * 4);
+        // An answer outside the enum is re-prompted, then the rest of the batch is recorded as
+        // the uncertainty fallback.
+        let (_d, out) = run_with(
+            "plan",
+            "planner-unknown",
+            &["--strategies", "random,llm", "--sequential"],
+        );
+        let first: serde_json::Value = std::fs::read_to_string(out.join("selections.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["strategy"] == "llm")
+            .unwrap();
+        assert_eq!(first["details"]["llm_fallback"], 1.0);
+        let note = first["notes"][0].as_str().unwrap();
+        assert!(
+            note.starts_with(
+                "fallback to the uncertainty order for picks 1–4 after 3 invalid answer(s)"
+            ),
+            "{note}"
+        );
+        assert!(note.contains("not in the shortlist: NOTAGENE"), "{note}");
+    }
+
+    #[test]
     fn a_reprompt_that_fixes_the_answer_is_used() {
         let (sel, _) = run("planner-fix");
         for s in &sel {

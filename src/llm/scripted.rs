@@ -338,6 +338,22 @@ async fn persona(
                 None,
             )
         }
+        p if p.starts_with("planner-")
+            && v["response_format"]["json_schema"]["schema"]["properties"]["gene"].is_object() =>
+        {
+            // Sequential re-ranking: one gene per call; `planner-good` takes the first
+            // allowed, the others answer with a gene outside the enum.
+            let allowed =
+                &v["response_format"]["json_schema"]["schema"]["properties"]["gene"]["enum"];
+            let g = match p {
+                "planner-good" => allowed[0].as_str().unwrap_or("").to_string(),
+                _ => "NOTAGENE".to_string(),
+            };
+            (
+                json!({"gene": g, "rationale": format!("{g} fills a gap in coverage")}).to_string(),
+                None,
+            )
+        }
         p if p.starts_with("planner-") => {
             let schema = &v["response_format"]["json_schema"]["schema"]["properties"]["picks"];
             let names: Vec<String> = schema["items"]["properties"]["gene"]["enum"]

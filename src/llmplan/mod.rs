@@ -73,6 +73,9 @@ pub struct LlmSetup {
     pub factor: usize,
     /// Re-prompts after a bad answer before the fallback.
     pub reprompts: usize,
+    /// Ask for one gene per call (always a distinct, shortlisted gene; suits small models and
+    /// servers that reuse the KV cache) instead of the whole batch in one call.
+    pub sequential: bool,
 }
 
 /// The round as the re-ranker sees it (pure data: snapshot-testable).
@@ -87,6 +90,10 @@ pub struct RerankInput<'a> {
     pub round: usize,
     pub pearson_delta: f64,
     pub top20_pearson: f64,
+    /// Sequential mode: ask for one gene at a time; `chosen` holds the picks so far
+    /// (symbol, rationale) and the schema's enum leaves them out.
+    pub sequential: bool,
+    pub chosen: Vec<(String, String)>,
 }
 
 pub struct LlmPlanner {
@@ -224,6 +231,8 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
         "batch": input.batch,
         "shortlist": input.candidates.len(),
         "show_annotations": arm != Arm::SymbolsOnly,
+        "sequential": input.sequential,
+        "chosen": input.chosen.iter().map(|(g, r)| json!({"id": g, "rationale": r})).collect::<Vec<_>>(),
     });
     let text = crate::judge::prompt::render(RERANK, &kit.template, &vars)?;
     let (system, user) = match text.split_once("\n---\n") {
@@ -274,14 +283,33 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
     // The enum in shortlist (uncertainty) order, as the prompt lists the candidates.
     let mut enum_ids: Vec<&String> = ids.keys().collect();
     enum_ids.sort_by_key(|k| ids[*k]);
-    let schema = json!({"name": "picks", "schema": {
-        "type": "object",
-        "properties": {"picks": {"type": "array", "minItems": input.batch, "maxItems": input.batch, "items": {
+    let schema = if input.sequential {
+        // One gene, from those not chosen yet.
+        let chosen: BTreeSet<usize> = input
+            .chosen
+            .iter()
+            .filter_map(|(g, _)| input.candidates.iter().position(|(c, _)| c == g))
+            .collect();
+        let remaining: Vec<&String> = enum_ids
+            .iter()
+            .copied()
+            .filter(|k| !chosen.contains(&ids[*k]))
+            .collect();
+        json!({"name": "pick", "schema": {
             "type": "object",
-            "properties": {"gene": {"type": "string", "enum": enum_ids},
+            "properties": {"gene": {"type": "string", "enum": remaining},
                            "rationale": {"type": "string", "maxLength": 100}},
-            "required": ["gene", "rationale"], "additionalProperties": false}}},
-        "required": ["picks"], "additionalProperties": false}});
+            "required": ["gene", "rationale"], "additionalProperties": false}})
+    } else {
+        json!({"name": "picks", "schema": {
+            "type": "object",
+            "properties": {"picks": {"type": "array", "minItems": input.batch, "maxItems": input.batch, "items": {
+                "type": "object",
+                "properties": {"gene": {"type": "string", "enum": enum_ids},
+                               "rationale": {"type": "string", "maxLength": 100}},
+                "required": ["gene", "rationale"], "additionalProperties": false}}},
+            "required": ["picks"], "additionalProperties": false}})
+    };
     Ok(Prompt {
         system,
         user,
@@ -410,7 +438,12 @@ impl Strategy for LlmPlanner {
             round: ctx.round,
             pearson_delta: ctx.current.pearson_delta,
             top20_pearson: ctx.current.top20_pearson,
+            sequential: setup.sequential,
+            chosen: Vec::new(),
         };
+        if setup.sequential {
+            return self.select_sequential(ctx, &shortlist, input);
+        }
         let mut prompt =
             build_prompt(self.arm, &setup.kit, &input).map_err(|e| fail(e.to_string()))?;
         // Shortlist positions → pool positions.
@@ -509,6 +542,156 @@ impl Strategy for LlmPlanner {
             )],
         })
     }
+}
+
+impl LlmPlanner {
+    /// One call per pick: the enum holds the shortlisted genes not chosen yet, so every valid
+    /// answer is a new shortlisted gene. A pick that stays invalid after the re-prompts ends
+    /// the LLM's part: the rest of the batch comes from the uncertainty order, recorded.
+    fn select_sequential(
+        &self,
+        ctx: &AcquisitionContext,
+        shortlist: &[usize],
+        mut input: RerankInput,
+    ) -> Result<Selection, StrategyError> {
+        let setup = &self.setup;
+        let fail = |msg: String| StrategyError::Failed {
+            strategy: self.arm.strategy().to_string(),
+            msg,
+        };
+        let rank: BTreeMap<usize, usize> =
+            shortlist.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+        let mut picks: Vec<Pick> = Vec::new();
+        let mut notes = Vec::new();
+        let mut calls = 0;
+        'picks: while picks.len() < ctx.batch {
+            let prompt =
+                build_prompt(self.arm, &setup.kit, &input).map_err(|e| fail(e.to_string()))?;
+            let mut messages = Vec::new();
+            if !prompt.system.is_empty() {
+                messages.push(Message::system(prompt.system.clone()));
+            }
+            messages.push(Message::user(prompt.user.clone()));
+            let mut last_err = String::new();
+            for attempt in 0..=setup.reprompts {
+                calls += 1;
+                let req = ChatRequest {
+                    messages: messages.clone(),
+                    schema: Some(prompt.schema.clone()),
+                    sample: 0,
+                };
+                let tag = format!(
+                    "{}/seed{}/round{}/pick{}/attempt{attempt}",
+                    self.arm.strategy(),
+                    ctx.seed,
+                    ctx.round,
+                    picks.len()
+                );
+                let x = setup
+                    .handle
+                    .block_on(setup.client.complete(&setup.endpoint, &req, &tag))
+                    .map_err(|e| fail(e.to_string()))?
+                    .exchange;
+                let text = x.text.clone().unwrap_or_default();
+                let taken: BTreeSet<&str> = input.chosen.iter().map(|(g, _)| g.as_str()).collect();
+                let result = match x.status {
+                    Status::Ok => one_pick(&text, &prompt.ids, &taken, &input),
+                    Status::Truncated => Err("the answer was cut off at the token limit".into()),
+                    Status::Refusal | Status::ContentFilter => {
+                        Err("the answer was a refusal".into())
+                    }
+                    Status::Error => Err(format!(
+                        "provider error: {}",
+                        x.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
+                    )),
+                };
+                match result {
+                    Ok((pos, symbol, rationale)) => {
+                        let p = shortlist[pos];
+                        picks.push(Pick {
+                            pert: ctx.pool[p],
+                            score: ctx.uncertainty[p].mutual_information,
+                            details: [
+                                ("shortlist_rank".to_string(), rank[&p] as f64),
+                                ("llm_attempts".to_string(), (attempt + 1) as f64),
+                            ]
+                            .into_iter()
+                            .collect(),
+                            rationale: Some(rationale.clone()),
+                        });
+                        input.chosen.push((symbol, rationale));
+                        continue 'picks;
+                    }
+                    Err(e) => {
+                        last_err = e.clone();
+                        if x.status == Status::Ok || x.status == Status::Truncated {
+                            messages.push(Message {
+                                role: "assistant".into(),
+                                content: text,
+                            });
+                        }
+                        messages.push(Message::user(format!(
+                            "That answer is invalid: {e}. Answer again with one gene from the shortlist that is not chosen yet, as {{\"gene\": ..., \"rationale\": ...}}."
+                        )));
+                    }
+                }
+            }
+            // The pick stayed invalid: the rest comes from the uncertainty order.
+            notes.push(format!(
+                "fallback to the uncertainty order for picks {}–{} after {} invalid answer(s); last error: {last_err}",
+                picks.len() + 1,
+                ctx.batch,
+                setup.reprompts + 1
+            ));
+            let taken: BTreeSet<usize> = picks.iter().map(|p| p.pert).collect();
+            for &p in shortlist {
+                if picks.len() == ctx.batch {
+                    break;
+                }
+                if !taken.contains(&ctx.pool[p]) {
+                    picks.push(fallback_pick(ctx, p, setup.reprompts + 1));
+                }
+            }
+            break;
+        }
+        notes.push(format!(
+            "sequential re-ranking: {calls} call(s) for {} picks",
+            ctx.batch
+        ));
+        Ok(Selection { picks, notes })
+    }
+}
+
+/// Read one sequential answer: a shortlisted gene not chosen yet, with its rationale.
+fn one_pick(
+    text: &str,
+    ids: &BTreeMap<String, usize>,
+    taken: &BTreeSet<&str>,
+    input: &RerankInput,
+) -> Result<(usize, String, String), String> {
+    let v: Value = text
+        .find('{')
+        .and_then(|s| serde_json::from_str(text[s..].trim()).ok())
+        .ok_or("the answer is not a JSON object {\"gene\", \"rationale\"}")?;
+    let g = v
+        .get("gene")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
+    let pos = *ids
+        .get(g)
+        .ok_or_else(|| format!("not in the shortlist: {g}"))?;
+    let symbol = input.candidates[pos].0.clone();
+    if taken.contains(symbol.as_str()) {
+        return Err(format!("already chosen: {g}"));
+    }
+    let r = v
+        .get("rationale")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Ok((pos, symbol, r))
 }
 
 fn fallback_pick(ctx: &AcquisitionContext, p: usize, attempts: usize) -> Pick {
