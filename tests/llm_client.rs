@@ -267,6 +267,11 @@ async fn duplicate_requests_in_flight_are_sent_once() {
     let answers = c.complete_all(&jobs, |_| {}).await.unwrap();
     assert_eq!(server.requests(), 4);
     assert_eq!(answers.iter().filter(|a| a.cached).count(), 12);
+    assert_eq!(
+        c.pending_gates(),
+        0,
+        "gates are forgotten once their requests are done"
+    );
     for (i, a) in answers.iter().enumerate() {
         assert_eq!(a.exchange.text, answers[i % 4].exchange.text);
     }

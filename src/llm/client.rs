@@ -334,6 +334,11 @@ impl Client {
         self.http_attempts.load(Ordering::Relaxed)
     }
 
+    /// Requests whose per-key gate is still held (0 when the client is idle).
+    pub fn pending_gates(&self) -> usize {
+        self.inflight.lock().expect("inflight").len()
+    }
+
     /// USD spent by this client's own calls.
     pub fn spent(&self) -> f64 {
         self.cost.lock().expect("cost").0
@@ -366,15 +371,36 @@ impl Client {
             .entry(hash.clone())
             .or_default()
             .clone();
-        let _held = gate.lock().await;
-        if let Some(x) = self.ledger.answer(&hash) {
+        let held = gate.lock().await;
+        let result = self.complete_once(&ep, req, tag, &hash).await;
+        drop(held);
+        // Forget the gate once nobody else holds it (a waiter finds the answer in the ledger).
+        let mut inflight = self.inflight.lock().expect("inflight");
+        if inflight
+            .get(&hash)
+            .is_some_and(|g| Arc::ptr_eq(g, &gate) && Arc::strong_count(g) == 2)
+        {
+            inflight.remove(&hash);
+        }
+        result
+    }
+
+    /// `complete` under the request's gate.
+    async fn complete_once(
+        &self,
+        ep: &Arc<Endpoint>,
+        req: &ChatRequest,
+        tag: &str,
+        hash: &str,
+    ) -> Result<Answer, ClientError> {
+        if let Some(x) = self.ledger.answer(hash) {
             return Ok(Answer {
                 exchange: x,
                 cached: true,
             });
         }
         if let Some(r) = &self.replay {
-            return self.replay_one(r, &ep, &hash, tag).await;
+            return self.replay_one(r, ep, hash, tag).await;
         }
         let body = serde_json::to_vec(&wire_body(&ep.cfg, req)).expect("request json");
         let request_body = self.persist_body(body.clone()).await?;
@@ -382,7 +408,7 @@ impl Client {
             endpoint: ep.cfg.name.clone(),
             provider: ep.cfg.provider.as_str().to_string(),
             model: ep.cfg.model.clone(),
-            request: hash.clone(),
+            request: hash.to_string(),
             request_body,
             tag: tag.to_string(),
             status: Status::Error,
@@ -426,7 +452,7 @@ impl Client {
             }
         }
         let out = self
-            .send_with_retries(&ep, &body, (est_prompt + ep.cfg.max_tokens as u64) as f64)
+            .send_with_retries(ep, &body, (est_prompt + ep.cfg.max_tokens as u64) as f64)
             .await;
         let _slot = out.slot;
         x.attempts = out.attempts;
