@@ -523,10 +523,13 @@ impl Strategy for LlmPlanner {
                             content: text,
                         });
                     }
-                    messages.push(Message::user(format!(
-                        "That answer is invalid: {e}. Answer again with exactly {} genes from the shortlist, as the JSON object {{\"picks\": [{{\"gene\": ..., \"rationale\": ...}}]}}.",
-                        ctx.batch
-                    )));
+                    // A provider error is no answer to correct: the same request is sent again.
+                    if x.status != Status::Error {
+                        messages.push(Message::user(format!(
+                            "That answer is invalid: {e}. Answer again with exactly {} genes from the shortlist, as the JSON object {{\"picks\": [{{\"gene\": ..., \"rationale\": ...}}]}}.",
+                            ctx.batch
+                        )));
+                    }
                 }
             }
         }
@@ -630,9 +633,11 @@ impl LlmPlanner {
                                 content: text,
                             });
                         }
-                        messages.push(Message::user(format!(
-                            "That answer is invalid: {e}. Answer again with one gene from the shortlist that is not chosen yet, as {{\"gene\": ..., \"rationale\": ...}}."
-                        )));
+                        if x.status != Status::Error {
+                            messages.push(Message::user(format!(
+                                "That answer is invalid: {e}. Answer again with one gene from the shortlist that is not chosen yet, as {{\"gene\": ..., \"rationale\": ...}}."
+                            )));
+                        }
                     }
                 }
             }
