@@ -547,3 +547,25 @@ async fn tampering_is_detected_and_located() {
         "{e}"
     );
 }
+
+#[test]
+fn shipped_model_files_parse() {
+    let mut n = 0;
+    let mut families = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir("judges").unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let m = ModelConfig::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            families.insert(m.family.clone());
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+    // Three example judges from different model families (plus the local model).
+    assert!(
+        ["gpt", "claude", "qwen"]
+            .iter()
+            .all(|f| families.contains(*f)),
+        "{families:?}"
+    );
+}

@@ -137,6 +137,17 @@ impl ModelConfig {
         {
             return Err(bad("base_url", "must start with http:// or https://"));
         }
+        if cfg.name.is_empty()
+            || !cfg
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(bad(
+                "name",
+                "letters, digits, '-', '_' and '.' only (it is a column value in verdicts.csv)",
+            ));
+        }
         if cfg.model.trim().is_empty() {
             return Err(bad("model", "must not be empty"));
         }
@@ -240,5 +251,12 @@ mod tests {
         .to_string();
         assert!(e.contains("field `api_key_env`"), "{e}");
         assert!(!e.contains("sk-abc123"), "{e}");
+        let e = ModelConfig::parse(
+            "name = \"a,b\"\nprovider = \"openai\"\nbase_url = \"http://h/v1\"\nmodel = \"m\"\n",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("judges/x.toml: line 1, field `name`"), "{e}");
     }
 }
