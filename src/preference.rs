@@ -219,17 +219,9 @@ pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
             let ties = n - wins - losses;
             let win_rate = scores.iter().sum::<f64>() / n as f64;
             let mut rng = stream(seed, &format!("bootstrap/{s}/{t}"));
-            let mut boots: Vec<f64> = (0..resamples)
+            let boots: Vec<f64> = (0..resamples)
                 .map(|_| (0..n).map(|_| scores[rng.random_range(0..n)]).sum::<f64>() / n as f64)
                 .collect();
-            boots.sort_by(f64::total_cmp);
-            let q = |p: f64| {
-                if boots.is_empty() {
-                    f64::NAN
-                } else {
-                    boots[((p * (boots.len() - 1) as f64).round() as usize).min(boots.len() - 1)]
-                }
-            };
             let half = (ties / 2) as u64;
             PairSummary {
                 failed_items: failed.get(&(s.clone(), t.clone())).copied().unwrap_or(0),
@@ -238,7 +230,7 @@ pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
                 losses,
                 ties,
                 win_rate,
-                bootstrap_ci: (q(alpha / 2.0), q(1.0 - alpha / 2.0)),
+                bootstrap_ci: percentile_ci(boots, alpha),
                 wilson_ci: wilson(wins as f64, (wins + losses) as f64, alpha),
                 sign_test_p: sign_test(wins as u64, losses as u64),
                 sign_test_split_ties_p: sign_test(wins as u64 + half, losses as u64 + half),

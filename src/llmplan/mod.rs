@@ -475,18 +475,7 @@ impl Strategy for LlmPlanner {
                 .map_err(|e| fail(e.to_string()))?;
             let x = ans.exchange;
             let text = x.text.clone().unwrap_or_default();
-            let result = match x.status {
-                Status::Ok => validate(&text, &prompt.ids, ctx.batch),
-                Status::Truncated => Err(
-                    "the answer was cut off at the token limit; answer with shorter rationales"
-                        .into(),
-                ),
-                Status::Refusal | Status::ContentFilter => Err("the answer was a refusal".into()),
-                Status::Error => Err(format!(
-                    "provider error: {}",
-                    x.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
-                )),
-            };
+            let result = answered(&x).and_then(|t| validate(t, &prompt.ids, ctx.batch));
             match result {
                 Ok(picks) => {
                     let rank: BTreeMap<usize, usize> =
@@ -597,17 +586,7 @@ impl LlmPlanner {
                     .exchange;
                 let text = x.text.clone().unwrap_or_default();
                 let taken: BTreeSet<&str> = input.chosen.iter().map(|(g, _)| g.as_str()).collect();
-                let result = match x.status {
-                    Status::Ok => one_pick(&text, &prompt.ids, &taken, &input),
-                    Status::Truncated => Err("the answer was cut off at the token limit".into()),
-                    Status::Refusal | Status::ContentFilter => {
-                        Err("the answer was a refusal".into())
-                    }
-                    Status::Error => Err(format!(
-                        "provider error: {}",
-                        x.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
-                    )),
-                };
+                let result = answered(&x).and_then(|t| one_pick(t, &prompt.ids, &taken, &input));
                 match result {
                     Ok((pos, symbol, rationale)) => {
                         let p = shortlist[pos];
@@ -664,6 +643,21 @@ impl LlmPlanner {
             ctx.batch
         ));
         Ok(Selection { picks, notes })
+    }
+}
+
+/// The text of a usable answer, or why there is none (the error a re-prompt names).
+fn answered(x: &crate::llm::Exchange) -> Result<&str, String> {
+    match x.status {
+        Status::Ok => Ok(x.text.as_deref().unwrap_or("")),
+        Status::Truncated => {
+            Err("the answer was cut off at the token limit; answer with shorter rationales".into())
+        }
+        Status::Refusal | Status::ContentFilter => Err("the answer was a refusal".into()),
+        Status::Error => Err(format!(
+            "provider error: {}",
+            x.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
+        )),
     }
 }
 
