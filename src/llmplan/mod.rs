@@ -392,10 +392,6 @@ impl Strategy for LlmPlanner {
         ctx: &AcquisitionContext,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Selection, StrategyError> {
-        let fail = |msg: String| StrategyError::Failed {
-            strategy: self.arm.strategy().to_string(),
-            msg,
-        };
         let setup = &self.setup;
         // Stage 1: the shortlist by ensemble mutual information (ties by pool order).
         let mut order: Vec<usize> = (0..ctx.pool.len()).collect();
@@ -445,23 +441,14 @@ impl Strategy for LlmPlanner {
             return self.select_sequential(ctx, &shortlist, input);
         }
         let mut prompt =
-            build_prompt(self.arm, &setup.kit, &input).map_err(|e| fail(e.to_string()))?;
+            build_prompt(self.arm, &setup.kit, &input).map_err(|e| self.fail(e.to_string()))?;
         // Shortlist positions → pool positions.
         for v in prompt.ids.values_mut() {
             *v = shortlist[*v];
         }
-        let mut messages = Vec::new();
-        if !prompt.system.is_empty() {
-            messages.push(Message::system(prompt.system.clone()));
-        }
-        messages.push(Message::user(prompt.user.clone()));
+        let mut messages = opening(&prompt);
         let mut last_err = String::new();
         for attempt in 0..=setup.reprompts {
-            let req = ChatRequest {
-                messages: messages.clone(),
-                schema: Some(prompt.schema.clone()),
-                sample: 0,
-            };
             let tag = format!(
                 "{}/seed{}/round{}/attempt{}",
                 self.arm.strategy(),
@@ -469,12 +456,7 @@ impl Strategy for LlmPlanner {
                 ctx.round,
                 attempt
             );
-            let ans = setup
-                .handle
-                .block_on(setup.client.complete(&setup.endpoint, &req, &tag))
-                .map_err(|e| fail(e.to_string()))?;
-            let x = ans.exchange;
-            let text = x.text.clone().unwrap_or_default();
+            let x = self.ask(&messages, &prompt.schema, &tag)?;
             let result = answered(&x).and_then(|t| validate(t, &prompt.ids, ctx.batch));
             match result {
                 Ok(picks) => {
@@ -489,36 +471,17 @@ impl Strategy for LlmPlanner {
                     return Ok(Selection {
                         picks: picks
                             .into_iter()
-                            .map(|(p, r)| Pick {
-                                pert: ctx.pool[p],
-                                score: ctx.uncertainty[p].mutual_information,
-                                details: [
-                                    ("shortlist_rank".to_string(), rank[&p] as f64),
-                                    ("llm_attempts".to_string(), (attempt + 1) as f64),
-                                ]
-                                .into_iter()
-                                .collect(),
-                                rationale: Some(r),
-                            })
+                            .map(|(p, r)| llm_pick(ctx, p, rank[&p], attempt, r))
                             .collect(),
                         notes,
                     });
                 }
                 Err(e) => {
-                    last_err = e.clone();
-                    if x.status == Status::Ok || x.status == Status::Truncated {
-                        messages.push(Message {
-                            role: "assistant".into(),
-                            content: text,
-                        });
-                    }
-                    // A provider error is no answer to correct: the same request is sent again.
-                    if x.status != Status::Error {
-                        messages.push(Message::user(format!(
-                            "That answer is invalid: {e}. Answer again with exactly {} genes from the shortlist, as the JSON object {{\"picks\": [{{\"gene\": ..., \"rationale\": ...}}]}}.",
-                            ctx.batch
-                        )));
-                    }
+                    correct(&mut messages, &x, format!(
+                        "That answer is invalid: {e}. Answer again with exactly {} genes from the shortlist, as the JSON object {{\"picks\": [{{\"gene\": ..., \"rationale\": ...}}]}}.",
+                        ctx.batch
+                    ));
+                    last_err = e;
                 }
             }
         }
@@ -537,6 +500,33 @@ impl Strategy for LlmPlanner {
 }
 
 impl LlmPlanner {
+    fn fail(&self, msg: String) -> StrategyError {
+        StrategyError::Failed {
+            strategy: self.arm.strategy().to_string(),
+            msg,
+        }
+    }
+
+    /// One request through the client (cache, ledger); only a client failure is an error here.
+    fn ask(
+        &self,
+        messages: &[Message],
+        schema: &Value,
+        tag: &str,
+    ) -> Result<crate::llm::Exchange, StrategyError> {
+        let setup = &self.setup;
+        let req = ChatRequest {
+            messages: messages.to_vec(),
+            schema: Some(schema.clone()),
+            sample: 0,
+        };
+        setup
+            .handle
+            .block_on(setup.client.complete(&setup.endpoint, &req, tag))
+            .map(|a| a.exchange)
+            .map_err(|e| self.fail(e.to_string()))
+    }
+
     /// One call per pick: the enum holds the shortlisted genes not chosen yet, so every valid
     /// answer is a new shortlisted gene. A pick that stays invalid after the re-prompts ends
     /// the LLM's part: the rest of the batch comes from the uncertainty order, recorded.
@@ -547,10 +537,6 @@ impl LlmPlanner {
         mut input: RerankInput,
     ) -> Result<Selection, StrategyError> {
         let setup = &self.setup;
-        let fail = |msg: String| StrategyError::Failed {
-            strategy: self.arm.strategy().to_string(),
-            msg,
-        };
         let rank: BTreeMap<usize, usize> =
             shortlist.iter().enumerate().map(|(r, &p)| (p, r)).collect();
         let mut picks: Vec<Pick> = Vec::new();
@@ -558,20 +544,11 @@ impl LlmPlanner {
         let mut calls = 0;
         'picks: while picks.len() < ctx.batch {
             let prompt =
-                build_prompt(self.arm, &setup.kit, &input).map_err(|e| fail(e.to_string()))?;
-            let mut messages = Vec::new();
-            if !prompt.system.is_empty() {
-                messages.push(Message::system(prompt.system.clone()));
-            }
-            messages.push(Message::user(prompt.user.clone()));
+                build_prompt(self.arm, &setup.kit, &input).map_err(|e| self.fail(e.to_string()))?;
+            let mut messages = opening(&prompt);
             let mut last_err = String::new();
             for attempt in 0..=setup.reprompts {
                 calls += 1;
-                let req = ChatRequest {
-                    messages: messages.clone(),
-                    schema: Some(prompt.schema.clone()),
-                    sample: 0,
-                };
                 let tag = format!(
                     "{}/seed{}/round{}/pick{}/attempt{attempt}",
                     self.arm.strategy(),
@@ -579,44 +556,21 @@ impl LlmPlanner {
                     ctx.round,
                     picks.len()
                 );
-                let x = setup
-                    .handle
-                    .block_on(setup.client.complete(&setup.endpoint, &req, &tag))
-                    .map_err(|e| fail(e.to_string()))?
-                    .exchange;
-                let text = x.text.clone().unwrap_or_default();
+                let x = self.ask(&messages, &prompt.schema, &tag)?;
                 let taken: BTreeSet<&str> = input.chosen.iter().map(|(g, _)| g.as_str()).collect();
                 let result = answered(&x).and_then(|t| one_pick(t, &prompt.ids, &taken, &input));
                 match result {
                     Ok((pos, symbol, rationale)) => {
                         let p = shortlist[pos];
-                        picks.push(Pick {
-                            pert: ctx.pool[p],
-                            score: ctx.uncertainty[p].mutual_information,
-                            details: [
-                                ("shortlist_rank".to_string(), rank[&p] as f64),
-                                ("llm_attempts".to_string(), (attempt + 1) as f64),
-                            ]
-                            .into_iter()
-                            .collect(),
-                            rationale: Some(rationale.clone()),
-                        });
+                        picks.push(llm_pick(ctx, p, rank[&p], attempt, rationale.clone()));
                         input.chosen.push((symbol, rationale));
                         continue 'picks;
                     }
                     Err(e) => {
-                        last_err = e.clone();
-                        if x.status == Status::Ok || x.status == Status::Truncated {
-                            messages.push(Message {
-                                role: "assistant".into(),
-                                content: text,
-                            });
-                        }
-                        if x.status != Status::Error {
-                            messages.push(Message::user(format!(
-                                "That answer is invalid: {e}. Answer again with one gene from the shortlist that is not chosen yet, as {{\"gene\": ..., \"rationale\": ...}}."
-                            )));
-                        }
+                        correct(&mut messages, &x, format!(
+                            "That answer is invalid: {e}. Answer again with one gene from the shortlist that is not chosen yet, as {{\"gene\": ..., \"rationale\": ...}}."
+                        ));
+                        last_err = e;
                     }
                 }
             }
@@ -643,6 +597,51 @@ impl LlmPlanner {
             ctx.batch
         ));
         Ok(Selection { picks, notes })
+    }
+}
+
+/// The system and user messages of a prompt.
+fn opening(prompt: &Prompt) -> Vec<Message> {
+    let mut messages = Vec::new();
+    if !prompt.system.is_empty() {
+        messages.push(Message::system(prompt.system.clone()));
+    }
+    messages.push(Message::user(prompt.user.clone()));
+    messages
+}
+
+/// Continue the conversation after an invalid answer: the answer itself (when there was one),
+/// then the correction. A provider error is no answer to correct: the same request goes again.
+fn correct(messages: &mut Vec<Message>, x: &crate::llm::Exchange, correction: String) {
+    if x.status == Status::Ok || x.status == Status::Truncated {
+        messages.push(Message {
+            role: "assistant".into(),
+            content: x.text.clone().unwrap_or_default(),
+        });
+    }
+    if x.status != Status::Error {
+        messages.push(Message::user(correction));
+    }
+}
+
+/// A pick the LLM made, with its shortlist rank, attempts and rationale.
+fn llm_pick(
+    ctx: &AcquisitionContext,
+    p: usize,
+    rank: usize,
+    attempt: usize,
+    rationale: String,
+) -> Pick {
+    Pick {
+        pert: ctx.pool[p],
+        score: ctx.uncertainty[p].mutual_information,
+        details: [
+            ("shortlist_rank".to_string(), rank as f64),
+            ("llm_attempts".to_string(), (attempt + 1) as f64),
+        ]
+        .into_iter()
+        .collect(),
+        rationale: Some(rationale),
     }
 }
 
