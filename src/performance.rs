@@ -69,9 +69,16 @@ pub fn compare(
             .collect()
     };
     let aucs: Vec<Vec<f64>> = strategies.iter().map(|s| per_seed(s)).collect();
+    compare_aucs(strategies, &aucs, metric, alpha)
+}
+
+/// Compare strategies from their per-seed AUCs (`aucs[k][i]`: strategy k, seed i; the same
+/// seed order for every strategy).
+pub fn compare_aucs(strategies: &[String], aucs: &[Vec<f64>], metric: &str, alpha: f64) -> Comparison {
+    let n_seeds = aucs.first().map_or(0, Vec::len);
     let auc_summary: Vec<(String, f64, f64)> = strategies
         .iter()
-        .zip(&aucs)
+        .zip(aucs)
         .map(|(s, v)| {
             let (m, se) = crate::stats::mean_se(v);
             (s.clone(), m, se)
@@ -87,11 +94,11 @@ pub fn compare(
                 .zip(&aucs[j])
                 .map(|(a, b)| a - b)
                 .sum::<f64>()
-                / seeds.len() as f64;
+                / n_seeds as f64;
             pairs.push(PairedComparison {
                 a: strategies[i].clone(),
                 b: strategies[j].clone(),
-                n_seeds: seeds.len(),
+                n_seeds,
                 mean_difference: d,
                 wilcoxon_p: if w.pvalue.is_nan() { 1.0 } else { w.pvalue },
                 permutation_p: paired_permutation_test(&aucs[i], &aucs[j], 100_000, &mut rng),

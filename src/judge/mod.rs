@@ -174,6 +174,12 @@ pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
     let raw: Vec<RawBatch> = raw
         .into_iter()
         .filter(|b| wanted.as_ref().is_none_or(|w| w.contains(&b.strategy)))
+        .filter(|b| {
+            let round = b.context.rsplit('|').next().and_then(|r| r.strip_prefix("round"));
+            a.rounds.as_ref().is_none_or(|want| {
+                round.and_then(|r| r.parse::<u64>().ok()).is_some_and(|r| want.contains(&r))
+            })
+        })
         .collect();
     // Contexts where every chosen strategy has a batch.
     let mut by_ctx: BTreeMap<String, BTreeMap<String, &RawBatch>> = BTreeMap::new();
@@ -432,7 +438,7 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
             });
         }
     }
-    let ledger = Arc::new(Ledger::open(&a.run)?);
+    let ledger = Arc::new(Ledger::open(a.ledger.as_ref().unwrap_or(&a.run))?);
     let client = Client::new(
         ledger.clone(),
         &judges,
@@ -446,7 +452,16 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let answers = rt.block_on(client.complete_all(&jobs, |_| pb.inc(1)))?;
+    let answers = if a.one_at_a_time {
+        let mut out = Vec::with_capacity(jobs.len());
+        for j in &jobs {
+            out.push(rt.block_on(client.complete(&j.endpoint, &j.request, &j.tag))?);
+            pb.inc(1);
+        }
+        out
+    } else {
+        rt.block_on(client.complete_all(&jobs, |_| pb.inc(1)))?
+    };
     pb.finish_and_clear();
 
     // Every answer is in: open the key.

@@ -187,16 +187,33 @@ pub fn query(a: &QueryArgs) -> Result<()> {
 }
 
 pub fn verify(a: &VerifyArgs) -> Result<()> {
-    match ledger::verify(&a.run) {
-        Ok(v) => {
-            println!(
-                "ok: {} records ({} exchanges, {} answers), {} stored bodies checked; head {}",
-                v.records, v.exchanges, v.answers, v.bodies, v.head
-            );
-            Ok(())
-        }
+    let v = match ledger::verify(&a.run) {
+        Ok(v) => v,
         Err(e) => bail!("ledger broken: {e}"),
-    }
+    };
+    // An audit run: every locked input is re-hashed too.
+    let lock = a.run.join(crate::audit::LOCK);
+    let inputs = if lock.exists() {
+        let base = crate::audit::inputs_base(&a.run, a.inputs_from.as_deref());
+        let changes = crate::audit::verify_inputs(&a.run, &base)?;
+        if !changes.is_empty() {
+            bail!(
+                "{}: locked inputs changed (resolved from {}): {}",
+                lock.display(),
+                base.display(),
+                changes.join("; ")
+            );
+        }
+        let n = crate::audit::lock_items(&serde_json::from_slice(&std::fs::read(&lock)?)?).len();
+        format!("; {n} locked inputs re-hashed, all unchanged")
+    } else {
+        String::new()
+    };
+    println!(
+        "ok: {} records ({} exchanges, {} answers), {} stored bodies checked; head {}{inputs}",
+        v.records, v.exchanges, v.answers, v.bodies, v.head
+    );
+    Ok(())
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {

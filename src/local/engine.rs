@@ -1,7 +1,9 @@
 //! llama.cpp in-process (through `llama-cpp-2`): one worker thread owns the model and its
 //! context and answers OpenAI Chat Completions bodies one at a time. Greedy decoding at
 //! temperature 0 is deterministic; a request's JSON schema becomes a grammar that constrains
-//! decoding; the KV cache keeps the previous prompt so a shared prefix is not evaluated twice.
+//! decoding; a few KV-cache slots (contexts, made when first needed) each keep a previous
+//! prompt, and a request goes to the slot sharing its longest prefix, so interleaved
+//! conversations (two seeds' re-rankers, a judge beside a planner) are not evaluated twice.
 
 use super::EngineError;
 use crate::run::{sha256_bytes, sha256_file};
@@ -58,14 +60,18 @@ pub struct Engine {
 
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
+    /// Context length of each slot.
     pub n_ctx: u32,
     pub threads: usize,
+    /// KV-cache slots (contexts), each made when first needed.
+    pub slots: usize,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             n_ctx: 8192,
+            slots: 4,
             threads: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
@@ -161,7 +167,7 @@ fn worker(
         .with_n_batch(N_BATCH as u32)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
-    let mut ctx = match model.new_context(backend, params) {
+    let first = match model.new_context(backend, params.clone()) {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(EngineError::Internal(format!(
@@ -171,11 +177,73 @@ fn worker(
         }
     };
     let _ = ready.send(Ok(()));
-    let mut state = Session { kv: Vec::new() };
+    let mut slots = vec![(Session { kv: Vec::new() }, first)];
+    let mut last_used = vec![0u64];
+    let mut clock = 0u64;
     for (body, reply) in rx {
-        let r = state.answer(&info, &model, &template, &mut ctx, &body);
+        clock += 1;
+        let r = prompt_tokens(&model, &template, &info, &body).and_then(|(p, tokens)| {
+            let shared: Vec<usize> = slots.iter().map(|(s, _)| s.common(&tokens)).collect();
+            // The slot sharing the longest prefix (ties: the least recently used); a new slot
+            // when none shares half the prompt and there is room; else the least recently used.
+            let best = (0..slots.len())
+                .max_by_key(|&i| (shared[i], std::cmp::Reverse(last_used[i])))
+                .expect("one slot");
+            let lru = (0..slots.len())
+                .min_by_key(|&i| last_used[i])
+                .expect("one slot");
+            let i = if shared[best] * 2 >= tokens.len() {
+                best
+            } else if slots.len() < opts.slots.max(1) {
+                match model.new_context(backend, params.clone()) {
+                    Ok(c) => {
+                        slots.push((Session { kv: Vec::new() }, c));
+                        last_used.push(0);
+                        slots.len() - 1
+                    }
+                    Err(_) => lru,
+                }
+            } else if shared[best] > 0 {
+                best
+            } else {
+                lru
+            };
+            last_used[i] = clock;
+            let (session, ctx) = &mut slots[i];
+            session.answer(&info, &model, ctx, &body, p, tokens)
+        });
         let _ = reply.send(r);
     }
+}
+
+/// A request's parameters and its prompt, rendered with the model's chat template and
+/// tokenised.
+fn prompt_tokens(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    info: &ModelInfo,
+    body: &Value,
+) -> Result<(Params, Vec<LlamaToken>), EngineError> {
+    let p = parse_params(body)?;
+    let chat: Vec<LlamaChatMessage> = p
+        .messages
+        .iter()
+        .map(|(r, c)| LlamaChatMessage::new(r.clone(), c.clone()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| EngineError::BadRequest(format!("message text: {e}")))?;
+    let prompt = model
+        .apply_chat_template(template, &chat, true)
+        .map_err(|e| EngineError::Internal(format!("chat template: {e}")))?;
+    let vocab = model.vocab();
+    let tokens = vocab.tokenize(prompt.as_bytes(), vocab.should_add_bos(), true);
+    let n_ctx = info.n_ctx as usize;
+    if tokens.is_empty() || tokens.len() >= n_ctx {
+        return Err(EngineError::BadRequest(format!(
+            "the prompt is {} tokens; the context holds {n_ctx}",
+            tokens.len()
+        )));
+    }
+    Ok((p, tokens))
 }
 
 /// Tokens currently held in the KV cache (sequence 0), for prefix reuse.
@@ -259,33 +327,27 @@ fn parse_params(body: &Value) -> Result<Params, EngineError> {
 }
 
 impl Session {
+    /// Tokens shared with the cached prompt (at most all but the last, for fresh logits).
+    fn common(&self, tokens: &[LlamaToken]) -> usize {
+        self.kv
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(tokens.len().saturating_sub(1))
+    }
+
     fn answer(
         &mut self,
         info: &ModelInfo,
         model: &LlamaModel,
-        template: &LlamaChatTemplate,
         ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
         body: &Value,
+        p: Params,
+        tokens: Vec<LlamaToken>,
     ) -> Result<Value, EngineError> {
-        let p = parse_params(body)?;
-        let chat: Vec<LlamaChatMessage> = p
-            .messages
-            .iter()
-            .map(|(r, c)| LlamaChatMessage::new(r.clone(), c.clone()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| EngineError::BadRequest(format!("message text: {e}")))?;
-        let prompt = model
-            .apply_chat_template(template, &chat, true)
-            .map_err(|e| EngineError::Internal(format!("chat template: {e}")))?;
         let vocab = model.vocab();
-        let tokens = vocab.tokenize(prompt.as_bytes(), vocab.should_add_bos(), true);
         let n_ctx = info.n_ctx as usize;
-        if tokens.is_empty() || tokens.len() >= n_ctx {
-            return Err(EngineError::BadRequest(format!(
-                "the prompt is {} tokens; the context holds {n_ctx}",
-                tokens.len()
-            )));
-        }
         let max_new = (p.max_tokens as usize).min(n_ctx - tokens.len());
         let mut sampler = {
             let mut chain = Vec::new();
@@ -309,13 +371,7 @@ impl Session {
         };
 
         // Reuse the cached prefix; evaluate the rest (at least one token, for fresh logits).
-        let common = self
-            .kv
-            .iter()
-            .zip(&tokens)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(tokens.len() - 1);
+        let common = self.common(&tokens);
         ctx.clear_kv_cache_seq(Some(0), Some(common as u32), None)
             .map_err(|e| EngineError::Internal(format!("kv cache: {e}")))?;
         self.kv.truncate(common);

