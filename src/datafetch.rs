@@ -59,13 +59,20 @@ pub fn registry(path: Option<&Path>) -> Result<Vec<KnownFile>> {
         ),
         None => (BUILTIN.to_string(), "the built-in registry".to_string()),
     };
-    let r: Registry = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{src}: {}", e.message()))?;
+    let r: Registry =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{src}: {}", e.message()))?;
     for f in &r.file {
         if f.sha256.len() != 64 || !f.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-            bail!("{src}: file {:?}: field `sha256` is not 64 hex digits", f.name);
+            bail!(
+                "{src}: file {:?}: field `sha256` is not 64 hex digits",
+                f.name
+            );
         }
         if f.name.contains('/') || f.name.starts_with('.') {
-            bail!("{src}: file {:?}: field `name` must be a plain file name", f.name);
+            bail!(
+                "{src}: file {:?}: field `name` must be a plain file name",
+                f.name
+            );
         }
     }
     Ok(r.file)
@@ -106,11 +113,20 @@ fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
         let pb = crate::app::progress(f.size, &f.name);
         let mut h = Sha256::new();
         let mut n = 0u64;
-        let mut out = std::fs::File::create(tmp).with_context(|| format!("{}: cannot write", tmp.display()))?;
-        while let Some(chunk) = resp.chunk().await.with_context(|| format!("{}: download cut", f.name))? {
+        let mut out = std::fs::File::create(tmp)
+            .with_context(|| format!("{}: cannot write", tmp.display()))?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .with_context(|| format!("{}: download cut", f.name))?
+        {
             n += chunk.len() as u64;
             if n > f.size {
-                bail!("{}: more than the expected {} bytes; not kept", f.name, f.size);
+                bail!(
+                    "{}: more than the expected {} bytes; not kept",
+                    f.name,
+                    f.size
+                );
             }
             h.update(&chunk);
             out.write_all(&chunk)?;
@@ -139,11 +155,18 @@ pub fn data_cmd(a: &crate::cli::DataArgs) -> Result<()> {
             Ok(())
         }
         "fetch" => {
-            let name = a.name.as_deref().context("data fetch: give a NAME (see `pertaudit data list`)")?;
+            let name = a
+                .name
+                .as_deref()
+                .context("data fetch: give a NAME (see `pertaudit data list`)")?;
             let f = files.iter().find(|f| f.name == name).with_context(|| {
                 format!(
                     "data fetch: no known file {name:?} (known: {})",
-                    files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                    files
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?;
             let p = fetch(f, &a.dir)?;

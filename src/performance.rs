@@ -74,7 +74,12 @@ pub fn compare(
 
 /// Compare strategies from their per-seed AUCs (`aucs[k][i]`: strategy k, seed i; the same
 /// seed order for every strategy).
-pub fn compare_aucs(strategies: &[String], aucs: &[Vec<f64>], metric: &str, alpha: f64) -> Comparison {
+pub fn compare_aucs(
+    strategies: &[String],
+    aucs: &[Vec<f64>],
+    metric: &str,
+    alpha: f64,
+) -> Comparison {
     let n_seeds = aucs.first().map_or(0, Vec::len);
     let auc_summary: Vec<(String, f64, f64)> = strategies
         .iter()

@@ -91,7 +91,7 @@ pub struct JudgesCfg {
     pub models: Vec<PathBuf>,
     /// Strategies whose batches are judged (default: every design strategy).
     pub strategies: Option<Vec<String>>,
-    /// Rounds judged (default: all).
+    /// Acquisition rounds judged, 1 = the first batch acquired (default: all).
     pub rounds: Option<Vec<u64>>,
     #[serde(default)]
     pub sorted: bool,
@@ -187,13 +187,22 @@ impl AuditConfig {
         let mut names = std::collections::BTreeSet::new();
         for (i, s) in c.screens.iter().enumerate() {
             if !safe_name(&s.name) {
-                bad(&format!("screens[{i}].name"), format!("use only {NAME_CHARS}"))?;
+                bad(
+                    &format!("screens[{i}].name"),
+                    format!("use only {NAME_CHARS}"),
+                )?;
             }
             if !names.insert(&s.name) {
-                bad(&format!("screens[{i}].name"), format!("{:?} is used twice", s.name))?;
+                bad(
+                    &format!("screens[{i}].name"),
+                    format!("{:?} is used twice", s.name),
+                )?;
             }
             if s.pathways.is_empty() {
-                bad(&format!("screens[{i}].pathways"), "list at least one pathway".into())?;
+                bad(
+                    &format!("screens[{i}].pathways"),
+                    "list at least one pathway".into(),
+                )?;
             }
             for p in &s.pathways {
                 if !safe_name(p) {
@@ -209,7 +218,10 @@ impl AuditConfig {
             bad("design.strategies", "list at least two strategies".into())?;
         }
         if d.rounds == 0 || d.batch == 0 || d.seeds == 0 {
-            bad("design", "rounds, batch and seeds must be at least 1".into())?;
+            bad(
+                "design",
+                "rounds, batch and seeds must be at least 1".into(),
+            )?;
         }
         let uses_llm = d
             .strategies
@@ -288,8 +300,8 @@ impl AuditConfig {
     }
 
     pub fn load(path: &Path) -> Result<(AuditConfig, String)> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
         Ok((AuditConfig::parse(&text, path)?, text))
     }
 
@@ -357,13 +369,19 @@ seeds = 2
         .unwrap_err()
         .to_string();
         assert!(e.contains("field `planner`"), "{e}");
-        let e = AuditConfig::parse(&format!("{OK}[stats]\nmetric = \"r2\"\n"), Path::new("a.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = AuditConfig::parse(
+            &format!("{OK}[stats]\nmetric = \"r2\"\n"),
+            Path::new("a.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("field `stats.metric`"), "{e}");
-        let e = AuditConfig::parse(&OK.replace("name = \"t\"", "name = \"../x\""), Path::new("a.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = AuditConfig::parse(
+            &OK.replace("name = \"t\"", "name = \"../x\""),
+            Path::new("a.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("field `study.name`"), "{e}");
     }
 }

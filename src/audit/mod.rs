@@ -48,7 +48,8 @@ pub struct RunOptions {
 
 /// One locked input: its role, its path as the config wrote it, and its sha256.
 fn entry(role: &str, shown: &str, path: &Path) -> Result<Value> {
-    let sha = sha256_file(path).with_context(|| format!("{}: cannot read ({role})", path.display()))?;
+    let sha =
+        sha256_file(path).with_context(|| format!("{}: cannot read ({role})", path.display()))?;
     Ok(json!({"role": role, "path": shown, "sha256": sha}))
 }
 
@@ -63,7 +64,10 @@ pub fn analysis_plan(c: &AuditConfig) -> String {
     let mut t = String::new();
     let _ = writeln!(t, "# Analysis plan: {}\n", c.study.name);
     if c.simulated() {
-        let _ = writeln!(t, "**The screen is SIMULATED** (a documented generative model; not real data).\n");
+        let _ = writeln!(
+            t,
+            "**The screen is SIMULATED** (a documented generative model; not real data).\n"
+        );
     }
     let _ = writeln!(t, "## Predictive performance (primary)\n");
     let _ = writeln!(
@@ -125,7 +129,12 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 }
 
 /// The lock: hashes of everything the results depend on, with paths as the config wrote them.
-pub fn build_lock(c: &AuditConfig, config_text: &str, plan_text: &str, base: &Path) -> Result<Value> {
+pub fn build_lock(
+    c: &AuditConfig,
+    config_text: &str,
+    plan_text: &str,
+    base: &Path,
+) -> Result<Value> {
     let mut inputs = Vec::new();
     for s in &c.screens {
         let files: [(&str, Option<&PathBuf>); 7] = [
@@ -139,7 +148,11 @@ pub fn build_lock(c: &AuditConfig, config_text: &str, plan_text: &str, base: &Pa
         ];
         for (k, p) in files {
             if let Some(p) = p {
-                inputs.push(entry(&format!("screens.{}.{k}", s.name), &shown(p), &resolve(base, p))?);
+                inputs.push(entry(
+                    &format!("screens.{}.{k}", s.name),
+                    &shown(p),
+                    &resolve(base, p),
+                )?);
             }
         }
     }
@@ -159,7 +172,10 @@ pub fn build_lock(c: &AuditConfig, config_text: &str, plan_text: &str, base: &Pa
                 .unwrap_or_else(crate::local::default_model_path);
             if !weights.contains_key(&m.model) {
                 let sha = sha256_file(&w).with_context(|| {
-                    format!("{}: the local model's weights are missing (run `pertaudit model fetch`)", w.display())
+                    format!(
+                        "{}: the local model's weights are missing (run `pertaudit model fetch`)",
+                        w.display()
+                    )
                 })?;
                 weights.insert(m.model.clone(), sha);
             }
@@ -177,8 +193,13 @@ pub fn build_lock(c: &AuditConfig, config_text: &str, plan_text: &str, base: &Pa
     let mut template = |dir: Option<&PathBuf>, name: &str| -> Result<()> {
         let d = dir.map(|d| resolve(base, d));
         let (text, source) = crate::judge::prompt::template_text(d.as_deref(), name)?;
-        let source = if source.starts_with("embedded:") { source } else { format!("{}/{name}", shown(dir.expect("a folder"))) };
-        templates.push(json!({"name": name, "source": source, "sha256": sha256_bytes(text.as_bytes())}));
+        let source = if source.starts_with("embedded:") {
+            source
+        } else {
+            format!("{}/{name}", shown(dir.expect("a folder")))
+        };
+        templates
+            .push(json!({"name": name, "source": source, "sha256": sha256_bytes(text.as_bytes())}));
         Ok(())
     };
     if let Some(p) = &c.planner {
@@ -205,11 +226,28 @@ pub fn build_lock(c: &AuditConfig, config_text: &str, plan_text: &str, base: &Pa
 /// Every (what, sha256) of a lock, flattened for comparison.
 pub fn lock_items(lock: &Value) -> Vec<(String, String)> {
     let mut out = vec![
-        ("config".to_string(), lock["config"]["sha256"].as_str().unwrap_or("").to_string()),
-        ("analysis plan".to_string(), lock["analysis_plan"]["sha256"].as_str().unwrap_or("").to_string()),
-        ("tool version".to_string(), lock["tool"]["version"].as_str().unwrap_or("").to_string()),
+        (
+            "config".to_string(),
+            lock["config"]["sha256"].as_str().unwrap_or("").to_string(),
+        ),
+        (
+            "analysis plan".to_string(),
+            lock["analysis_plan"]["sha256"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        ),
+        (
+            "tool version".to_string(),
+            lock["tool"]["version"].as_str().unwrap_or("").to_string(),
+        ),
     ];
-    for (k, label) in [("inputs", "role"), ("models", "role"), ("templates", "name"), ("weights", "model")] {
+    for (k, label) in [
+        ("inputs", "role"),
+        ("models", "role"),
+        ("templates", "name"),
+        ("weights", "model"),
+    ] {
         for e in lock[k].as_array().into_iter().flatten() {
             out.push((
                 format!("{k}: {}", e[label].as_str().unwrap_or("")),
@@ -228,7 +266,11 @@ pub fn lock_changes(locked: &Value, now: &Value) -> Vec<String> {
     for (k, v) in &a {
         match b.get(k) {
             None => out.push(format!("{k}: removed")),
-            Some(w) if w != v => out.push(format!("{k}: sha256 {} → {}", &v[..v.len().min(12)], &w[..w.len().min(12)])),
+            Some(w) if w != v => out.push(format!(
+                "{k}: sha256 {} → {}",
+                &v[..v.len().min(12)],
+                &w[..w.len().min(12)]
+            )),
             _ => {}
         }
     }
@@ -244,7 +286,15 @@ pub fn run_id(name: &str, lock_bytes: &[u8]) -> String {
 }
 
 /// `plan` arguments with the CLI's own defaults, then the design.
-fn plan_args(c: &AuditConfig, s: &config::ScreenCfg, pathway: &str, base: &Path, out: &Path, run: &Path, o: &RunOptions) -> Result<PlanArgs> {
+fn plan_args(
+    c: &AuditConfig,
+    s: &config::ScreenCfg,
+    pathway: &str,
+    base: &Path,
+    out: &Path,
+    run: &Path,
+    o: &RunOptions,
+) -> Result<PlanArgs> {
     let cli = Cli::try_parse_from_defaults()?;
     let mut a = cli;
     let d = &c.design;
@@ -267,7 +317,15 @@ fn plan_args(c: &AuditConfig, s: &config::ScreenCfg, pathway: &str, base: &Path,
     macro_rules! opt {
         ($($f:ident),*) => { $( if let Some(v) = d.$f { a.$f = v; } )* };
     }
-    opt!(test_fraction, members, lambda, pca_dim, feature_fraction, prior_dim, min_score);
+    opt!(
+        test_fraction,
+        members,
+        lambda,
+        pca_dim,
+        feature_fraction,
+        prior_dim,
+        min_score
+    );
     a.threads = o.threads;
     a.prompts = None;
     if let Some(p) = &c.planner {
@@ -299,7 +357,16 @@ trait Defaults {
 impl Defaults for Cli {
     fn try_parse_from_defaults() -> Result<PlanArgs> {
         use clap::Parser;
-        let cli = Cli::try_parse_from(["pertaudit", "plan", "--screen", "-", "--pathways", "-", "--pathway", "-"])?;
+        let cli = Cli::try_parse_from([
+            "pertaudit",
+            "plan",
+            "--screen",
+            "-",
+            "--pathways",
+            "-",
+            "--pathway",
+            "-",
+        ])?;
         match cli.command {
             Command::Plan(a) => Ok(*a),
             _ => unreachable!("parsed a plan command"),
@@ -333,7 +400,10 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
                 .with_context(|| format!("{}: not JSON", lock_path.display()))?;
             let changes = lock_changes(&locked, &lock);
             if changes.is_empty() {
-                eprintln!("resuming {}: every locked input is unchanged", out.display());
+                eprintln!(
+                    "resuming {}: every locked input is unchanged",
+                    out.display()
+                );
             } else {
                 let Some(reason) = &o.deviation else {
                     bail!(
@@ -343,17 +413,25 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
                     );
                 };
                 let mut log = std::fs::read_to_string(out.join(DEVIATIONS)).unwrap_or_default();
-                log.push_str(&serde_json::to_string(&json!({"changes": changes, "reason": reason}))?);
+                log.push_str(&serde_json::to_string(
+                    &json!({"changes": changes, "reason": reason}),
+                )?);
                 log.push('\n');
                 write_atomic(&out.join(DEVIATIONS), log.as_bytes())?;
-                write_atomic(&out.join(format!("audit.{}.toml", log.lines().count())), text.as_bytes())?;
+                write_atomic(
+                    &out.join(format!("audit.{}.toml", log.lines().count())),
+                    text.as_bytes(),
+                )?;
                 eprintln!("deviation recorded: {}", changes.join("; "));
             }
             b
         }
         Err(_) => {
             if out.join("ledger.jsonl").exists() {
-                bail!("{}: has a ledger but no lock; use a new --out", out.display());
+                bail!(
+                    "{}: has a ledger but no lock; use a new --out",
+                    out.display()
+                );
             }
             // The lock goes first, before any step (and so before any LLM call).
             write_atomic(&out.join("audit.toml"), text.as_bytes())?;
@@ -366,7 +444,10 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
     if c.simulated() {
         eprintln!("NOTE: the screen is SIMULATED (a documented generative model, not real data)");
     }
-    eprintln!("audit {id}: pre-registration lock {}", &sha256_bytes(&locked_bytes)[..16]);
+    eprintln!(
+        "audit {id}: pre-registration lock {}",
+        &sha256_bytes(&locked_bytes)[..16]
+    );
 
     let mut steps = Vec::new();
     let mut plan_dirs = Vec::new();
@@ -386,7 +467,9 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             let dir = out.join("ablation").join(&s.name).join(&p);
             eprintln!("== ablation: {} / {p} ({})", s.name, ab.arms.join(", "));
             let mut a = plan_args(&c, s, &p, &base, &dir, out, o)?;
-            a.strategies = std::iter::once("bald".to_string()).chain(ab.arms.iter().cloned()).collect();
+            a.strategies = std::iter::once("bald".to_string())
+                .chain(ab.arms.iter().cloned())
+                .collect();
             crate::app::ablate_with(&a).with_context(|| format!("ablation {} / {p}", s.name))?;
             steps.push(json!({"step": "ablation", "screen": s.name, "pathway": p, "dir": format!("ablation/{}/{p}", s.name)}));
         }
@@ -399,14 +482,16 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             out: out.join("tasks"),
             annotations: first.annotations.as_ref().map(|p| resolve(&base, p)),
             strategies: Some(c.judged_strategies()),
-            rounds: j.rounds.clone(),
+            // Acquisition rounds 1..=R are the selections' rounds 0..R-1.
+            rounds: j.rounds.as_ref().map(|r| r.iter().map(|x| x - 1).collect()),
             sorted: j.sorted,
             seed: c.study.seed,
             alpha: j.integrity_alpha.unwrap_or(0.01),
         })?;
         let models: Vec<PathBuf> = j.models.iter().map(|p| resolve(&base, p)).collect();
         let all_local = models.iter().all(|p| {
-            crate::llm::ModelConfig::load(p).is_ok_and(|m| m.provider == crate::llm::Provider::Local)
+            crate::llm::ModelConfig::load(p)
+                .is_ok_and(|m| m.provider == crate::llm::Provider::Local)
         });
         eprintln!("== judge ({} judges)", models.len());
         crate::judge::judge_cmd(&JudgeArgs {
@@ -432,15 +517,22 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
         // Where the config's relative paths were resolved from (not part of any report).
         "config_dir": base.display().to_string(),
     });
-    write_atomic(&out.join("audit.json"), (serde_json::to_string_pretty(&summary)? + "\n").as_bytes())?;
-    Ok(Audited { run_id: id, dir: out.to_path_buf() })
+    write_atomic(
+        &out.join("audit.json"),
+        (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
+    )?;
+    Ok(Audited {
+        run_id: id,
+        dir: out.to_path_buf(),
+    })
 }
 
 /// Check a run's locked inputs against the files as they are now (for `verify`).
 pub fn verify_inputs(run: &Path, base: &Path) -> Result<Vec<String>> {
     let lock_path = run.join(LOCK);
     let lock: Value = serde_json::from_slice(
-        &std::fs::read(&lock_path).with_context(|| format!("{}: cannot read", lock_path.display()))?,
+        &std::fs::read(&lock_path)
+            .with_context(|| format!("{}: cannot read", lock_path.display()))?,
     )
     .with_context(|| format!("{}: not JSON", lock_path.display()))?;
     let config = run.join("audit.toml");
@@ -449,7 +541,13 @@ pub fn verify_inputs(run: &Path, base: &Path) -> Result<Vec<String>> {
     let mut changes = lock_changes(&lock, &now);
     // Recorded deviations explain a change; the run's own copy of the config is the first.
     if run.join(DEVIATIONS).exists() && !changes.is_empty() {
-        changes.insert(0, format!("(deviations recorded in {})", run.join(DEVIATIONS).display()));
+        changes.insert(
+            0,
+            format!(
+                "(deviations recorded in {})",
+                run.join(DEVIATIONS).display()
+            ),
+        );
     }
     Ok(changes)
 }
@@ -470,7 +568,10 @@ pub fn inputs_base(run: &Path, given: Option<&Path>) -> PathBuf {
 
 pub fn audit_cmd(a: &crate::cli::AuditArgs) -> Result<()> {
     let (c, _) = AuditConfig::load(&a.config)?;
-    let out = a.out.clone().unwrap_or_else(|| Path::new("runs").join(&c.study.name));
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("runs").join(&c.study.name));
     let o = RunOptions {
         replay: a.replay.clone(),
         deviation: a.deviation.clone(),
@@ -513,20 +614,34 @@ fn derived_files(run: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut walk = vec![run.join("plan"), run.join("ablation")];
     while let Some(d) = walk.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk.push(p);
             } else if matches!(
                 p.file_name().and_then(|n| n.to_str()),
-                Some("metrics.csv" | "curve.csv" | "selections.jsonl" | "splits.jsonl" | "comparison.json" | "ablation.json")
+                Some(
+                    "metrics.csv"
+                        | "curve.csv"
+                        | "selections.jsonl"
+                        | "splits.jsonl"
+                        | "comparison.json"
+                        | "ablation.json"
+                )
             ) {
                 out.push(p.strip_prefix(run).expect("inside").to_path_buf());
             }
         }
     }
-    for f in ["tasks/tasks.jsonl", "tasks/key.json", "judged/verdicts.csv", "judged/judgements.jsonl"] {
+    for f in [
+        "tasks/tasks.jsonl",
+        "tasks/key.json",
+        "judged/verdicts.csv",
+        "judged/judgements.jsonl",
+    ] {
         if run.join(f).exists() {
             out.push(PathBuf::from(f));
         }
@@ -538,14 +653,19 @@ fn derived_files(run: &Path) -> Vec<PathBuf> {
 pub fn report_cmd(a: &crate::cli::ReportArgs) -> Result<()> {
     if !a.replay {
         let w = crate::report::report(&a.run, &a.reports)?;
-        println!("report: {}\n        {}", w.html.display(), w.markdown.display());
+        println!(
+            "report: {}\n        {}",
+            w.html.display(),
+            w.markdown.display()
+        );
         return Ok(());
     }
     // Recompute every step in a scratch run answered from this run's ledger.
     let base = inputs_base(&a.run, a.inputs_from.as_deref());
     let scratch = a.run.join(".replay");
     if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).with_context(|| format!("{}: cannot clear", scratch.display()))?;
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("{}: cannot clear", scratch.display()))?;
     }
     let o = RunOptions {
         replay: Some(a.run.clone()),
@@ -562,7 +682,11 @@ pub fn report_cmd(a: &crate::cli::ReportArgs) -> Result<()> {
         }
     }
     if !differ.is_empty() {
-        bail!("replay: recomputed outputs differ from the run's: {} (kept in {})", differ.join(", "), scratch.display());
+        bail!(
+            "replay: recomputed outputs differ from the run's: {} (kept in {})",
+            differ.join(", "),
+            scratch.display()
+        );
     }
     let (id, d) = crate::report::build(&scratch, &a.run)?;
     if id != done.run_id {
@@ -570,7 +694,14 @@ pub fn report_cmd(a: &crate::cli::ReportArgs) -> Result<()> {
     }
     let w = crate::report::write(&a.reports, &id, &d)?;
     std::fs::remove_dir_all(&scratch).ok();
-    println!("replayed from the ledger: {} recomputed files identical to the run's, no LLM call", files.len());
-    println!("report: {}\n        {}", w.html.display(), w.markdown.display());
+    println!(
+        "replayed from the ledger: {} recomputed files identical to the run's, no LLM call",
+        files.len()
+    );
+    println!(
+        "report: {}\n        {}",
+        w.html.display(),
+        w.markdown.display()
+    );
     Ok(())
 }

@@ -175,9 +175,15 @@ pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
         .into_iter()
         .filter(|b| wanted.as_ref().is_none_or(|w| w.contains(&b.strategy)))
         .filter(|b| {
-            let round = b.context.rsplit('|').next().and_then(|r| r.strip_prefix("round"));
+            let round = b
+                .context
+                .rsplit('|')
+                .next()
+                .and_then(|r| r.strip_prefix("round"));
             a.rounds.as_ref().is_none_or(|want| {
-                round.and_then(|r| r.parse::<u64>().ok()).is_some_and(|r| want.contains(&r))
+                round
+                    .and_then(|r| r.parse::<u64>().ok())
+                    .is_some_and(|r| want.contains(&r))
             })
         })
         .collect();

@@ -14,6 +14,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         JUDGE_PAIRWISE,
         include_str!("../../prompts/judge_pairwise.j2"),
     ),
+    (
+        crate::llmplan::RERANK,
+        include_str!("../../prompts/rerank.j2"),
+    ),
 ];
 
 /// A named template's text: from `dir` when it has the file, else the embedded copy.

@@ -25,7 +25,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub const RERANK: &str = "rerank.j2";
-pub const RERANK_EMBEDDED: &str = include_str!("../../prompts/rerank.j2");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

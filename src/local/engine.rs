@@ -4,6 +4,13 @@
 //! decoding; a few KV-cache slots (contexts, made when first needed) each keep a previous
 //! prompt, and a request goes to the slot sharing its longest prefix, so interleaved
 //! conversations (two seeds' re-rankers, a judge beside a planner) are not evaluated twice.
+//!
+//! An answer depends on its request alone, never on what the slots held before: prompts are
+//! evaluated in chunks of `CHUNK` tokens at fixed positions (0, CHUNK, 2·CHUNK, …), and only
+//! whole chunks of an earlier prompt are reused. A reused chunk was computed from the same
+//! tokens with the same batch shape as it would be now, so the logits are the same bits either
+//! way (a prefix computed with another batch split may differ in the last bits, and a sampled
+//! or near-tied answer with it). The answer body carries no clock (`created` is 0).
 
 use super::EngineError;
 use crate::run::{sha256_bytes, sha256_file};
@@ -20,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, OnceLock};
 
 const N_BATCH: usize = 512;
+/// Prompt-evaluation chunk (tokens), at fixed positions; see the module note.
+const CHUNK: usize = 64;
 
 fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -177,11 +186,15 @@ fn worker(
         }
     };
     let _ = ready.send(Ok(()));
-    let mut slots = vec![(Session { kv: Vec::new() }, first)];
+    let mut slots = vec![(
+        Session {
+            kv: Vec::new(),
+            whole: 0,
+        },
+        first,
+    )];
     let mut last_used = vec![0u64];
-    let mut clock = 0u64;
-    for (body, reply) in rx {
-        clock += 1;
+    for (clock, (body, reply)) in (1u64..).zip(rx) {
         let r = prompt_tokens(&model, &template, &info, &body).and_then(|(p, tokens)| {
             let shared: Vec<usize> = slots.iter().map(|(s, _)| s.common(&tokens)).collect();
             // The slot sharing the longest prefix (ties: the least recently used); a new slot
@@ -197,7 +210,13 @@ fn worker(
             } else if slots.len() < opts.slots.max(1) {
                 match model.new_context(backend, params.clone()) {
                     Ok(c) => {
-                        slots.push((Session { kv: Vec::new() }, c));
+                        slots.push((
+                            Session {
+                                kv: Vec::new(),
+                                whole: 0,
+                            },
+                            c,
+                        ));
                         last_used.push(0);
                         slots.len() - 1
                     }
@@ -249,6 +268,8 @@ fn prompt_tokens(
 /// Tokens currently held in the KV cache (sequence 0), for prefix reuse.
 struct Session {
     kv: Vec<LlamaToken>,
+    /// The first `whole` tokens of `kv` were evaluated as whole aligned chunks.
+    whole: usize,
 }
 
 struct Params {
@@ -327,14 +348,17 @@ fn parse_params(body: &Value) -> Result<Params, EngineError> {
 }
 
 impl Session {
-    /// Tokens shared with the cached prompt (at most all but the last, for fresh logits).
+    /// Tokens of `tokens` that can be reused from the cache: the shared prefix, cut to whole
+    /// chunks evaluated as such (at most all but the last token, for fresh logits).
     fn common(&self, tokens: &[LlamaToken]) -> usize {
-        self.kv
+        let shared = self
+            .kv
             .iter()
             .zip(tokens)
             .take_while(|(a, b)| a == b)
             .count()
-            .min(tokens.len().saturating_sub(1))
+            .min(tokens.len().saturating_sub(1));
+        (shared / CHUNK * CHUNK).min(self.whole)
     }
 
     fn answer(
@@ -377,22 +401,25 @@ impl Session {
         self.kv.truncate(common);
         let mut batch = LlamaBatch::new(N_BATCH, 1);
         let rest = &tokens[common..];
-        for (ci, chunk) in rest.chunks(N_BATCH).enumerate() {
+        // `common` is a multiple of CHUNK, so these chunks sit at fixed positions.
+        for (ci, chunk) in rest.chunks(CHUNK).enumerate() {
             batch.clear();
-            let last_chunk = (ci + 1) * N_BATCH >= rest.len();
+            let last_chunk = (ci + 1) * CHUNK >= rest.len();
             for (j, &t) in chunk.iter().enumerate() {
-                let pos = (common + ci * N_BATCH + j) as i32;
+                let pos = (common + ci * CHUNK + j) as i32;
                 batch
                     .add(t, pos, &[0], last_chunk && j + 1 == chunk.len())
                     .map_err(|e| EngineError::Internal(format!("batch: {e}")))?;
             }
             if let Err(e) = ctx.decode(&mut batch) {
                 self.kv.clear();
+                self.whole = 0;
                 ctx.clear_kv_cache();
                 return Err(EngineError::Internal(format!("decode: {e}")));
             }
             self.kv.extend_from_slice(chunk);
         }
+        self.whole = tokens.len() / CHUNK * CHUNK;
 
         let mut out: Vec<u8> = Vec::new();
         let mut produced = 0usize;
@@ -416,6 +443,7 @@ impl Session {
                 .map_err(|e| EngineError::Internal(format!("batch: {e}")))?;
             if let Err(e) = ctx.decode(&mut batch) {
                 self.kv.clear();
+                self.whole = 0;
                 ctx.clear_kv_cache();
                 return Err(EngineError::Internal(format!("decode: {e}")));
             }
@@ -427,7 +455,7 @@ impl Session {
         Ok(json!({
             "id": format!("chatcmpl-{id}"),
             "object": "chat.completion",
-            "created": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            "created": 0,
             "model": info.name,
             "system_fingerprint": info.fingerprint(),
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],

@@ -73,10 +73,18 @@ impl Doc {
                 }
                 Block::Table { head, rows } => {
                     let cell = |c: &str| c.replace('|', "\\|");
-                    let _ = writeln!(s, "| {} |", head.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | "));
+                    let _ = writeln!(
+                        s,
+                        "| {} |",
+                        head.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")
+                    );
                     let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
                     for r in rows {
-                        let _ = writeln!(s, "| {} |", r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
+                        let _ = writeln!(
+                            s,
+                            "| {} |",
+                            r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | ")
+                        );
                     }
                     s.push('\n');
                 }
@@ -140,7 +148,11 @@ impl Doc {
                     s.push_str("</tbody>\n</table></div>\n");
                 }
                 Block::Figure { svg, caption, .. } => {
-                    let _ = writeln!(s, "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>", inline(caption));
+                    let _ = writeln!(
+                        s,
+                        "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>",
+                        inline(caption)
+                    );
                 }
                 Block::List(items) => {
                     s.push_str("<ul>\n");
@@ -207,12 +219,18 @@ mod tests {
 
     #[test]
     fn inline_spans_and_escaping() {
-        assert_eq!(inline("a `x<y` **b**"), "a <code>x&lt;y</code> <strong>b</strong>");
+        assert_eq!(
+            inline("a `x<y` **b**"),
+            "a <code>x&lt;y</code> <strong>b</strong>"
+        );
     }
 
     #[test]
     fn one_doc_two_renderings() {
-        let mut d = Doc { title: "T".into(), ..Default::default() };
+        let mut d = Doc {
+            title: "T".into(),
+            ..Default::default()
+        };
         d.h(1, "Sec");
         d.table(&["a", "b"], vec![vec!["1|2".into(), "3".into()]]);
         d.figure("f.svg", "<svg></svg>".into(), "cap");

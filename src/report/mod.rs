@@ -75,7 +75,11 @@ fn read_metrics(path: &Path, metric: &str) -> Result<Vec<MetricRow>> {
         let v: Vec<&str> = l.split(',').collect();
         let field = |c: usize, name: &str| {
             v.get(c).copied().with_context(|| {
-                format!("{}: line {}, field `{name}`: missing", path.display(), i + 2)
+                format!(
+                    "{}: line {}, field `{name}`: missing",
+                    path.display(),
+                    i + 2
+                )
             })
         };
         let num = |c: usize, name: &str| -> Result<f64> {
@@ -84,7 +88,11 @@ fn read_metrics(path: &Path, metric: &str) -> Result<Vec<MetricRow>> {
                 return Ok(f64::NAN);
             }
             s.parse().with_context(|| {
-                format!("{}: line {}, field `{name}`: not a number", path.display(), i + 2)
+                format!(
+                    "{}: line {}, field `{name}`: not a number",
+                    path.display(),
+                    i + 2
+                )
             })
         };
         out.push(MetricRow {
@@ -110,7 +118,11 @@ fn fallbacks(path: &Path) -> Result<BTreeMap<String, (usize, usize)>> {
         }
         let fb = v["details"]["llm_fallback"].as_f64().unwrap_or(0.0) > 0.0;
         let e = batches
-            .entry((s, v["seed"].as_u64().unwrap_or(0), v["round"].as_u64().unwrap_or(0)))
+            .entry((
+                s,
+                v["seed"].as_u64().unwrap_or(0),
+                v["round"].as_u64().unwrap_or(0),
+            ))
             .or_default();
         *e |= fb;
     }
@@ -169,7 +181,10 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     } else {
         (Vec::new(), None)
     };
-    let head = records.last().map(|r| r.hash.clone()).unwrap_or_else(|| crate::llm::ledger::GENESIS.into());
+    let head = records
+        .last()
+        .map(|r| r.hash.clone())
+        .unwrap_or_else(|| crate::llm::ledger::GENESIS.into());
     let exchanges: Vec<Exchange> = records
         .iter()
         .filter_map(|r| match &r.entry {
@@ -188,19 +203,75 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     let dz = &c.design;
     let mut rows = vec![
         vec!["strategies".into(), dz.strategies.join(", ")],
-        vec!["budget".into(), format!("{} rounds × {} knock-downs (initial set {}), {} seeds from seed {}", dz.rounds, dz.batch, dz.initial.unwrap_or(dz.batch), dz.seeds, c.study.seed)],
-        vec!["primary metric".into(), format!("`{metric}` on held-out pathway knock-downs; AUC over rounds")],
-        vec!["statistics".into(), format!("α = {alpha}, {} bootstrap resamples", c.stats.resamples)],
+        vec![
+            "budget".into(),
+            format!(
+                "{} rounds × {} knock-downs (initial set {}), {} seeds from seed {}",
+                dz.rounds,
+                dz.batch,
+                dz.initial.unwrap_or(dz.batch),
+                dz.seeds,
+                c.study.seed
+            ),
+        ],
+        vec![
+            "primary metric".into(),
+            format!("`{metric}` on held-out pathway knock-downs; AUC over rounds"),
+        ],
+        vec![
+            "statistics".into(),
+            format!("α = {alpha}, {} bootstrap resamples", c.stats.resamples),
+        ],
     ];
     if let Some(p) = &c.planner {
-        rows.push(vec!["LLM planner".into(), format!("`{}`{}, shortlist {}× batch, {} re-prompt(s)", p.model.display(), if p.sequential { " (one gene per call)" } else { " (whole batch per call)" }, p.shortlist_factor.unwrap_or(3), p.reprompts.unwrap_or(2))]);
+        rows.push(vec![
+            "LLM planner".into(),
+            format!(
+                "`{}`{}, shortlist {}× batch, {} re-prompt(s)",
+                p.model.display(),
+                if p.sequential {
+                    " (one gene per call)"
+                } else {
+                    " (whole batch per call)"
+                },
+                p.shortlist_factor.unwrap_or(3),
+                p.reprompts.unwrap_or(2)
+            ),
+        ]);
     }
     if let Some(j) = &c.judges {
-        rows.push(vec!["judges".into(), j.models.iter().map(|m| format!("`{}`", m.display())).collect::<Vec<_>>().join(", ")]);
-        rows.push(vec!["judged".into(), format!("{} in {}", c.judged_strategies().join(", "), match &j.rounds { Some(r) => format!("round(s) {}", r.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")), None => "every round".into() })]);
+        rows.push(vec![
+            "judges".into(),
+            j.models
+                .iter()
+                .map(|m| format!("`{}`", m.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]);
+        rows.push(vec![
+            "judged".into(),
+            format!(
+                "{} in {}",
+                c.judged_strategies().join(", "),
+                match &j.rounds {
+                    Some(r) => format!(
+                        "round(s) {}",
+                        r.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => "every round".into(),
+                }
+            ),
+        ]);
     }
     if let Some(a) = &c.ablation {
-        rows.push(vec!["masking ablation".into(), format!("bald, {} on {}", a.arms.join(", "), c.ablation_pathways().join(", "))]);
+        rows.push(vec![
+            "masking ablation".into(),
+            format!(
+                "bald, {} on {}",
+                a.arms.join(", "),
+                c.ablation_pathways().join(", ")
+            ),
+        ]);
     }
     d.table(&["setting", "value"], rows);
     let mut srows = Vec::new();
@@ -209,14 +280,33 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
             let cfg = read_json(&run.join("plan").join(&s.name).join(p).join("config.json"))?;
             srows.push(vec![
                 s.name.clone(),
-                format!("{}{}", if s.simulated { "SIMULATED " } else { "" }, s.screen.display()),
-                format!("{} × {}", cfg["screen"]["perturbations"], cfg["screen"]["readout_genes"]),
+                format!(
+                    "{}{}",
+                    if s.simulated { "SIMULATED " } else { "" },
+                    s.screen.display()
+                ),
+                format!(
+                    "{} × {}",
+                    cfg["screen"]["perturbations"], cfg["screen"]["readout_genes"]
+                ),
                 p.clone(),
-                format!("{} ({} perturbed)", cfg["pathway"]["genes"], cfg["pathway"]["perturbed_members"]),
+                format!(
+                    "{} ({} perturbed)",
+                    cfg["pathway"]["genes"], cfg["pathway"]["perturbed_members"]
+                ),
             ]);
         }
     }
-    d.table(&["screen", "file", "perturbations × readouts", "pathway", "pathway genes"], srows);
+    d.table(
+        &[
+            "screen",
+            "file",
+            "perturbations × readouts",
+            "pathway",
+            "pathway genes",
+        ],
+        srows,
+    );
 
     // 2. Deviations.
     d.h(1, "Deviations from the pre-registration");
@@ -224,14 +314,28 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     if let Ok(t) = std::fs::read_to_string(run.join(crate::audit::DEVIATIONS)) {
         for l in t.lines() {
             let v: Value = serde_json::from_str(l).context("deviations.jsonl: not JSON")?;
-            let ch: Vec<String> = v["changes"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
-            dev.push(format!("Locked input changed after the lock: {} (reason given: \"{}\").", ch.join("; "), v["reason"].as_str().unwrap_or("")));
+            let ch: Vec<String> = v["changes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect();
+            dev.push(format!(
+                "Locked input changed after the lock: {} (reason given: \"{}\").",
+                ch.join("; "),
+                v["reason"].as_str().unwrap_or("")
+            ));
         }
     }
     let mut fb_total: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for s in &c.screens {
         for p in &s.pathways {
-            for (k, (n, fb)) in fallbacks(&run.join("plan").join(&s.name).join(p).join("selections.jsonl"))? {
+            for (k, (n, fb)) in fallbacks(
+                &run.join("plan")
+                    .join(&s.name)
+                    .join(p)
+                    .join("selections.jsonl"),
+            )? {
                 let e = fb_total.entry(k).or_default();
                 e.0 += n;
                 e.1 += fb;
@@ -244,7 +348,11 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         }
     }
     let judged = run.join("judged");
-    let jm = if c.judges.is_some() { Some(read_json(&judged.join("judge_manifest.json"))?) } else { None };
+    let jm = if c.judges.is_some() {
+        Some(read_json(&judged.join("judge_manifest.json"))?)
+    } else {
+        None
+    };
     if let Some(m) = &jm {
         let mut failed = 0u64;
         let mut total = 0u64;
@@ -299,7 +407,10 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
             d.figure(
                 file,
                 svg::line_chart(&format!("{p} ({})", s.name), "round", metric, &series),
-                format!("Learning curves on {p}: `{metric}` by round, mean ± 1 SE over {} seeds.", seeds.len()),
+                format!(
+                    "Learning curves on {p}: `{metric}` by round, mean ± 1 SE over {} seeds.",
+                    seeds.len()
+                ),
             );
             let aucs: Vec<Vec<f64>> = dz
                 .strategies
@@ -308,7 +419,11 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
                     seeds
                         .iter()
                         .map(|&sd| {
-                            let mut v: Vec<(usize, f64)> = rows.iter().filter(|r| &r.strategy == st && r.seed == sd).map(|r| (r.round, r.value)).collect();
+                            let mut v: Vec<(usize, f64)> = rows
+                                .iter()
+                                .filter(|r| &r.strategy == st && r.seed == sd)
+                                .map(|r| (r.round, r.value))
+                                .collect();
                             v.sort_by_key(|x| x.0);
                             crate::performance::auc(&v.iter().map(|x| x.1).collect::<Vec<_>>())
                         })
@@ -318,16 +433,41 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
             let cmp = crate::performance::compare_aucs(&dz.strategies, &aucs, metric, alpha);
             let mut t = Vec::new();
             for (st, m, se) in &cmp.auc {
-                let vs = cmp.pairs.iter().find(|q| (q.a == cmp.best && &q.b == st) || (q.b == cmp.best && &q.a == st));
+                let vs = cmp
+                    .pairs
+                    .iter()
+                    .find(|q| (q.a == cmp.best && &q.b == st) || (q.b == cmp.best && &q.a == st));
                 t.push(vec![
-                    if *st == cmp.best { format!("**{st}** (best)") } else { st.clone() },
+                    if *st == cmp.best {
+                        format!("**{st}** (best)")
+                    } else {
+                        st.clone()
+                    },
                     format!("{} ± {}", f(*m, 4), f(*se, 4)),
-                    vs.map_or("—".into(), |q| f(if q.a == cmp.best { q.mean_difference } else { -q.mean_difference }, 4)),
+                    vs.map_or("—".into(), |q| {
+                        f(
+                            if q.a == cmp.best {
+                                q.mean_difference
+                            } else {
+                                -q.mean_difference
+                            },
+                            4,
+                        )
+                    }),
                     vs.map_or("—".into(), |q| fmt_p(q.wilcoxon_p)),
                     vs.map_or("—".into(), |q| fmt_p(q.holm_p)),
                 ]);
             }
-            d.table(&["strategy", "AUC (mean ± SE)", "best − this", "Wilcoxon p", "Holm p"], t);
+            d.table(
+                &[
+                    "strategy",
+                    "AUC (mean ± SE)",
+                    "best − this",
+                    "Wilcoxon p",
+                    "Holm p",
+                ],
+                t,
+            );
             d.p(format!(
                 "Best on {p}: **{}**, {} (α = {alpha}; with {} seeds the smallest two-sided exact Wilcoxon p is {}).",
                 cmp.best,
@@ -344,9 +484,15 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         d.h(1, "Judged coherence (blinded panel)");
         let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
         let vpath = judged.join("verdicts.csv");
-        verdicts = crate::preference::parse_verdicts(&read(&vpath)?)
-            .map_err(|(l, fld, msg)| anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display()))?;
-        let flagged: Vec<String> = m["flagged_judges"].as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect();
+        verdicts = crate::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
+            anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
+        })?;
+        let flagged: Vec<String> = m["flagged_judges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
         d.p(format!(
             "{} blinded items ({} contexts) shown in both orders to {} judges: {} verdict rows. Blinding integrity: the strategies could not be told apart by any surface feature at α = {} (table below).",
             tasks_m["items"], tasks_m["contexts"], m["judges"].as_array().map_or(0, Vec::len), verdicts.len(), tasks_m["integrity"]["alpha"]
@@ -356,91 +502,215 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         let names = c.judged_strategies();
         let cell = |i: usize, j: usize| -> Option<svg::Cell> {
             let (a, b) = (&names[i], &names[j]);
-            pairs.iter().find_map(|p| {
-                if &p.s == a && &p.t == b {
-                    Some(svg::Cell { rate: p.win_rate, lo: p.bootstrap_ci.0, hi: p.bootstrap_ci.1, holm_p: p.holm_p })
-                } else if &p.s == b && &p.t == a {
-                    Some(svg::Cell { rate: 1.0 - p.win_rate, lo: 1.0 - p.bootstrap_ci.1, hi: 1.0 - p.bootstrap_ci.0, holm_p: p.holm_p })
-                } else {
-                    None
-                }
-            }).filter(|x| x.rate.is_finite())
+            pairs
+                .iter()
+                .find_map(|p| {
+                    if &p.s == a && &p.t == b {
+                        Some(svg::Cell {
+                            rate: p.win_rate,
+                            lo: p.bootstrap_ci.0,
+                            hi: p.bootstrap_ci.1,
+                            holm_p: p.holm_p,
+                        })
+                    } else if &p.s == b && &p.t == a {
+                        Some(svg::Cell {
+                            rate: 1.0 - p.win_rate,
+                            lo: 1.0 - p.bootstrap_ci.1,
+                            hi: 1.0 - p.bootstrap_ci.0,
+                            holm_p: p.holm_p,
+                        })
+                    } else {
+                        None
+                    }
+                })
+                .filter(|x| x.rate.is_finite())
         };
         d.figure("winrate-heatmap.svg", svg::heatmap("Pairwise win rates (all judges)", &names, &cell), "Win rate of the row strategy over the column strategy, with 95% cluster-bootstrap CIs and Holm-adjusted sign-test p-values.");
         let t: Vec<Vec<String>> = pairs
             .iter()
-            .map(|p| vec![
-                format!("{} vs {}", p.s, p.t),
-                p.items.to_string(),
-                format!("{}/{}/{}", p.wins, p.losses, p.ties),
-                p.failed_items.to_string(),
-                f(p.win_rate, 3),
-                ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
-                ci(p.wilson_ci.0, p.wilson_ci.1, 3),
-                fmt_p(p.sign_test_p),
-                fmt_p(p.holm_p),
-            ])
+            .map(|p| {
+                vec![
+                    format!("{} vs {}", p.s, p.t),
+                    p.items.to_string(),
+                    format!("{}/{}/{}", p.wins, p.losses, p.ties),
+                    p.failed_items.to_string(),
+                    f(p.win_rate, 3),
+                    ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
+                    ci(p.wilson_ci.0, p.wilson_ci.1, 3),
+                    fmt_p(p.sign_test_p),
+                    fmt_p(p.holm_p),
+                ]
+            })
             .collect();
-        d.table(&["pair (s vs t)", "items", "s wins/losses/ties", "failed items", "win rate of s", "bootstrap CI", "Wilson CI (decisive)", "sign p", "Holm p"], t);
+        d.table(
+            &[
+                "pair (s vs t)",
+                "items",
+                "s wins/losses/ties",
+                "failed items",
+                "win rate of s",
+                "bootstrap CI",
+                "Wilson CI (decisive)",
+                "sign p",
+                "Holm p",
+            ],
+            t,
+        );
         let bt = strengths(&items, c.stats.resamples, c.study.seed, alpha);
         d.h(2, "Bradley–Terry strengths");
         if bt.theta.is_empty() {
-            d.p(format!("Not estimable: {}.", bt.note.clone().unwrap_or_default()));
+            d.p(format!(
+                "Not estimable: {}.",
+                bt.note.clone().unwrap_or_default()
+            ));
         } else {
-            let rows: Vec<(String, f64, f64, f64)> = bt.strategies.iter().enumerate().map(|(i, s)| (s.clone(), bt.theta[i], bt.theta_ci[i].0, bt.theta_ci[i].1)).collect();
-            d.figure("bradley-terry.svg", svg::forest("Bradley–Terry log-strengths (sum zero)", "log-strength", &rows), "Davidson–Bradley–Terry log-strengths with 95% cluster-bootstrap CIs.");
+            let rows: Vec<(String, f64, f64, f64)> = bt
+                .strategies
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), bt.theta[i], bt.theta_ci[i].0, bt.theta_ci[i].1))
+                .collect();
+            d.figure(
+                "bradley-terry.svg",
+                svg::forest(
+                    "Bradley–Terry log-strengths (sum zero)",
+                    "log-strength",
+                    &rows,
+                ),
+                "Davidson–Bradley–Terry log-strengths with 95% cluster-bootstrap CIs.",
+            );
             d.table(
                 &["strategy", "log-strength", "95% CI", "relative to random"],
-                bt.strategies.iter().enumerate().map(|(i, s)| vec![
-                    s.clone(),
-                    f(bt.theta[i], 3),
-                    ci(bt.theta_ci[i].0, bt.theta_ci[i].1, 3),
-                    bt.theta_random_anchored.as_ref().map_or("—".into(), |a| f(a[i], 3)),
-                ]).collect(),
+                bt.strategies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        vec![
+                            s.clone(),
+                            f(bt.theta[i], 3),
+                            ci(bt.theta_ci[i].0, bt.theta_ci[i].1, 3),
+                            bt.theta_random_anchored
+                                .as_ref()
+                                .map_or("—".into(), |a| f(a[i], 3)),
+                        ]
+                    })
+                    .collect(),
             );
             d.p(format!("Davidson tie parameter ν = {}; {} bootstrap resamples were not estimable and are left out of the CIs.", f(bt.nu, 3), bt.failed_resamples));
         }
         d.h(2, "Judge agreement and position bias");
         let ag = agreement(&verdicts, c.stats.resamples, c.study.seed, alpha);
         let mut t = vec![
-            vec!["Fleiss' κ".into(), f(ag.fleiss_kappa, 3), ci(ag.fleiss_ci.0, ag.fleiss_ci.1, 3), format!("{} complete units of {}", ag.complete_units, ag.units)],
-            vec!["Krippendorff's α (nominal)".into(), f(ag.krippendorff_alpha, 3), ci(ag.krippendorff_ci.0, ag.krippendorff_ci.1, 3), format!("{} units", ag.units)],
+            vec![
+                "Fleiss' κ".into(),
+                f(ag.fleiss_kappa, 3),
+                ci(ag.fleiss_ci.0, ag.fleiss_ci.1, 3),
+                format!("{} complete units of {}", ag.complete_units, ag.units),
+            ],
+            vec![
+                "Krippendorff's α (nominal)".into(),
+                f(ag.krippendorff_alpha, 3),
+                ci(ag.krippendorff_ci.0, ag.krippendorff_ci.1, 3),
+                format!("{} units", ag.units),
+            ],
         ];
         for k in &ag.cohen {
-            t.push(vec![format!("Cohen's κ {} / {}", k.a, k.b), f(k.kappa, 3), ci(k.ci.0, k.ci.1, 3), format!("{} units", k.n)]);
+            t.push(vec![
+                format!("Cohen's κ {} / {}", k.a, k.b),
+                f(k.kappa, 3),
+                ci(k.ci.0, k.ci.1, 3),
+                format!("{} units", k.n),
+            ]);
         }
         d.table(&["statistic", "value", "95% CI", "n"], t);
         d.table(
-            &["judge", "first-position rate", "binomial p", "order consistency", "McNemar p", "flag"],
-            position_bias(&verdicts).iter().map(|b| vec![
-                b.judge.clone(),
-                format!("{} ({}/{})", f(b.first_position_rate, 3), b.first_position, b.decisive),
-                fmt_p(b.first_position_p),
-                format!("{} of {} pairs", f(b.consistency, 3), b.paired),
-                fmt_p(b.mcnemar_p),
-                if flagged.contains(&b.judge) { "same family as the planner".into() } else { String::new() },
-            ]).collect(),
+            &[
+                "judge",
+                "first-position rate",
+                "binomial p",
+                "order consistency",
+                "McNemar p",
+                "flag",
+            ],
+            position_bias(&verdicts)
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.judge.clone(),
+                        format!(
+                            "{} ({}/{})",
+                            f(b.first_position_rate, 3),
+                            b.first_position,
+                            b.decisive
+                        ),
+                        fmt_p(b.first_position_p),
+                        format!("{} of {} pairs", f(b.consistency, 3), b.paired),
+                        fmt_p(b.mcnemar_p),
+                        if flagged.contains(&b.judge) {
+                            "same family as the planner".into()
+                        } else {
+                            String::new()
+                        },
+                    ]
+                })
+                .collect(),
         );
         if !flagged.is_empty() {
-            let rest: Vec<Verdict> = verdicts.iter().filter(|v| !flagged.contains(&v.judge)).cloned().collect();
+            let rest: Vec<Verdict> = verdicts
+                .iter()
+                .filter(|v| !flagged.contains(&v.judge))
+                .cloned()
+                .collect();
             if rest.is_empty() {
                 d.p(format!("Every judge ({}) is of the planner's model family, so self-preference cannot be ruled out and no verdict is left without them.", flagged.join(", ")));
             } else {
                 let ps = summarise(&item_scores(&rest), c.stats.resamples, c.study.seed, alpha);
-                d.p(format!("Without the judges of the planner's family ({}):", flagged.join(", ")));
-                d.table(&["pair", "items", "win rate of s", "bootstrap CI", "Holm p"], ps.iter().map(|p| vec![format!("{} vs {}", p.s, p.t), p.items.to_string(), f(p.win_rate, 3), ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3), fmt_p(p.holm_p)]).collect());
+                d.p(format!(
+                    "Without the judges of the planner's family ({}):",
+                    flagged.join(", ")
+                ));
+                d.table(
+                    &["pair", "items", "win rate of s", "bootstrap CI", "Holm p"],
+                    ps.iter()
+                        .map(|p| {
+                            vec![
+                                format!("{} vs {}", p.s, p.t),
+                                p.items.to_string(),
+                                f(p.win_rate, 3),
+                                ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
+                                fmt_p(p.holm_p),
+                            ]
+                        })
+                        .collect(),
+                );
             }
         }
         d.h(2, "Blinding integrity");
         d.table(
             &["feature", "accuracy", "chance", "Holm p", "blocking"],
-            tasks_m["integrity"]["features"].as_array().into_iter().flatten().map(|x| vec![
-                x["feature"].as_str().unwrap_or("").to_string(),
-                format!("{} ({}/{})", f(x["accuracy"].as_f64().unwrap_or(f64::NAN), 3), x["correct"], x["n"]),
-                f(x["chance"].as_f64().unwrap_or(f64::NAN), 3),
-                fmt_p(x["p_holm"].as_f64().unwrap_or(f64::NAN)),
-                if x["blocking"].as_bool() == Some(true) { "yes".into() } else { "reported".into() },
-            ]).collect(),
+            tasks_m["integrity"]["features"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    vec![
+                        x["feature"].as_str().unwrap_or("").to_string(),
+                        format!(
+                            "{} ({}/{})",
+                            f(x["accuracy"].as_f64().unwrap_or(f64::NAN), 3),
+                            x["correct"],
+                            x["n"]
+                        ),
+                        f(x["chance"].as_f64().unwrap_or(f64::NAN), 3),
+                        fmt_p(x["p_holm"].as_f64().unwrap_or(f64::NAN)),
+                        if x["blocking"].as_bool() == Some(true) {
+                            "yes".into()
+                        } else {
+                            "reported".into()
+                        },
+                    ]
+                })
+                .collect(),
         );
     }
 
@@ -449,46 +719,118 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         d.h(1, "Symbol-masking ablation");
         d.p(format!("Arms {} and bald (the shortlist's own order). Genes in masked prompts are shown under seeded opaque IDs; if the LLM relied on memorised gene names, masked picks would diverge from full ones and lose performance. Exploratory: Benjamini–Hochberg across arm pairs × rounds.", ab.arms.join(", ")));
         for p in c.ablation_pathways() {
-            let a = read_json(&run.join("ablation").join(&c.screens[0].name).join(&p).join("ablation.json"))?;
+            let a = read_json(
+                &run.join("ablation")
+                    .join(&c.screens[0].name)
+                    .join(&p)
+                    .join("ablation.json"),
+            )?;
             d.h(2, p.clone());
-            let fr: Vec<String> = a["fallback_rate"].as_object().into_iter().flatten().map(|(k, v)| format!("`{k}` {}", f(v.as_f64().unwrap_or(f64::NAN), 3))).collect();
+            let fr: Vec<String> = a["fallback_rate"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("`{k}` {}", f(v.as_f64().unwrap_or(f64::NAN), 3)))
+                .collect();
             d.p(format!("Fallback rate per arm (share of rounds replaced in part by the uncertainty order): {}.", fr.join(", ")));
             let mut t = Vec::new();
             for q in a["pairs"].as_array().into_iter().flatten() {
-                let last = q["rounds"].as_array().and_then(|r| r.last()).cloned().unwrap_or(Value::Null);
+                let last = q["rounds"]
+                    .as_array()
+                    .and_then(|r| r.last())
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
                 t.push(vec![
-                    format!("{} vs {}", q["a"].as_str().unwrap_or(""), q["b"].as_str().unwrap_or("")),
-                    format!("{} ± {}", f(g(&q["jaccard_mean"]), 3), f(g(&q["jaccard_se"]), 3)),
+                    format!(
+                        "{} vs {}",
+                        q["a"].as_str().unwrap_or(""),
+                        q["b"].as_str().unwrap_or("")
+                    ),
+                    format!(
+                        "{} ± {}",
+                        f(g(&q["jaccard_mean"]), 3),
+                        f(g(&q["jaccard_se"]), 3)
+                    ),
                     q["batches"].to_string(),
                     f(g(&last["mean_difference"]), 4),
                     fmt_p(g(&last["wilcoxon_p"])),
                     fmt_p(g(&last["bh_q"])),
                 ]);
             }
-            d.table(&["arms", "Jaccard of batches (mean ± SE)", "batches", "last-round Δ pearson_delta", "Wilcoxon p", "BH q"], t);
+            d.table(
+                &[
+                    "arms",
+                    "Jaccard of batches (mean ± SE)",
+                    "batches",
+                    "last-round Δ pearson_delta",
+                    "Wilcoxon p",
+                    "BH q",
+                ],
+                t,
+            );
         }
     }
 
     // 6. Failures.
     d.h(1, "Failures");
     if let Some(m) = &jm {
-        let cats = ["verdict", "parse_error", "refusal", "provider_error", "truncated"];
-        let t: Vec<Vec<String>> = m["outcomes"].as_object().into_iter().flatten().map(|(j, o)| {
-            std::iter::once(j.clone()).chain(cats.iter().map(|k| o[*k].as_u64().unwrap_or(0).to_string())).collect()
-        }).collect();
+        let cats = [
+            "verdict",
+            "parse_error",
+            "refusal",
+            "provider_error",
+            "truncated",
+        ];
+        let t: Vec<Vec<String>> = m["outcomes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(j, o)| {
+                std::iter::once(j.clone())
+                    .chain(cats.iter().map(|k| o[*k].as_u64().unwrap_or(0).to_string()))
+                    .collect()
+            })
+            .collect();
         d.p("Judge answers by outcome (a failure is never counted as a verdict):");
-        d.table(&["judge", "verdict", "parse error", "refusal", "provider error", "truncated"], t);
+        d.table(
+            &[
+                "judge",
+                "verdict",
+                "parse error",
+                "refusal",
+                "provider error",
+                "truncated",
+            ],
+            t,
+        );
     }
     if !fb_total.is_empty() {
         d.p("LLM planner batches (seed × round) that fell back, in part or whole, to the uncertainty order after invalid answers:");
-        d.table(&["strategy", "batches", "with fallback"], fb_total.iter().map(|(k, (n, fb))| vec![k.clone(), n.to_string(), fb.to_string()]).collect());
+        d.table(
+            &["strategy", "batches", "with fallback"],
+            fb_total
+                .iter()
+                .map(|(k, (n, fb))| vec![k.clone(), n.to_string(), fb.to_string()])
+                .collect(),
+        );
     }
     let mut status: BTreeMap<(String, String), usize> = BTreeMap::new();
     for x in &exchanges {
         let s = match x.status {
-            Status::Error => format!("error: {}", x.error.as_ref().map_or("unknown".into(), |e| serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())),
-            other => serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Status::Error => format!(
+                "error: {}",
+                x.error
+                    .as_ref()
+                    .map_or("unknown".into(), |e| serde_json::to_value(e.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default())
+            ),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
         };
         *status.entry((x.endpoint.clone(), s)).or_default() += 1;
     }
@@ -496,7 +838,13 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         d.p("The ledger holds no LLM exchange.");
     } else {
         d.p("Ledger exchanges by endpoint and status:");
-        d.table(&["endpoint", "status", "exchanges"], status.iter().map(|((e, s), n)| vec![e.clone(), s.clone(), n.to_string()]).collect());
+        d.table(
+            &["endpoint", "status", "exchanges"],
+            status
+                .iter()
+                .map(|((e, s), n)| vec![e.clone(), s.clone(), n.to_string()])
+                .collect(),
+        );
     }
 
     // 7. Tokens and cost.
@@ -508,12 +856,47 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         e.1 += x.attempts as u64;
         e.2 += x.prompt_tokens;
         e.3 += x.completion_tokens;
-        e.4 += if x.source == Source::Network { x.cost_usd } else { 0.0 };
+        e.4 += if x.source == Source::Network {
+            x.cost_usd
+        } else {
+            0.0
+        };
     }
-    let total: (usize, u64, u64, u64, f64) = use_.values().fold((0, 0, 0, 0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3, a.4 + b.4));
-    let mut t: Vec<Vec<String>> = use_.iter().map(|(k, v)| vec![k.clone(), v.0.to_string(), v.1.to_string(), v.2.to_string(), v.3.to_string(), format!("{:.4}", v.4)]).collect();
-    t.push(vec!["**total**".into(), total.0.to_string(), total.1.to_string(), total.2.to_string(), total.3.to_string(), format!("{:.4}", total.4)]);
-    d.table(&["endpoint", "exchanges", "HTTP attempts", "prompt tokens", "completion tokens", "cost (USD)"], t);
+    let total: (usize, u64, u64, u64, f64) = use_.values().fold((0, 0, 0, 0, 0.0), |a, b| {
+        (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3, a.4 + b.4)
+    });
+    let mut t: Vec<Vec<String>> = use_
+        .iter()
+        .map(|(k, v)| {
+            vec![
+                k.clone(),
+                v.0.to_string(),
+                v.1.to_string(),
+                v.2.to_string(),
+                v.3.to_string(),
+                format!("{:.4}", v.4),
+            ]
+        })
+        .collect();
+    t.push(vec![
+        "**total**".into(),
+        total.0.to_string(),
+        total.1.to_string(),
+        total.2.to_string(),
+        total.3.to_string(),
+        format!("{:.4}", total.4),
+    ]);
+    d.table(
+        &[
+            "endpoint",
+            "exchanges",
+            "HTTP attempts",
+            "prompt tokens",
+            "completion tokens",
+            "cost (USD)",
+        ],
+        t,
+    );
     d.p("Costs use the prices in each model file; the embedded local model costs nothing. Answers served from the ledger on resume are not sent again and cost nothing.");
 
     // 8. Methods.
@@ -523,31 +906,72 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     // 9. Provenance.
     d.h(1, "Provenance");
     let mut t = vec![
-        vec!["tool".into(), format!("pertaudit {}", lock["tool"]["version"].as_str().unwrap_or(""))],
-        vec!["report made by".into(), format!("pertaudit {}", env!("CARGO_PKG_VERSION"))],
+        vec![
+            "tool".into(),
+            format!(
+                "pertaudit {}",
+                lock["tool"]["version"].as_str().unwrap_or("")
+            ),
+        ],
+        vec![
+            "report made by".into(),
+            format!("pertaudit {}", env!("CARGO_PKG_VERSION")),
+        ],
         vec!["run id".into(), format!("`{run_id}`")],
         vec!["lock.json sha256".into(), format!("`{lock_sha}`")],
-        vec!["audit.toml sha256".into(), format!("`{}`", sha256_bytes(config_text.as_bytes()))],
-        vec!["analysis plan sha256".into(), format!("`{}`", lock["analysis_plan"]["sha256"].as_str().unwrap_or(""))],
-        vec!["ledger head".into(), format!("`{head}` ({} records)", records.len())],
+        vec![
+            "audit.toml sha256".into(),
+            format!("`{}`", sha256_bytes(config_text.as_bytes())),
+        ],
+        vec![
+            "analysis plan sha256".into(),
+            format!(
+                "`{}`",
+                lock["analysis_plan"]["sha256"].as_str().unwrap_or("")
+            ),
+        ],
+        vec![
+            "ledger head".into(),
+            format!("`{head}` ({} records)", records.len()),
+        ],
     ];
     if let Some(m) = &jm {
-        t.push(vec!["blinded tasks sha256".into(), format!("`{}`", m["tasks"]["tasks_sha256"].as_str().unwrap_or(""))]);
-        t.push(vec!["un-blinding key sha256".into(), format!("`{}`", m["tasks"]["key_sha256"].as_str().unwrap_or(""))]);
+        t.push(vec![
+            "blinded tasks sha256".into(),
+            format!("`{}`", m["tasks"]["tasks_sha256"].as_str().unwrap_or("")),
+        ]);
+        t.push(vec![
+            "un-blinding key sha256".into(),
+            format!("`{}`", m["tasks"]["key_sha256"].as_str().unwrap_or("")),
+        ]);
     }
     d.table(&["what", "value"], t);
     let mut t = Vec::new();
-    for (k, label) in [("inputs", "role"), ("models", "role"), ("templates", "name")] {
+    for (k, label) in [
+        ("inputs", "role"),
+        ("models", "role"),
+        ("templates", "name"),
+    ] {
         for e in lock[k].as_array().into_iter().flatten() {
             t.push(vec![
                 e[label].as_str().unwrap_or("").to_string(),
-                format!("`{}`", e.get("path").or_else(|| e.get("source")).and_then(Value::as_str).unwrap_or("")),
+                format!(
+                    "`{}`",
+                    e.get("path")
+                        .or_else(|| e.get("source"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                ),
                 format!("`{}`", e["sha256"].as_str().unwrap_or("")),
             ]);
         }
     }
     for e in lock["weights"].as_array().into_iter().flatten() {
-        t.push(vec!["model weights".into(), format!("`{}`", e["model"].as_str().unwrap_or("")), format!("`{}`", e["sha256"].as_str().unwrap_or(""))]);
+        t.push(vec![
+            "model weights".into(),
+            format!("`{}`", e["model"].as_str().unwrap_or("")),
+            format!("`{}`", e["sha256"].as_str().unwrap_or("")),
+        ]);
     }
     d.table(&["input", "path (as in the config)", "sha256"], t);
     d.p("`pertaudit verify RUN` re-walks the ledger's hash chain, checks every stored request and response body against its hash, and re-hashes every locked input. `pertaudit report RUN --replay` recomputes every step from the ledger alone (no LLM call) and rebuilds this report byte for byte.");

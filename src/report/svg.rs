@@ -28,7 +28,11 @@ fn c(v: f64) -> String {
 
 /// A tick label: as few decimals as the step needs.
 fn tick_label(v: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10()).ceil() as usize };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
     let s = format!("{v:.decimals$}");
     if s.starts_with('-') && s.trim_start_matches(['-', '0', '.']).is_empty() {
         s[1..].to_string()
@@ -60,7 +64,10 @@ pub struct Series {
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     let (w, h) = (680.0, 380.0);
     let (ml, mr, mt, mb) = (64.0, 150.0, 36.0, 52.0);
-    let pts = series.iter().flat_map(|s| s.points.iter()).filter(|p| p.1.is_finite());
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.1.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, m, se) in pts {
         let se = if se.is_finite() { se } else { 0.0 };
@@ -85,8 +92,16 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}">"#,
         t = esc(title)
     );
-    let _ = write!(s, r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##);
-    let _ = write!(s, r#"<text x="{}" y="22" font-size="15" font-weight="bold">{}</text>"#, c(ml), esc(title));
+    let _ = write!(
+        s,
+        r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##
+    );
+    let _ = write!(
+        s,
+        r#"<text x="{}" y="22" font-size="15" font-weight="bold">{}</text>"#,
+        c(ml),
+        esc(title)
+    );
     // Grid and y ticks.
     let mut y = y0;
     while y <= y1 + ystep * 1e-6 {
@@ -144,13 +159,36 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             continue;
         }
         let se = |q: &(f64, f64, f64)| if q.2.is_finite() { q.2 } else { 0.0 };
-        let mut band: Vec<String> = p.iter().map(|q| format!("{},{}", c(sx(q.0)), c(sy(q.1 + se(q))))).collect();
-        band.extend(p.iter().rev().map(|q| format!("{},{}", c(sx(q.0)), c(sy(q.1 - se(q))))));
-        let _ = write!(s, r#"<polygon points="{}" fill="{col}" fill-opacity="0.15" stroke="none"/>"#, band.join(" "));
-        let line: Vec<String> = p.iter().map(|q| format!("{},{}", c(sx(q.0)), c(sy(q.1)))).collect();
-        let _ = write!(s, r#"<polyline points="{}" fill="none" stroke="{col}" stroke-width="2.5"/>"#, line.join(" "));
+        let mut band: Vec<String> = p
+            .iter()
+            .map(|q| format!("{},{}", c(sx(q.0)), c(sy(q.1 + se(q)))))
+            .collect();
+        band.extend(
+            p.iter()
+                .rev()
+                .map(|q| format!("{},{}", c(sx(q.0)), c(sy(q.1 - se(q))))),
+        );
+        let _ = write!(
+            s,
+            r#"<polygon points="{}" fill="{col}" fill-opacity="0.15" stroke="none"/>"#,
+            band.join(" ")
+        );
+        let line: Vec<String> = p
+            .iter()
+            .map(|q| format!("{},{}", c(sx(q.0)), c(sy(q.1))))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{col}" stroke-width="2.5"/>"#,
+            line.join(" ")
+        );
         for q in &p {
-            let _ = write!(s, r#"<circle cx="{}" cy="{}" r="3.5" fill="{col}"/>"#, c(sx(q.0)), c(sy(q.1)));
+            let _ = write!(
+                s,
+                r#"<circle cx="{}" cy="{}" r="3.5" fill="{col}"/>"#,
+                c(sx(q.0)),
+                c(sy(q.1))
+            );
         }
         let ly = mt + 14.0 + 22.0 * k as f64;
         let lx = ml + px + 14.0;
@@ -200,21 +238,32 @@ fn diverging(v: f64) -> (String, bool) {
 }
 
 /// Win-rate matrix: cell (row s, column t) is s's win rate over t.
-pub fn heatmap(title: &str, names: &[String], cell: &dyn Fn(usize, usize) -> Option<Cell>) -> String {
+pub fn heatmap(
+    title: &str,
+    names: &[String],
+    cell: &dyn Fn(usize, usize) -> Option<Cell>,
+) -> String {
     let n = names.len();
     let cw = 118.0;
     let ch = 62.0;
     let (ml, mt) = (120.0, 66.0);
-    let w = ml + cw * n as f64 + 20.0;
-    let h = mt + ch * n as f64 + 54.0;
+    let w = (ml + cw * n as f64 + 20.0).max(560.0);
+    let h = mt + ch * n as f64 + 70.0;
     let mut s = String::new();
     let _ = write!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}">"#,
         t = esc(title)
     );
-    let _ = write!(s, r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##);
-    let _ = write!(s, r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#, esc(title));
+    let _ = write!(
+        s,
+        r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##
+    );
+    let _ = write!(
+        s,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     for (j, t) in names.iter().enumerate() {
         let _ = write!(
             s,
@@ -277,8 +326,9 @@ pub fn heatmap(title: &str, names: &[String], cell: &dyn Fn(usize, usize) -> Opt
     }
     let _ = write!(
         s,
-        r##"<text x="10" y="{}" font-size="11" fill="#333333">Cell: win rate of the row strategy over the column strategy (ties ½), 95% cluster-bootstrap CI,</text><text x="10" y="{}" font-size="11" fill="#333333">Holm-adjusted sign-test p (* below 0.05). Blue: the row loses; red: the row wins.</text>"##,
-        c(h - 28.0),
+        r##"<text x="10" y="{}" font-size="11" fill="#333333">Cell: win rate of the row strategy over the column strategy (ties ½),</text><text x="10" y="{}" font-size="11" fill="#333333">95% cluster-bootstrap CI, Holm-adjusted sign-test p (* below 0.05).</text><text x="10" y="{}" font-size="11" fill="#333333">Blue: the row strategy loses; red: it wins.</text>"##,
+        c(h - 40.0),
+        c(h - 26.0),
         c(h - 12.0)
     );
     s.push_str("</svg>");
@@ -291,7 +341,10 @@ pub fn forest(title: &str, x_label: &str, rows: &[(String, f64, f64, f64)]) -> S
     let rh = 30.0;
     let w = 640.0;
     let h = mt + mb + rh * rows.len().max(1) as f64;
-    let vals = rows.iter().flat_map(|r| [r.1, r.2, r.3]).filter(|v| v.is_finite());
+    let vals = rows
+        .iter()
+        .flat_map(|r| [r.1, r.2, r.3])
+        .filter(|v| v.is_finite());
     let (mut lo, mut hi) = (0.0f64, 0.0f64);
     for v in vals {
         lo = lo.min(v);
@@ -310,8 +363,15 @@ pub fn forest(title: &str, x_label: &str, rows: &[(String, f64, f64, f64)]) -> S
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}">"#,
         t = esc(title)
     );
-    let _ = write!(s, r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##);
-    let _ = write!(s, r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#, esc(title));
+    let _ = write!(
+        s,
+        r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##
+    );
+    let _ = write!(
+        s,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
     let bottom = mt + rh * rows.len().max(1) as f64;
     let mut x = lo;
     while x <= hi + step * 1e-6 {
@@ -335,7 +395,13 @@ pub fn forest(title: &str, x_label: &str, rows: &[(String, f64, f64, f64)]) -> S
     );
     for (k, (name, est, l, u)) in rows.iter().enumerate() {
         let y = mt + rh * (k as f64 + 0.5);
-        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, c(ml - 10.0), c(y + 4.0), esc(name));
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            c(ml - 10.0),
+            c(y + 4.0),
+            esc(name)
+        );
         if l.is_finite() && u.is_finite() {
             let _ = write!(
                 s,
@@ -346,7 +412,12 @@ pub fn forest(title: &str, x_label: &str, rows: &[(String, f64, f64, f64)]) -> S
             );
         }
         if est.is_finite() {
-            let _ = write!(s, r##"<circle cx="{}" cy="{}" r="5" fill="#0072B2"/>"##, c(sx(*est)), c(y));
+            let _ = write!(
+                s,
+                r##"<circle cx="{}" cy="{}" r="5" fill="#0072B2"/>"##,
+                c(sx(*est)),
+                c(y)
+            );
         }
     }
     let _ = write!(
@@ -374,13 +445,23 @@ mod tests {
 
     #[test]
     fn charts_are_well_formed_and_stable() {
-        let s = vec![Series { name: "a<b".into(), points: vec![(0.0, 0.1, 0.02), (1.0, 0.4, f64::NAN)] }];
+        let s = vec![Series {
+            name: "a<b".into(),
+            points: vec![(0.0, 0.1, 0.02), (1.0, 0.4, f64::NAN)],
+        }];
         let one = line_chart("t", "round", "r", &s);
         assert_eq!(one, line_chart("t", "round", "r", &s));
         assert!(one.starts_with("<svg") && one.ends_with("</svg>"));
         assert!(one.contains("a&lt;b"));
         let names = vec!["x".to_string(), "y".to_string()];
-        let hm = heatmap("w", &names, &|i, _| Some(Cell { rate: if i == 0 { 0.8 } else { 0.2 }, lo: 0.1, hi: 0.9, holm_p: 0.01 }));
+        let hm = heatmap("w", &names, &|i, _| {
+            Some(Cell {
+                rate: if i == 0 { 0.8 } else { 0.2 },
+                lo: 0.1,
+                hi: 0.9,
+                holm_p: 0.01,
+            })
+        });
         assert!(hm.contains("0.80 *") && hm.contains("0.20 *"));
         assert_eq!(diverging(0.5).0, "#f7f7f7");
         assert_eq!(diverging(1.0).0, "#b2182b");
