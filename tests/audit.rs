@@ -85,6 +85,22 @@ fn no_llm_study(dir: &Path) {
     std::fs::write(dir.join("study.toml"), NO_LLM).unwrap();
 }
 
+/// Compare with `tests/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` rewrites it.
+fn snapshot(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        got, want,
+        "{name} changed; review and rerun with UPDATE_SNAPSHOTS=1"
+    );
+}
+
 fn report_files(reports: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     tree(reports)
 }
@@ -114,6 +130,7 @@ fn audit_without_llm_locks_reports_resumes_and_records_deviations() {
         .find(|(p, _)| p.ends_with("report.md"))
         .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
         .unwrap();
+    snapshot("report_nollm.md", &md);
     assert!(md.contains("SIMULATED DATA"));
     assert!(md.contains("### sim / SIM_PATHWAY_3"));
     assert!(md.contains("None: every locked input is unchanged"));
@@ -191,6 +208,18 @@ fn audit_without_llm_locks_reports_resumes_and_records_deviations() {
         "{md2}"
     );
     assert!(md2.contains("added a curated edge"));
+    // After the deviation, a plain resume and verify hold the run to the accepted state.
+    let o = run(
+        &["audit", "study.toml", "--out", "run", "--reports", "reps"],
+        dir,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir
+        .join("run/superseded/1/plan/sim/SIM_PATHWAY_1/metrics.csv")
+        .exists());
+    assert!(!dir.join("run/superseded/2").exists());
+    let v = ok(&["verify", "run"], dir);
+    assert!(v.contains("all unchanged"), "{v}");
 }
 
 #[test]
@@ -226,6 +255,24 @@ fn bad_config_names_file_line_and_field() {
     .unwrap();
     let e = err(&["audit", "llm.toml"], dir);
     assert!(e.contains("field `planner`"), "{e}");
+    std::fs::write(
+        dir.join("pw.toml"),
+        NO_LLM.replace("SIM_PATHWAY_3", "SIM_PATHWAY_9"),
+    )
+    .unwrap();
+    let e = err(&["audit", "pw.toml", "--out", "r3"], dir);
+    assert!(
+        e.contains("field `screens[0].pathways`") && e.contains("SIM_PATHWAY_9"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.join("st.toml"),
+        NO_LLM.replace("\"prior\"", "\"priority\""),
+    )
+    .unwrap();
+    let e = err(&["audit", "st.toml", "--out", "r4"], dir);
+    assert!(e.contains("unknown strategy \"priority\""), "{e}");
+    assert!(!dir.join("r3/lock.json").exists() && !dir.join("r4/lock.json").exists());
 }
 
 #[test]

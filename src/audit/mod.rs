@@ -266,6 +266,7 @@ pub fn lock_changes(locked: &Value, now: &Value) -> Vec<String> {
     for (k, v) in &a {
         match b.get(k) {
             None => out.push(format!("{k}: removed")),
+            Some(w) if w != v && k == "tool version" => out.push(format!("{k} {v} → {w}")),
             Some(w) if w != v => out.push(format!(
                 "{k}: sha256 {} → {}",
                 &v[..v.len().min(12)],
@@ -283,6 +284,34 @@ pub fn lock_changes(locked: &Value, now: &Value) -> Vec<String> {
 /// The run id: the study name and the first 12 hex digits of the lock file's sha256.
 pub fn run_id(name: &str, lock_bytes: &[u8]) -> String {
     format!("{name}-{}", &sha256_bytes(lock_bytes)[..12])
+}
+
+/// What can be checked before the lock is written: strategy names and that every pathway is
+/// in its gene-set file (so a study that cannot run never gets a lock).
+fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
+    for s in c.design.strategies.iter() {
+        if !crate::acquisition::BUILTIN.contains(&s.as_str())
+            && crate::llmplan::Arm::from_strategy(s).is_none()
+        {
+            bail!(
+                "{}: field `design.strategies`: unknown strategy {s:?} (known: {}, llm, llm-masked, llm-symbols, llm-shuffled)",
+                config_path.display(),
+                crate::acquisition::BUILTIN.join(", ")
+            );
+        }
+    }
+    for (i, s) in c.screens.iter().enumerate() {
+        let sets = crate::pathway::GeneSets::load(&resolve(base, &s.gene_sets))?;
+        for p in &s.pathways {
+            sets.find(p).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: field `screens[{i}].pathways`: {e}",
+                    config_path.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// `plan` arguments with the CLI's own defaults, then the design.
@@ -392,12 +421,12 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
     });
     let plan_text = analysis_plan(&c);
     let lock = build_lock(&c, &text, &plan_text, &base)?;
+    preflight(&c, config_path, &base)?;
     let lock_path = out.join(LOCK);
     let lock_bytes = (serde_json::to_string_pretty(&lock)? + "\n").into_bytes();
     let locked_bytes = match std::fs::read(&lock_path) {
         Ok(b) => {
-            let locked: Value = serde_json::from_slice(&b)
-                .with_context(|| format!("{}: not JSON", lock_path.display()))?;
+            let locked = effective_lock(out)?;
             let changes = lock_changes(&locked, &lock);
             if changes.is_empty() {
                 eprintln!(
@@ -414,15 +443,28 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
                 };
                 let mut log = std::fs::read_to_string(out.join(DEVIATIONS)).unwrap_or_default();
                 log.push_str(&serde_json::to_string(
-                    &json!({"changes": changes, "reason": reason}),
+                    &json!({"changes": changes, "reason": reason, "lock": lock}),
                 )?);
                 log.push('\n');
                 write_atomic(&out.join(DEVIATIONS), log.as_bytes())?;
-                write_atomic(
-                    &out.join(format!("audit.{}.toml", log.lines().count())),
-                    text.as_bytes(),
-                )?;
-                eprintln!("deviation recorded: {}", changes.join("; "));
+                let n = log.lines().count();
+                write_atomic(&out.join(format!("audit.{n}.toml")), text.as_bytes())?;
+                // The outputs made under the lock are kept, moved aside; the ledger stays (its
+                // answers are still valid for the requests they answer).
+                let aside = out.join("superseded").join(n.to_string());
+                for d in ["plan", "ablation", "tasks", "judged"] {
+                    if out.join(d).exists() {
+                        std::fs::create_dir_all(&aside)?;
+                        std::fs::rename(out.join(d), aside.join(d)).with_context(|| {
+                            format!("{}: cannot move aside", out.join(d).display())
+                        })?;
+                    }
+                }
+                eprintln!(
+                    "deviation recorded: {} (earlier outputs moved to {})",
+                    changes.join("; "),
+                    aside.display()
+                );
             }
             b
         }
@@ -527,29 +569,39 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
     })
 }
 
+/// The config as last accepted: the run's copy, or the copy saved with its last deviation.
+pub fn current_config(run: &Path) -> PathBuf {
+    let n = std::fs::read_to_string(run.join(DEVIATIONS)).map_or(0, |t| t.lines().count());
+    if n > 0 {
+        run.join(format!("audit.{n}.toml"))
+    } else {
+        run.join("audit.toml")
+    }
+}
+
+/// The hashes a run is held to: the lock, or the state its last recorded deviation accepted.
+pub fn effective_lock(run: &Path) -> Result<Value> {
+    let dev = run.join(DEVIATIONS);
+    if let Ok(t) = std::fs::read_to_string(&dev) {
+        if let Some(last) = t.lines().rfind(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(last)
+                .with_context(|| format!("{}: last line is not JSON", dev.display()))?;
+            return Ok(v["lock"].clone());
+        }
+    }
+    let p = run.join(LOCK);
+    serde_json::from_slice(
+        &std::fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", p.display()))
+}
+
 /// Check a run's locked inputs against the files as they are now (for `verify`).
 pub fn verify_inputs(run: &Path, base: &Path) -> Result<Vec<String>> {
-    let lock_path = run.join(LOCK);
-    let lock: Value = serde_json::from_slice(
-        &std::fs::read(&lock_path)
-            .with_context(|| format!("{}: cannot read", lock_path.display()))?,
-    )
-    .with_context(|| format!("{}: not JSON", lock_path.display()))?;
-    let config = run.join("audit.toml");
-    let (c, text) = AuditConfig::load(&config)?;
+    let locked = effective_lock(run)?;
+    let (c, text) = AuditConfig::load(&current_config(run))?;
     let now = build_lock(&c, &text, &analysis_plan(&c), base)?;
-    let mut changes = lock_changes(&lock, &now);
-    // Recorded deviations explain a change; the run's own copy of the config is the first.
-    if run.join(DEVIATIONS).exists() && !changes.is_empty() {
-        changes.insert(
-            0,
-            format!(
-                "(deviations recorded in {})",
-                run.join(DEVIATIONS).display()
-            ),
-        );
-    }
-    Ok(changes)
+    Ok(lock_changes(&locked, &now))
 }
 
 /// The folder a run's config paths resolve from: given, else the one the audit used (when it
@@ -673,7 +725,21 @@ pub fn report_cmd(a: &crate::cli::ReportArgs) -> Result<()> {
         threads: None,
         inputs_from: Some(base),
     };
-    let done = run_audit(&a.run.join("audit.toml"), &scratch, &o)?;
+    // The scratch run starts from the run's lock and deviations, so it is held to the same
+    // accepted state and keeps the run's id.
+    std::fs::create_dir_all(&scratch)?;
+    for e in std::fs::read_dir(&a.run)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let keep = name == LOCK
+            || name == DEVIATIONS
+            || name == "analysis_plan.md"
+            || (name.starts_with("audit.") && name.ends_with(".toml"));
+        if keep {
+            std::fs::copy(e.path(), scratch.join(&name))?;
+        }
+    }
+    let config = scratch.join(current_config(&a.run).file_name().expect("a file"));
+    let done = run_audit(&config, &scratch, &o)?;
     let mut differ = Vec::new();
     let files = derived_files(&a.run);
     for f in &files {

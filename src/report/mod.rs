@@ -146,15 +146,19 @@ pub struct Written {
 /// Build the report of run `run`, reading the LLM ledger of `ledger_run` (the same run,
 /// unless the outputs were recomputed from it elsewhere).
 pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
+    if !run.join("audit.json").is_file() {
+        anyhow::bail!(
+            "{}: not an audit run (no audit.json; `pertaudit audit CONFIG.toml` or `pertaudit demo` makes one)",
+            run.display()
+        );
+    }
     let audit = read_json(&run.join("audit.json"))?;
     let run_id = audit["run_id"].as_str().unwrap_or("").to_string();
-    let (c, config_text) = AuditConfig::load(&run.join("audit.toml"))?;
+    let (c, config_text) = AuditConfig::load(&crate::audit::current_config(run))?;
     let lock_bytes = std::fs::read(run.join(crate::audit::LOCK))
         .with_context(|| format!("{}: cannot read", run.join(crate::audit::LOCK).display()))?;
     let lock: Value = serde_json::from_slice(&lock_bytes).context("lock.json: not JSON")?;
     let lock_sha = sha256_bytes(&lock_bytes);
-    let alpha = c.stats.alpha;
-    let metric = c.stats.metric.as_str();
     let mut d = Doc {
         title: format!("pertaudit audit report: {}", c.study.name),
         ..Default::default()
@@ -198,7 +202,62 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         records.len()
     ));
 
-    // 1. Design.
+    design(&mut d, run, &c)?;
+    let mut fb_total: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for s in &c.screens {
+        for p in &s.pathways {
+            for (k, (n, fb)) in fallbacks(
+                &run.join("plan")
+                    .join(&s.name)
+                    .join(p)
+                    .join("selections.jsonl"),
+            )? {
+                let e = fb_total.entry(k).or_default();
+                e.0 += n;
+                e.1 += fb;
+            }
+        }
+    }
+    let judged = run.join("judged");
+    let jm = if c.judges.is_some() {
+        Some(read_json(&judged.join("judge_manifest.json"))?)
+    } else {
+        None
+    };
+    deviations(&mut d, run, &fb_total, jm.as_ref())?;
+    performance(&mut d, run, &c)?;
+    let verdicts = match &jm {
+        Some(m) => judged_section(&mut d, run, &c, m)?,
+        None => Vec::new(),
+    };
+    if let Some(ab) = &c.ablation {
+        ablation_section(&mut d, run, &c, ab)?;
+    }
+    failures(&mut d, jm.as_ref(), &fb_total, &exchanges);
+    tokens(&mut d, &exchanges);
+    d.h(1, "Methods");
+    d.p(methods(&c, &verdicts));
+
+    provenance(
+        &mut d,
+        &Provenance {
+            lock: &lock,
+            lock_sha: &lock_sha,
+            run_id: &run_id,
+            config_text: &config_text,
+            head: &head,
+            records: records.len(),
+            judge_manifest: jm.as_ref(),
+        },
+    );
+    Ok((run_id, d))
+}
+
+type Fallbacks = BTreeMap<String, (usize, usize)>;
+
+fn design(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
+    let alpha = c.stats.alpha;
+    let metric = c.stats.metric.as_str();
     d.h(1, "Design");
     let dz = &c.design;
     let mut rows = vec![
@@ -308,7 +367,10 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         srows,
     );
 
-    // 2. Deviations.
+    Ok(())
+}
+
+fn deviations(d: &mut Doc, run: &Path, fb_total: &Fallbacks, jm: Option<&Value>) -> Result<()> {
     d.h(1, "Deviations from the pre-registration");
     let mut dev = Vec::new();
     if let Ok(t) = std::fs::read_to_string(run.join(crate::audit::DEVIATIONS)) {
@@ -327,33 +389,12 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
             ));
         }
     }
-    let mut fb_total: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for s in &c.screens {
-        for p in &s.pathways {
-            for (k, (n, fb)) in fallbacks(
-                &run.join("plan")
-                    .join(&s.name)
-                    .join(p)
-                    .join("selections.jsonl"),
-            )? {
-                let e = fb_total.entry(k).or_default();
-                e.0 += n;
-                e.1 += fb;
-            }
-        }
-    }
-    for (k, (n, fb)) in &fb_total {
+    for (k, (n, fb)) in fb_total {
         if *fb > 0 {
             dev.push(format!("`{k}`: {fb} of {n} LLM batches fell back (in part) to the uncertainty order after invalid answers, as the plan allows; they are kept and counted."));
         }
     }
-    let judged = run.join("judged");
-    let jm = if c.judges.is_some() {
-        Some(read_json(&judged.join("judge_manifest.json"))?)
-    } else {
-        None
-    };
-    if let Some(m) = &jm {
+    if let Some(m) = jm {
         let mut failed = 0u64;
         let mut total = 0u64;
         for (_, o) in m["outcomes"].as_object().into_iter().flatten() {
@@ -374,7 +415,13 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         d.list(dev);
     }
 
-    // 3. Predictive performance.
+    Ok(())
+}
+
+fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
+    let alpha = c.stats.alpha;
+    let metric = c.stats.metric.as_str();
+    let dz = &c.design;
     d.h(1, "Predictive performance");
     d.p(format!("Learning curves of `{metric}` on each pathway's held-out knock-downs: mean over seeds with a ±1 SE band. The table gives the area under each curve (mean ± SE over seeds) and the paired Wilcoxon signed-rank test of the best strategy against each other strategy over seeds, Holm-adjusted."));
     for s in &c.screens {
@@ -478,303 +525,349 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         }
     }
 
-    // 4. Judged coherence.
-    let mut verdicts: Vec<Verdict> = Vec::new();
-    if let (Some(_), Some(m)) = (&c.judges, &jm) {
-        d.h(1, "Judged coherence (blinded panel)");
-        let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
-        let vpath = judged.join("verdicts.csv");
-        verdicts = crate::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
-            anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
-        })?;
-        let flagged: Vec<String> = m["flagged_judges"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect();
-        d.p(format!(
-            "{} blinded items ({} contexts) shown in both orders to {} judges: {} verdict rows. Blinding integrity: the strategies could not be told apart by any surface feature at α = {} (table below).",
-            tasks_m["items"], tasks_m["contexts"], m["judges"].as_array().map_or(0, Vec::len), verdicts.len(), tasks_m["integrity"]["alpha"]
-        ));
-        let items = item_scores(&verdicts);
-        let pairs = summarise(&items, c.stats.resamples, c.study.seed, alpha);
-        let names = c.judged_strategies();
-        let cell = |i: usize, j: usize| -> Option<svg::Cell> {
-            let (a, b) = (&names[i], &names[j]);
-            pairs
-                .iter()
-                .find_map(|p| {
-                    if &p.s == a && &p.t == b {
-                        Some(svg::Cell {
-                            rate: p.win_rate,
-                            lo: p.bootstrap_ci.0,
-                            hi: p.bootstrap_ci.1,
-                            holm_p: p.holm_p,
-                        })
-                    } else if &p.s == b && &p.t == a {
-                        Some(svg::Cell {
-                            rate: 1.0 - p.win_rate,
-                            lo: 1.0 - p.bootstrap_ci.1,
-                            hi: 1.0 - p.bootstrap_ci.0,
-                            holm_p: p.holm_p,
-                        })
-                    } else {
-                        None
-                    }
-                })
-                .filter(|x| x.rate.is_finite())
-        };
-        d.figure("winrate-heatmap.svg", svg::heatmap("Pairwise win rates (all judges)", &names, &cell), "Win rate of the row strategy over the column strategy, with 95% cluster-bootstrap CIs and Holm-adjusted sign-test p-values.");
-        let t: Vec<Vec<String>> = pairs
+    Ok(())
+}
+
+/// The blinded panel's statistics; returns the verdicts (for the methods paragraph).
+fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result<Vec<Verdict>> {
+    let alpha = c.stats.alpha;
+    d.h(1, "Judged coherence (blinded panel)");
+    let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
+    let vpath = run.join("judged").join("verdicts.csv");
+    let verdicts = crate::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
+        anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
+    })?;
+    let flagged: Vec<String> = m["flagged_judges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect();
+    d.p(format!(
+        "{} blinded items ({} contexts) shown in both orders to {} judges: {} verdict rows. Blinding integrity: the strategies could not be told apart by any surface feature at α = {} (table below).",
+        tasks_m["items"], tasks_m["contexts"], m["judges"].as_array().map_or(0, Vec::len), verdicts.len(), tasks_m["integrity"]["alpha"]
+    ));
+    let items = item_scores(&verdicts);
+    let pairs = summarise(&items, c.stats.resamples, c.study.seed, alpha);
+    let names = c.judged_strategies();
+    let cell = |i: usize, j: usize| -> Option<svg::Cell> {
+        let (a, b) = (&names[i], &names[j]);
+        pairs
             .iter()
-            .map(|p| {
-                vec![
-                    format!("{} vs {}", p.s, p.t),
-                    p.items.to_string(),
-                    format!("{}/{}/{}", p.wins, p.losses, p.ties),
-                    p.failed_items.to_string(),
-                    f(p.win_rate, 3),
-                    ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
-                    ci(p.wilson_ci.0, p.wilson_ci.1, 3),
-                    fmt_p(p.sign_test_p),
-                    fmt_p(p.holm_p),
-                ]
+            .find_map(|p| {
+                if &p.s == a && &p.t == b {
+                    Some(svg::Cell {
+                        rate: p.win_rate,
+                        lo: p.bootstrap_ci.0,
+                        hi: p.bootstrap_ci.1,
+                        holm_p: p.holm_p,
+                    })
+                } else if &p.s == b && &p.t == a {
+                    Some(svg::Cell {
+                        rate: 1.0 - p.win_rate,
+                        lo: 1.0 - p.bootstrap_ci.1,
+                        hi: 1.0 - p.bootstrap_ci.0,
+                        holm_p: p.holm_p,
+                    })
+                } else {
+                    None
+                }
+            })
+            .filter(|x| x.rate.is_finite())
+    };
+    d.figure("winrate-heatmap.svg", svg::heatmap("Pairwise win rates (all judges)", &names, &cell), "Win rate of the row strategy over the column strategy, with 95% cluster-bootstrap CIs and Holm-adjusted sign-test p-values.");
+    let t: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{} vs {}", p.s, p.t),
+                p.items.to_string(),
+                format!("{}/{}/{}", p.wins, p.losses, p.ties),
+                p.failed_items.to_string(),
+                f(p.win_rate, 3),
+                ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
+                ci(p.wilson_ci.0, p.wilson_ci.1, 3),
+                fmt_p(p.sign_test_p),
+                fmt_p(p.holm_p),
+            ]
+        })
+        .collect();
+    d.table(
+        &[
+            "pair (s vs t)",
+            "items",
+            "s wins/losses/ties",
+            "failed items",
+            "win rate of s",
+            "bootstrap CI",
+            "Wilson CI (decisive)",
+            "sign p",
+            "Holm p",
+        ],
+        t,
+    );
+    let bt = strengths(&items, c.stats.resamples, c.study.seed, alpha);
+    let half = crate::preference::strengths_half(&items, c.stats.resamples, c.study.seed, alpha);
+    d.h(2, "Bradley–Terry strengths");
+    let est = |s: &crate::preference::Strengths, i: usize| -> (String, String) {
+        if s.theta.is_empty() {
+            ("—".into(), "—".into())
+        } else {
+            (f(s.theta[i], 3), ci(s.theta_ci[i].0, s.theta_ci[i].1, 3))
+        }
+    };
+    // The figure shows the Davidson fit, or the ties-as-halves fit when only that one is
+    // estimable.
+    let shown = if bt.theta.is_empty() { &half } else { &bt };
+    if !shown.theta.is_empty() {
+        let rows: Vec<(String, f64, f64, f64)> = shown
+            .strategies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s.clone(),
+                    shown.theta[i],
+                    shown.theta_ci[i].0,
+                    shown.theta_ci[i].1,
+                )
             })
             .collect();
-        d.table(
-            &[
-                "pair (s vs t)",
-                "items",
-                "s wins/losses/ties",
-                "failed items",
-                "win rate of s",
-                "bootstrap CI",
-                "Wilson CI (decisive)",
-                "sign p",
-                "Holm p",
-            ],
-            t,
-        );
-        let bt = strengths(&items, c.stats.resamples, c.study.seed, alpha);
-        d.h(2, "Bradley–Terry strengths");
-        if bt.theta.is_empty() {
-            d.p(format!(
-                "Not estimable: {}.",
-                bt.note.clone().unwrap_or_default()
-            ));
+        let which = if bt.theta.is_empty() {
+            "ties as halves"
         } else {
-            let rows: Vec<(String, f64, f64, f64)> = bt
-                .strategies
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.clone(), bt.theta[i], bt.theta_ci[i].0, bt.theta_ci[i].1))
-                .collect();
-            d.figure(
-                "bradley-terry.svg",
-                svg::forest(
-                    "Bradley–Terry log-strengths (sum zero)",
-                    "log-strength",
-                    &rows,
-                ),
-                "Davidson–Bradley–Terry log-strengths with 95% cluster-bootstrap CIs.",
-            );
+            "Davidson ties"
+        };
+        d.figure(
+            "bradley-terry.svg",
+            svg::forest(
+                &format!("Bradley–Terry log-strengths ({which}; sum zero)"),
+                "log-strength",
+                &rows,
+            ),
+            format!("Bradley–Terry log-strengths ({which}) with 95% cluster-bootstrap CIs."),
+        );
+    }
+    let names_bt = if bt.strategies.is_empty() {
+        &half.strategies
+    } else {
+        &bt.strategies
+    };
+    d.table(
+        &[
+            "strategy",
+            "Davidson log-strength",
+            "95% CI",
+            "ties-as-halves log-strength",
+            "95% CI",
+        ],
+        names_bt
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (a, b) = est(&bt, i);
+                let (x, y) = est(&half, i);
+                vec![s.clone(), a, b, x, y]
+            })
+            .collect(),
+    );
+    for (label, s) in [("Davidson", &bt), ("Ties as halves", &half)] {
+        match &s.note {
+            Some(n) if s.theta.is_empty() => d.p(format!("{label}: not estimable ({n}).")),
+            _ => d.p(format!(
+                "{label}: {} bootstrap resamples were not estimable and are left out of the CIs{}.",
+                s.failed_resamples,
+                if label == "Davidson" {
+                    format!("; tie parameter ν = {}", f(s.nu, 3))
+                } else {
+                    String::new()
+                }
+            )),
+        }
+    }
+    d.h(2, "Judge agreement and position bias");
+    let ag = agreement(&verdicts, c.stats.resamples, c.study.seed, alpha);
+    let mut t = vec![
+        vec![
+            "Fleiss' κ".into(),
+            f(ag.fleiss_kappa, 3),
+            ci(ag.fleiss_ci.0, ag.fleiss_ci.1, 3),
+            format!("{} complete units of {}", ag.complete_units, ag.units),
+        ],
+        vec![
+            "Krippendorff's α (nominal)".into(),
+            f(ag.krippendorff_alpha, 3),
+            ci(ag.krippendorff_ci.0, ag.krippendorff_ci.1, 3),
+            format!("{} units", ag.units),
+        ],
+    ];
+    for k in &ag.cohen {
+        t.push(vec![
+            format!("Cohen's κ {} / {}", k.a, k.b),
+            f(k.kappa, 3),
+            ci(k.ci.0, k.ci.1, 3),
+            format!("{} units", k.n),
+        ]);
+    }
+    d.table(&["statistic", "value", "95% CI", "n"], t);
+    d.table(
+        &[
+            "judge",
+            "first-position rate",
+            "binomial p",
+            "order consistency",
+            "McNemar p",
+            "flag",
+        ],
+        position_bias(&verdicts)
+            .iter()
+            .map(|b| {
+                vec![
+                    b.judge.clone(),
+                    format!(
+                        "{} ({}/{})",
+                        f(b.first_position_rate, 3),
+                        b.first_position,
+                        b.decisive
+                    ),
+                    fmt_p(b.first_position_p),
+                    format!("{} of {} pairs", f(b.consistency, 3), b.paired),
+                    fmt_p(b.mcnemar_p),
+                    if flagged.contains(&b.judge) {
+                        "same family as the planner".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect(),
+    );
+    if !flagged.is_empty() {
+        let rest: Vec<Verdict> = verdicts
+            .iter()
+            .filter(|v| !flagged.contains(&v.judge))
+            .cloned()
+            .collect();
+        if rest.is_empty() {
+            d.p(format!("Every judge ({}) is of the planner's model family, so self-preference cannot be ruled out and no verdict is left without them.", flagged.join(", ")));
+        } else {
+            let ps = summarise(&item_scores(&rest), c.stats.resamples, c.study.seed, alpha);
+            d.p(format!(
+                "Without the judges of the planner's family ({}):",
+                flagged.join(", ")
+            ));
             d.table(
-                &["strategy", "log-strength", "95% CI", "relative to random"],
-                bt.strategies
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
+                &["pair", "items", "win rate of s", "bootstrap CI", "Holm p"],
+                ps.iter()
+                    .map(|p| {
                         vec![
-                            s.clone(),
-                            f(bt.theta[i], 3),
-                            ci(bt.theta_ci[i].0, bt.theta_ci[i].1, 3),
-                            bt.theta_random_anchored
-                                .as_ref()
-                                .map_or("—".into(), |a| f(a[i], 3)),
+                            format!("{} vs {}", p.s, p.t),
+                            p.items.to_string(),
+                            f(p.win_rate, 3),
+                            ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
+                            fmt_p(p.holm_p),
                         ]
                     })
                     .collect(),
             );
-            d.p(format!("Davidson tie parameter ν = {}; {} bootstrap resamples were not estimable and are left out of the CIs.", f(bt.nu, 3), bt.failed_resamples));
         }
-        d.h(2, "Judge agreement and position bias");
-        let ag = agreement(&verdicts, c.stats.resamples, c.study.seed, alpha);
-        let mut t = vec![
-            vec![
-                "Fleiss' κ".into(),
-                f(ag.fleiss_kappa, 3),
-                ci(ag.fleiss_ci.0, ag.fleiss_ci.1, 3),
-                format!("{} complete units of {}", ag.complete_units, ag.units),
-            ],
-            vec![
-                "Krippendorff's α (nominal)".into(),
-                f(ag.krippendorff_alpha, 3),
-                ci(ag.krippendorff_ci.0, ag.krippendorff_ci.1, 3),
-                format!("{} units", ag.units),
-            ],
-        ];
-        for k in &ag.cohen {
+    }
+    d.h(2, "Blinding integrity");
+    d.table(
+        &["feature", "accuracy", "chance", "Holm p", "blocking"],
+        tasks_m["integrity"]["features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                vec![
+                    x["feature"].as_str().unwrap_or("").to_string(),
+                    format!(
+                        "{} ({}/{})",
+                        f(x["accuracy"].as_f64().unwrap_or(f64::NAN), 3),
+                        x["correct"],
+                        x["n"]
+                    ),
+                    f(x["chance"].as_f64().unwrap_or(f64::NAN), 3),
+                    fmt_p(x["p_holm"].as_f64().unwrap_or(f64::NAN)),
+                    if x["blocking"].as_bool() == Some(true) {
+                        "yes".into()
+                    } else {
+                        "reported".into()
+                    },
+                ]
+            })
+            .collect(),
+    );
+    Ok(verdicts)
+}
+
+fn ablation_section(
+    d: &mut Doc,
+    run: &Path,
+    c: &AuditConfig,
+    ab: &crate::audit::config::AblationCfg,
+) -> Result<()> {
+    d.h(1, "Symbol-masking ablation");
+    d.p(format!("Arms {} and bald (the shortlist's own order). Genes in masked prompts are shown under seeded opaque IDs; if the LLM relied on memorised gene names, masked picks would diverge from full ones and lose performance. Exploratory: Benjamini–Hochberg across arm pairs × rounds.", ab.arms.join(", ")));
+    for p in c.ablation_pathways() {
+        let a = read_json(
+            &run.join("ablation")
+                .join(&c.screens[0].name)
+                .join(&p)
+                .join("ablation.json"),
+        )?;
+        d.h(2, p.clone());
+        let fr: Vec<String> = a["fallback_rate"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("`{k}` {}", f(v.as_f64().unwrap_or(f64::NAN), 3)))
+            .collect();
+        d.p(format!("Fallback rate per arm (share of rounds replaced in part by the uncertainty order): {}.", fr.join(", ")));
+        let mut t = Vec::new();
+        for q in a["pairs"].as_array().into_iter().flatten() {
+            let last = q["rounds"]
+                .as_array()
+                .and_then(|r| r.last())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
             t.push(vec![
-                format!("Cohen's κ {} / {}", k.a, k.b),
-                f(k.kappa, 3),
-                ci(k.ci.0, k.ci.1, 3),
-                format!("{} units", k.n),
+                format!(
+                    "{} vs {}",
+                    q["a"].as_str().unwrap_or(""),
+                    q["b"].as_str().unwrap_or("")
+                ),
+                format!(
+                    "{} ± {}",
+                    f(g(&q["jaccard_mean"]), 3),
+                    f(g(&q["jaccard_se"]), 3)
+                ),
+                q["batches"].to_string(),
+                f(g(&last["mean_difference"]), 4),
+                fmt_p(g(&last["wilcoxon_p"])),
+                fmt_p(g(&last["bh_q"])),
             ]);
         }
-        d.table(&["statistic", "value", "95% CI", "n"], t);
         d.table(
             &[
-                "judge",
-                "first-position rate",
-                "binomial p",
-                "order consistency",
-                "McNemar p",
-                "flag",
+                "arms",
+                "Jaccard of batches (mean ± SE)",
+                "batches",
+                "last-round Δ pearson_delta",
+                "Wilcoxon p",
+                "BH q",
             ],
-            position_bias(&verdicts)
-                .iter()
-                .map(|b| {
-                    vec![
-                        b.judge.clone(),
-                        format!(
-                            "{} ({}/{})",
-                            f(b.first_position_rate, 3),
-                            b.first_position,
-                            b.decisive
-                        ),
-                        fmt_p(b.first_position_p),
-                        format!("{} of {} pairs", f(b.consistency, 3), b.paired),
-                        fmt_p(b.mcnemar_p),
-                        if flagged.contains(&b.judge) {
-                            "same family as the planner".into()
-                        } else {
-                            String::new()
-                        },
-                    ]
-                })
-                .collect(),
-        );
-        if !flagged.is_empty() {
-            let rest: Vec<Verdict> = verdicts
-                .iter()
-                .filter(|v| !flagged.contains(&v.judge))
-                .cloned()
-                .collect();
-            if rest.is_empty() {
-                d.p(format!("Every judge ({}) is of the planner's model family, so self-preference cannot be ruled out and no verdict is left without them.", flagged.join(", ")));
-            } else {
-                let ps = summarise(&item_scores(&rest), c.stats.resamples, c.study.seed, alpha);
-                d.p(format!(
-                    "Without the judges of the planner's family ({}):",
-                    flagged.join(", ")
-                ));
-                d.table(
-                    &["pair", "items", "win rate of s", "bootstrap CI", "Holm p"],
-                    ps.iter()
-                        .map(|p| {
-                            vec![
-                                format!("{} vs {}", p.s, p.t),
-                                p.items.to_string(),
-                                f(p.win_rate, 3),
-                                ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
-                                fmt_p(p.holm_p),
-                            ]
-                        })
-                        .collect(),
-                );
-            }
-        }
-        d.h(2, "Blinding integrity");
-        d.table(
-            &["feature", "accuracy", "chance", "Holm p", "blocking"],
-            tasks_m["integrity"]["features"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| {
-                    vec![
-                        x["feature"].as_str().unwrap_or("").to_string(),
-                        format!(
-                            "{} ({}/{})",
-                            f(x["accuracy"].as_f64().unwrap_or(f64::NAN), 3),
-                            x["correct"],
-                            x["n"]
-                        ),
-                        f(x["chance"].as_f64().unwrap_or(f64::NAN), 3),
-                        fmt_p(x["p_holm"].as_f64().unwrap_or(f64::NAN)),
-                        if x["blocking"].as_bool() == Some(true) {
-                            "yes".into()
-                        } else {
-                            "reported".into()
-                        },
-                    ]
-                })
-                .collect(),
+            t,
         );
     }
+    Ok(())
+}
 
-    // 5. Masking ablation.
-    if let Some(ab) = &c.ablation {
-        d.h(1, "Symbol-masking ablation");
-        d.p(format!("Arms {} and bald (the shortlist's own order). Genes in masked prompts are shown under seeded opaque IDs; if the LLM relied on memorised gene names, masked picks would diverge from full ones and lose performance. Exploratory: Benjamini–Hochberg across arm pairs × rounds.", ab.arms.join(", ")));
-        for p in c.ablation_pathways() {
-            let a = read_json(
-                &run.join("ablation")
-                    .join(&c.screens[0].name)
-                    .join(&p)
-                    .join("ablation.json"),
-            )?;
-            d.h(2, p.clone());
-            let fr: Vec<String> = a["fallback_rate"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("`{k}` {}", f(v.as_f64().unwrap_or(f64::NAN), 3)))
-                .collect();
-            d.p(format!("Fallback rate per arm (share of rounds replaced in part by the uncertainty order): {}.", fr.join(", ")));
-            let mut t = Vec::new();
-            for q in a["pairs"].as_array().into_iter().flatten() {
-                let last = q["rounds"]
-                    .as_array()
-                    .and_then(|r| r.last())
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
-                t.push(vec![
-                    format!(
-                        "{} vs {}",
-                        q["a"].as_str().unwrap_or(""),
-                        q["b"].as_str().unwrap_or("")
-                    ),
-                    format!(
-                        "{} ± {}",
-                        f(g(&q["jaccard_mean"]), 3),
-                        f(g(&q["jaccard_se"]), 3)
-                    ),
-                    q["batches"].to_string(),
-                    f(g(&last["mean_difference"]), 4),
-                    fmt_p(g(&last["wilcoxon_p"])),
-                    fmt_p(g(&last["bh_q"])),
-                ]);
-            }
-            d.table(
-                &[
-                    "arms",
-                    "Jaccard of batches (mean ± SE)",
-                    "batches",
-                    "last-round Δ pearson_delta",
-                    "Wilcoxon p",
-                    "BH q",
-                ],
-                t,
-            );
-        }
-    }
-
-    // 6. Failures.
+fn failures(d: &mut Doc, jm: Option<&Value>, fb_total: &Fallbacks, exchanges: &[Exchange]) {
     d.h(1, "Failures");
-    if let Some(m) = &jm {
+    if let Some(m) = jm {
         let cats = [
             "verdict",
             "parse_error",
@@ -816,7 +909,7 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         );
     }
     let mut status: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for x in &exchanges {
+    for x in exchanges {
         let s = match x.status {
             Status::Error => format!(
                 "error: {}",
@@ -846,11 +939,12 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
                 .collect(),
         );
     }
+}
 
-    // 7. Tokens and cost.
+fn tokens(d: &mut Doc, exchanges: &[Exchange]) {
     d.h(1, "Token use and cost");
     let mut use_: BTreeMap<String, (usize, u64, u64, u64, f64)> = BTreeMap::new();
-    for x in &exchanges {
+    for x in exchanges {
         let e = use_.entry(x.endpoint.clone()).or_default();
         e.0 += 1;
         e.1 += x.attempts as u64;
@@ -898,12 +992,22 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         t,
     );
     d.p("Costs use the prices in each model file; the embedded local model costs nothing. Answers served from the ledger on resume are not sent again and cost nothing.");
+}
 
-    // 8. Methods.
-    d.h(1, "Methods");
-    d.p(methods(&c, &verdicts));
+/// What the provenance table shows.
+struct Provenance<'a> {
+    lock: &'a Value,
+    lock_sha: &'a str,
+    run_id: &'a str,
+    config_text: &'a str,
+    head: &'a str,
+    records: usize,
+    judge_manifest: Option<&'a Value>,
+}
 
-    // 9. Provenance.
+fn provenance(d: &mut Doc, p: &Provenance) {
+    let (lock, lock_sha, run_id, config_text, head) =
+        (p.lock, p.lock_sha, p.run_id, p.config_text, p.head);
     d.h(1, "Provenance");
     let mut t = vec![
         vec![
@@ -920,7 +1024,7 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         vec!["run id".into(), format!("`{run_id}`")],
         vec!["lock.json sha256".into(), format!("`{lock_sha}`")],
         vec![
-            "audit.toml sha256".into(),
+            "config sha256".into(),
             format!("`{}`", sha256_bytes(config_text.as_bytes())),
         ],
         vec![
@@ -932,10 +1036,10 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         ],
         vec![
             "ledger head".into(),
-            format!("`{head}` ({} records)", records.len()),
+            format!("`{head}` ({} records)", p.records),
         ],
     ];
-    if let Some(m) = &jm {
+    if let Some(m) = p.judge_manifest {
         t.push(vec![
             "blinded tasks sha256".into(),
             format!("`{}`", m["tasks"]["tasks_sha256"].as_str().unwrap_or("")),
@@ -975,7 +1079,6 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     }
     d.table(&["input", "path (as in the config)", "sha256"], t);
     d.p("`pertaudit verify RUN` re-walks the ledger's hash chain, checks every stored request and response body against its hash, and re-hashes every locked input. `pertaudit report RUN --replay` recomputes every step from the ledger alone (no LLM call) and rebuilds this report byte for byte.");
-    Ok((run_id, d))
 }
 
 /// The methods paragraph, written from the config.
@@ -1018,7 +1121,11 @@ fn methods(c: &AuditConfig, verdicts: &[Verdict]) -> String {
             a.arms.join(", ")
         ));
     }
-    s.push_str(" Every LLM call was recorded in a hash-chained ledger, and the configuration, analysis plan, data, templates and model files were hashed into a pre-registration lock before the first call.");
+    if c.planner.is_some() || c.judges.is_some() {
+        s.push_str(" Every LLM call was recorded in a hash-chained ledger, and the configuration, analysis plan, data, templates and model files were hashed into a pre-registration lock before the first call.");
+    } else {
+        s.push_str(" No LLM was called; the configuration, analysis plan and data were hashed into a pre-registration lock before the run.");
+    }
     s
 }
 
