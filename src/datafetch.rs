@@ -96,14 +96,20 @@ pub fn fetch(f: &KnownFile, dir: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
+/// A runtime and an HTTP client for one-off downloads (data files, model weights).
+pub fn http() -> Result<(tokio::runtime::Runtime, reqwest::Client)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("pertaudit/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    Ok((rt, client))
+}
+
+fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
+    let (rt, http) = crate::datafetch::http()?;
     rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("pertaudit/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         let mut resp = http
             .get(&f.url)
             .send()

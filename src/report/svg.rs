@@ -54,6 +54,15 @@ fn ticks(lo: f64, hi: f64, want: usize) -> (f64, f64, f64) {
     ((lo / step).floor() * step, (hi / step).ceil() * step, step)
 }
 
+/// An SVG's opening: size, font, white background and the title at `title_x`.
+fn open(w: f64, h: f64, title: &str, title_x: f64) -> String {
+    let t = esc(title);
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}"><rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/><text x="{}" y="22" font-size="15" font-weight="bold">{t}</text>"##,
+        c(title_x)
+    )
+}
+
 pub struct Series {
     pub name: String,
     /// (x, mean, standard error)
@@ -87,21 +96,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     let sx = |x: f64| ml + (x - x0) / (x1 - x0) * px;
     let sy = |y: f64| mt + (1.0 - (y - y0) / (y1 - y0)) * py;
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}">"#,
-        t = esc(title)
-    );
-    let _ = write!(
-        s,
-        r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##
-    );
-    let _ = write!(
-        s,
-        r#"<text x="{}" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        c(ml),
-        esc(title)
-    );
+    s.push_str(&open(w, h, title, ml));
     // Grid and y ticks.
     let mut y = y0;
     while y <= y1 + ystep * 1e-6 {
@@ -250,20 +245,7 @@ pub fn heatmap(
     let w = (ml + cw * n as f64 + 20.0).max(560.0);
     let h = mt + ch * n as f64 + 70.0;
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}">"#,
-        t = esc(title)
-    );
-    let _ = write!(
-        s,
-        r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##
-    );
-    let _ = write!(
-        s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        esc(title)
-    );
+    s.push_str(&open(w, h, title, 10.0));
     for (j, t) in names.iter().enumerate() {
         let _ = write!(
             s,
@@ -358,20 +340,7 @@ pub fn forest(title: &str, x_label: &str, rows: &[(String, f64, f64, f64)]) -> S
     let px = w - ml - mr;
     let sx = |x: f64| ml + (x - lo) / (hi - lo) * px;
     let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13" role="img" aria-label="{t}">"#,
-        t = esc(title)
-    );
-    let _ = write!(
-        s,
-        r##"<rect x="0" y="0" width="{w}" height="{h}" fill="#ffffff"/>"##
-    );
-    let _ = write!(
-        s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        esc(title)
-    );
+    s.push_str(&open(w, h, title, 10.0));
     let bottom = mt + rh * rows.len().max(1) as f64;
     let mut x = lo;
     while x <= hi + step * 1e-6 {
