@@ -151,6 +151,17 @@ fn audit_without_llm_locks_reports_resumes_and_records_deviations() {
     assert!(!html.contains("src=\"http") && !html.contains("<link") && !html.contains("<script"));
     let v = ok(&["verify", "run"], dir);
     assert!(v.contains("locked inputs re-hashed, all unchanged"), "{v}");
+    // A run cut short (audit.json says so) gets no report.
+    let aj = std::fs::read_to_string(dir.join("run/audit.json")).unwrap();
+    assert!(aj.contains("\"complete\": true"));
+    std::fs::write(
+        dir.join("run/audit.json"),
+        aj.replace("\"complete\": true", "\"complete\": false"),
+    )
+    .unwrap();
+    let e = err(&["report", "run", "--reports", "reps"], dir);
+    assert!(e.contains("has not finished"), "{e}");
+    std::fs::write(dir.join("run/audit.json"), &aj).unwrap();
 
     // Resume: the same outputs and the same report, byte for byte.
     let run_before = tree(&dir.join("run/plan"));

@@ -324,8 +324,7 @@ fn plan_args(
     run: &Path,
     o: &RunOptions,
 ) -> Result<PlanArgs> {
-    let cli = Cli::try_parse_from_defaults()?;
-    let mut a = cli;
+    let mut a = plan_defaults()?;
     let d = &c.design;
     a.screen = resolve(base, &s.screen);
     a.pathways = resolve(base, &s.gene_sets);
@@ -379,27 +378,22 @@ fn plan_args(
     Ok(a)
 }
 
-trait Defaults {
-    fn try_parse_from_defaults() -> Result<PlanArgs>;
-}
-
-impl Defaults for Cli {
-    fn try_parse_from_defaults() -> Result<PlanArgs> {
-        use clap::Parser;
-        let cli = Cli::try_parse_from([
-            "pertaudit",
-            "plan",
-            "--screen",
-            "-",
-            "--pathways",
-            "-",
-            "--pathway",
-            "-",
-        ])?;
-        match cli.command {
-            Command::Plan(a) => Ok(*a),
-            _ => unreachable!("parsed a plan command"),
-        }
+/// `plan`'s arguments with the CLI's own defaults (so a default is written in one place).
+fn plan_defaults() -> Result<PlanArgs> {
+    use clap::Parser;
+    let cli = Cli::try_parse_from([
+        "pertaudit",
+        "plan",
+        "--screen",
+        "-",
+        "--pathways",
+        "-",
+        "--pathway",
+        "-",
+    ])?;
+    match cli.command {
+        Command::Plan(a) => Ok(*a),
+        _ => unreachable!("parsed a plan command"),
     }
 }
 
@@ -491,6 +485,24 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
         &sha256_bytes(&locked_bytes)[..16]
     );
 
+    let summary = |steps: &[Value], complete: bool| -> Result<()> {
+        let v = json!({
+            "run_id": id,
+            "study": c.study.name,
+            "lock_sha256": sha256_bytes(&locked_bytes),
+            "simulated": c.simulated(),
+            "complete": complete,
+            "steps": steps,
+            // Where the config's relative paths were resolved from (not part of any report).
+            "config_dir": base.display().to_string(),
+        });
+        write_atomic(
+            &out.join("audit.json"),
+            (serde_json::to_string_pretty(&v)? + "\n").as_bytes(),
+        )?;
+        Ok(())
+    };
+    summary(&[], false)?;
     let mut steps = Vec::new();
     let mut plan_dirs = Vec::new();
     for s in &c.screens {
@@ -550,19 +562,7 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
         })?;
         steps.push(json!({"step": "judge", "dir": "judged", "tasks": "tasks"}));
     }
-    let summary = json!({
-        "run_id": id,
-        "study": c.study.name,
-        "lock_sha256": sha256_bytes(&locked_bytes),
-        "simulated": c.simulated(),
-        "steps": steps,
-        // Where the config's relative paths were resolved from (not part of any report).
-        "config_dir": base.display().to_string(),
-    });
-    write_atomic(
-        &out.join("audit.json"),
-        (serde_json::to_string_pretty(&summary)? + "\n").as_bytes(),
-    )?;
+    summary(&steps, true)?;
     Ok(Audited {
         run_id: id,
         dir: out.to_path_buf(),

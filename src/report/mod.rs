@@ -153,6 +153,12 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         );
     }
     let audit = read_json(&run.join("audit.json"))?;
+    if audit["complete"] == false {
+        anyhow::bail!(
+            "{}: the audit has not finished (run `pertaudit audit` again to resume it)",
+            run.display()
+        );
+    }
     let run_id = audit["run_id"].as_str().unwrap_or("").to_string();
     let (c, config_text) = AuditConfig::load(&crate::audit::current_config(run))?;
     let lock_bytes = std::fs::read(run.join(crate::audit::LOCK))
