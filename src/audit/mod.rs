@@ -128,12 +128,18 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
+/// The weights' hash when a replay runs without them (they are not needed to answer from a
+/// ledger); a lock never holds it, and a comparison skips it.
+const UNAVAILABLE: &str = "unavailable in a replay";
+
 /// The lock: hashes of everything the results depend on, with paths as the config wrote them.
+/// `replay`: missing local model weights are not an error (a replay does not load them).
 pub fn build_lock(
     c: &AuditConfig,
     config_text: &str,
     plan_text: &str,
     base: &Path,
+    replay: bool,
 ) -> Result<Value> {
     let mut inputs = Vec::new();
     for s in &c.screens {
@@ -165,12 +171,15 @@ pub fn build_lock(
         models.push(json!({"role": role, "path": shown(p), "sha256": sha256_file(&path)?,
                            "name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family}));
         if m.provider == crate::llm::Provider::Local {
+            // Resolved as the client resolves it.
             let w = m
                 .model_path
                 .as_ref()
-                .map(|p| resolve(path.parent().unwrap_or(Path::new(".")), Path::new(p)))
+                .map(PathBuf::from)
                 .unwrap_or_else(crate::local::default_model_path);
-            if !weights.contains_key(&m.model) {
+            if replay && !w.is_file() {
+                weights.insert(m.model.clone(), UNAVAILABLE.to_string());
+            } else if !weights.contains_key(&m.model) {
                 let sha = sha256_file(&w).with_context(|| {
                     format!(
                         "{}: the local model's weights are missing (run `pertaudit model fetch`)",
@@ -265,6 +274,7 @@ pub fn lock_changes(locked: &Value, now: &Value) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in &a {
         match b.get(k) {
+            Some(w) if w == UNAVAILABLE => {}
             None => out.push(format!("{k}: removed")),
             Some(w) if w != v && k == "tool version" => out.push(format!("{k} {v} → {w}")),
             Some(w) if w != v => out.push(format!(
@@ -414,7 +424,7 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             .to_path_buf()
     });
     let plan_text = analysis_plan(&c);
-    let lock = build_lock(&c, &text, &plan_text, &base)?;
+    let lock = build_lock(&c, &text, &plan_text, &base, o.replay.is_some())?;
     preflight(&c, config_path, &base)?;
     let lock_path = out.join(LOCK);
     let lock_bytes = (serde_json::to_string_pretty(&lock)? + "\n").into_bytes();
@@ -600,7 +610,7 @@ pub fn effective_lock(run: &Path) -> Result<Value> {
 pub fn verify_inputs(run: &Path, base: &Path) -> Result<Vec<String>> {
     let locked = effective_lock(run)?;
     let (c, text) = AuditConfig::load(&current_config(run))?;
-    let now = build_lock(&c, &text, &analysis_plan(&c), base)?;
+    let now = build_lock(&c, &text, &analysis_plan(&c), base, false)?;
     Ok(lock_changes(&locked, &now))
 }
 
