@@ -14,6 +14,13 @@ use std::sync::Arc;
 
 const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
 
+/// One model at a time: llama.cpp's worker threads spin while they wait, so two engines (in
+/// this process or in `serve` children) on a two-core machine slow each other down manyfold.
+fn one_model_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn model_present() -> bool {
     let p = pertaudit::local::default_model_path();
     if !p.is_file() {
@@ -83,6 +90,7 @@ fn cfg(text: &str) -> ModelConfig {
 
 #[test]
 fn serve_answers_real_prompts_over_http_with_schema_constrained_json() {
+    let _one = one_model_at_a_time();
     if !model_present() {
         return;
     }
@@ -163,6 +171,7 @@ async fn post(base: &str, body: Value) -> Value {
 
 #[test]
 fn in_process_local_provider_returns_an_exact_gene_list() {
+    let _one = one_model_at_a_time();
     if !model_present() {
         return;
     }
@@ -225,6 +234,7 @@ fn in_process_local_provider_returns_an_exact_gene_list() {
 /// `pertaudit serve`, real generated verdicts parsed and recorded.
 #[test]
 fn judge_path_against_serve() {
+    let _one = one_model_at_a_time();
     if !model_present() {
         return;
     }
