@@ -18,8 +18,16 @@ pub fn sha256_bytes(b: &[u8]) -> String {
 }
 
 /// Write a file atomically: a temporary sibling is written and fsynced, then renamed over the
-/// target, so a reader (or a crash) never sees a half-written file.
+/// target, so a reader (or a crash) never sees a half-written file. A target that exists and is
+/// not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is written in place: renaming over it
+/// would replace the device with a plain file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .write_all(bytes);
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -71,6 +79,17 @@ mod tests {
         assert_eq!(
             canonical_json(&a),
             r#"{"a":{"c":[{"y":2,"z":1}],"d":2},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn atomic_write_leaves_a_device_a_device() {
+        use std::os::unix::fs::FileTypeExt;
+        write_atomic(Path::new("/dev/null"), b"discarded").unwrap();
+        let m = fs::metadata("/dev/null").unwrap();
+        assert!(
+            m.file_type().is_char_device(),
+            "/dev/null is still a device"
         );
     }
 
