@@ -247,17 +247,40 @@ pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
     out
 }
 
-/// The win rate of `s` over `t` from summaries oriented either way.
-pub fn win_rate(summaries: &[PairSummary], s: &str, t: &str) -> Option<f64> {
+impl PairSummary {
+    /// The same comparison seen from `t`: wins and losses swapped, rates and intervals
+    /// mirrored; the tests' p-values are symmetric and stay.
+    pub fn flipped(&self) -> PairSummary {
+        let mirror = |(lo, hi): (f64, f64)| (1.0 - hi, 1.0 - lo);
+        PairSummary {
+            s: self.t.clone(),
+            t: self.s.clone(),
+            wins: self.losses,
+            losses: self.wins,
+            win_rate: 1.0 - self.win_rate,
+            bootstrap_ci: mirror(self.bootstrap_ci),
+            wilson_ci: mirror(self.wilson_ci),
+            ..self.clone()
+        }
+    }
+}
+
+/// The summary of `s` against `t` from summaries oriented either way.
+pub fn oriented(summaries: &[PairSummary], s: &str, t: &str) -> Option<PairSummary> {
     summaries.iter().find_map(|p| {
         if p.s == s && p.t == t {
-            Some(p.win_rate)
+            Some(p.clone())
         } else if p.s == t && p.t == s {
-            Some(1.0 - p.win_rate)
+            Some(p.flipped())
         } else {
             None
         }
     })
+}
+
+/// The win rate of `s` over `t` from summaries oriented either way.
+pub fn win_rate(summaries: &[PairSummary], s: &str, t: &str) -> Option<f64> {
+    oriented(summaries, s, t).map(|p| p.win_rate)
 }
 
 #[cfg(test)]
@@ -289,6 +312,39 @@ mod tests {
         assert_eq!(s[0].win_rate, 0.5);
         assert_eq!(s[0].ties, 10);
         assert_eq!(s[0].sign_test_p, 1.0);
+    }
+
+    #[test]
+    fn a_flipped_summary_mirrors_rates_and_keeps_p_values() {
+        let mut vs = Vec::new();
+        for i in 0..6 {
+            let w = if i < 4 { Outcome::A } else { Outcome::B };
+            vs.push(v(&format!("i{i}"), "j", "1", "llm", "random", w));
+            vs.push(v(
+                &format!("i{i}"),
+                "j",
+                "2",
+                "random",
+                "llm",
+                if w == Outcome::A {
+                    Outcome::B
+                } else {
+                    Outcome::A
+                },
+            ));
+        }
+        let s = summarise(&item_scores(&vs), 500, 3, 0.05);
+        let f = oriented(&s, "random", "llm").unwrap();
+        let p = oriented(&s, "llm", "random").unwrap();
+        assert_eq!((f.wins, f.losses, p.wins, p.losses), (2, 4, 4, 2));
+        assert_eq!(f.win_rate, 1.0 - p.win_rate);
+        assert_eq!(
+            f.bootstrap_ci,
+            (1.0 - p.bootstrap_ci.1, 1.0 - p.bootstrap_ci.0)
+        );
+        assert_eq!((f.sign_test_p, f.holm_p), (p.sign_test_p, p.holm_p));
+        assert_eq!(win_rate(&s, "random", "llm"), Some(f.win_rate));
+        assert!(oriented(&s, "llm", "bald").is_none());
     }
 
     #[test]

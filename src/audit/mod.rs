@@ -376,12 +376,6 @@ fn plan_args(
             a.reprompts = r;
         }
         a.prompts = p.prompts.as_ref().map(|d| resolve(base, d));
-        // A local planner answers one request at a time: planning one job at a time keeps the
-        // ledger's order (and so its head hash) the same on every run, at no cost in speed.
-        let m = crate::llm::ModelConfig::load(&resolve(base, &p.model))?;
-        if m.provider == crate::llm::Provider::Local && o.threads.is_none() {
-            a.threads = Some(1);
-        }
     }
     a.replay = o.replay.clone();
     a.ledger = Some(run.to_path_buf());
@@ -487,6 +481,24 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
         }
     };
     let id = run_id(&c.study.name, &locked_bytes);
+    // Whether the models of a role (`planner.`, `judges.`) are all the embedded one, from the
+    // lock just built (it read every model file).
+    let all_local = |role: &str| {
+        lock["models"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"].as_str().is_some_and(|r| r.starts_with(role)))
+            .all(|m| m["provider"] == "local")
+    };
+    // A local planner answers one request at a time: planning one job at a time keeps the
+    // ledger's order (and so its head hash) the same on every run, at no cost in speed.
+    let o = &RunOptions {
+        threads: o
+            .threads
+            .or((c.planner.is_some() && all_local("planner.")).then_some(1)),
+        ..o.clone()
+    };
     if c.simulated() {
         eprintln!("NOTE: the screen is SIMULATED (a documented generative model, not real data)");
     }
@@ -553,10 +565,6 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             alpha: j.integrity_alpha.unwrap_or(0.01),
         })?;
         let models: Vec<PathBuf> = j.models.iter().map(|p| resolve(&base, p)).collect();
-        let all_local = models.iter().all(|p| {
-            crate::llm::ModelConfig::load(p)
-                .is_ok_and(|m| m.provider == crate::llm::Provider::Local)
-        });
         eprintln!("== judge ({} judges)", models.len());
         crate::judge::judge_cmd(&JudgeArgs {
             tasks: out.join("tasks"),
@@ -568,7 +576,7 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             cost_cap: j.cost_cap_usd,
             seed: c.study.seed,
             ledger: Some(out.to_path_buf()),
-            one_at_a_time: all_local,
+            one_at_a_time: all_local("judges."),
         })?;
         steps.push(json!({"step": "judge", "dir": "judged", "tasks": "tasks"}));
     }

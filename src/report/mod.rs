@@ -557,27 +557,12 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result
     let pairs = summarise(&items, c.stats.resamples, c.study.seed, alpha);
     let names = c.judged_strategies();
     let cell = |i: usize, j: usize| -> Option<svg::Cell> {
-        let (a, b) = (&names[i], &names[j]);
-        pairs
-            .iter()
-            .find_map(|p| {
-                if &p.s == a && &p.t == b {
-                    Some(svg::Cell {
-                        rate: p.win_rate,
-                        lo: p.bootstrap_ci.0,
-                        hi: p.bootstrap_ci.1,
-                        holm_p: p.holm_p,
-                    })
-                } else if &p.s == b && &p.t == a {
-                    Some(svg::Cell {
-                        rate: 1.0 - p.win_rate,
-                        lo: 1.0 - p.bootstrap_ci.1,
-                        hi: 1.0 - p.bootstrap_ci.0,
-                        holm_p: p.holm_p,
-                    })
-                } else {
-                    None
-                }
+        crate::preference::oriented(&pairs, &names[i], &names[j])
+            .map(|p| svg::Cell {
+                rate: p.win_rate,
+                lo: p.bootstrap_ci.0,
+                hi: p.bootstrap_ci.1,
+                holm_p: p.holm_p,
             })
             .filter(|x| x.rate.is_finite())
     };
