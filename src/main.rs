@@ -2,8 +2,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = pertaudit::cli::Cli::parse();
-    match pertaudit::app::run(cli) {
+    let cli = pertaudit::cli::args::Cli::parse();
+    match pertaudit::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.chain().any(|c| {

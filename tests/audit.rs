@@ -332,7 +332,7 @@ fn data_fetch_checks_size_and_sha256_and_keeps_nothing_wrong() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let body = b"fake h5ad bytes for the fetch test\n".repeat(100);
-    let sha = pertaudit::run::sha256_bytes(&body);
+    let sha = pertaudit::data::runfile::sha256_bytes(&body);
     let (url, h) = serve_once(body.clone(), 3);
     let reg = |sha: &str, size: usize| {
         format!("[[file]]\nname = \"x.h5ad\"\nurl = \"{url}\"\nsha256 = \"{sha}\"\nsize = {size}\ndescription = \"test\"\n")
@@ -396,7 +396,7 @@ fn data_fetch_checks_size_and_sha256_and_keeps_nothing_wrong() {
 }
 
 fn model_present() -> bool {
-    let p = pertaudit::local::default_model_path();
+    let p = pertaudit::llm::local::default_model_path();
     if !p.is_file() {
         eprintln!(
             "skipping: {} is absent (run `pertaudit model fetch`)",

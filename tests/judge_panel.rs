@@ -2,8 +2,10 @@
 //! integrity check, both orders × every judge, un-blinding, failure categories, injection
 //! neutralisation, the self-preference flag, resume from the ledger.
 
+use pertaudit::judge::preference::{
+    item_scores, parse_verdicts, position_bias, summarise, Outcome,
+};
 use pertaudit::llm::scripted::ScriptedServer;
-use pertaudit::preference::{item_scores, parse_verdicts, position_bias, summarise, Outcome};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +36,7 @@ fn fake_run(dir: &Path, sizes: &dyn Fn(&str) -> usize) -> PathBuf {
         format!("KEGG_RIBOSOME\tCytoplasmic ribosome\t{}\n", rp.join("\t")),
     )
     .unwrap();
-    let sha = pertaudit::run::sha256_file(&gmt).unwrap();
+    let sha = pertaudit::data::runfile::sha256_file(&gmt).unwrap();
     let cfg = json!({"screen": {"name": "toy"}, "pathway": {"name": "KEGG_RIBOSOME"},
                      "llm": {"model": {"family": "Scripted"}},
                      "inputs": {"pathways": {"path": gmt.display().to_string(), "sha256": sha}}});

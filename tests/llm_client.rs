@@ -506,8 +506,10 @@ async fn tampering_is_detected_and_located() {
     v["tag"] = "forged".into();
     let mut no_hash = v.clone();
     no_hash.as_object_mut().unwrap().remove("hash");
-    v["hash"] =
-        pertaudit::run::sha256_bytes(pertaudit::run::canonical_json(&no_hash).as_bytes()).into();
+    v["hash"] = pertaudit::data::runfile::sha256_bytes(
+        pertaudit::data::runfile::canonical_json(&no_hash).as_bytes(),
+    )
+    .into();
     t[2] = serde_json::to_string(&v).unwrap();
     write_lines(d.path(), &t);
     let e = ledger::verify(d.path()).unwrap_err();

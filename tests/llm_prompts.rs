@@ -1,11 +1,11 @@
 //! The re-ranker's prompts: snapshots of the rendered full and masked prompts, and a property
 //! test that masking leaves no symbol or alias of any gene in the prompt.
 
-use pertaudit::annotation::{Annotations, GeneInfo};
-use pertaudit::llmplan::mask::Masker;
-use pertaudit::llmplan::{build_prompt, Arm, PromptKit, RerankInput};
-use pertaudit::network::Network;
-use pertaudit::pathway::GeneSet;
+use pertaudit::data::annotation::{Annotations, GeneInfo};
+use pertaudit::data::network::Network;
+use pertaudit::data::pathway::GeneSet;
+use pertaudit::planner::llm::mask::Masker;
+use pertaudit::planner::llm::{build_prompt, Arm, PromptKit, RerankInput};
 use proptest::prelude::*;
 use std::sync::Arc;
 

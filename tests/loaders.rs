@@ -1,6 +1,6 @@
 //! Loader tests: small self-made fixtures always; the real shared files when present.
 
-use pertaudit::screen::{load, LoadOptions};
+use pertaudit::data::screen_file::{load, LoadOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -22,7 +22,7 @@ fn one_model_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn model_present() -> bool {
-    let p = pertaudit::local::default_model_path();
+    let p = pertaudit::llm::local::default_model_path();
     if !p.is_file() {
         eprintln!(
             "skipping: {} is absent (run `pertaudit model fetch`)",
@@ -247,7 +247,7 @@ fn judge_path_against_serve() {
         "KEGG_PROTEASOME\tProteasome\tPSMA1\tPSMA2\tPSMB1\tPSMB2\tPSMC1\tPSMD1\n",
     )
     .unwrap();
-    let sha = pertaudit::run::sha256_file(&gmt).unwrap();
+    let sha = pertaudit::data::runfile::sha256_file(&gmt).unwrap();
     std::fs::write(
         run.join("config.json"),
         json!({"screen": {"name": "toy"}, "pathway": {"name": "KEGG_PROTEASOME"},

@@ -245,14 +245,14 @@ fn bad_inputs_fail_with_one_clear_line() {
 }
 
 mod properties {
-    use pertaudit::acquisition::{builtin, AcquisitionContext, BUILTIN};
-    use pertaudit::ensemble::{fit, EnsembleConfig, Workspace};
-    use pertaudit::linalg::Mat;
-    use pertaudit::metrics::Scores;
-    use pertaudit::pathway::GeneSet;
-    use pertaudit::prior::{cosine_kernel, Priors};
+    use pertaudit::data::pathway::GeneSet;
+    use pertaudit::numeric::linalg::Mat;
+    use pertaudit::numeric::seed::stream;
+    use pertaudit::planner::strategy::{builtin, AcquisitionContext, BUILTIN};
+    use pertaudit::predict::ensemble::{fit, EnsembleConfig, Workspace};
+    use pertaudit::predict::metrics::Scores;
+    use pertaudit::predict::prior::{cosine_kernel, Priors};
     use pertaudit::screen::Screen;
-    use pertaudit::seed::stream;
     use proptest::prelude::*;
 
     fn screen(n: usize, g: usize, salt: u64) -> Screen {

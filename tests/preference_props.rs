@@ -1,6 +1,6 @@
 //! Property tests of preference aggregation.
 
-use pertaudit::preference::{item_scores, summarise, win_rate, Outcome, Verdict};
+use pertaudit::judge::preference::{item_scores, summarise, win_rate, Outcome, Verdict};
 use pertaudit::stats::{cohen_kappa, fleiss_kappa, krippendorff_alpha_nominal};
 use proptest::prelude::*;
 
@@ -41,7 +41,7 @@ proptest! {
     /// Bradley–Terry strengths do not depend on the order of the items.
     #[test]
     fn bradley_terry_is_invariant_to_item_order(raw in proptest::collection::vec((0u8..3, 0u8..3, 0u8..3), 6..40), rot in 0usize..40) {
-        use pertaudit::preference::{item_scores, strengths_half, Verdict};
+        use pertaudit::judge::preference::{item_scores, strengths_half, Verdict};
         let names = ["bald", "llm", "random"];
         let mut vs: Vec<Verdict> = raw
             .iter()

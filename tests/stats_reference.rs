@@ -204,7 +204,7 @@ fn wilcoxon_matches_scipy() {
 #[test]
 fn paired_permutation_matches_scipy() {
     let r = paired();
-    let mut rng = pertaudit::seed::stream(0, "test");
+    let mut rng = pertaudit::numeric::seed::stream(0, "test");
     for c in cases(&r, "paired_permutation") {
         let p = paired_permutation_test(&floats(&c["x"]), &floats(&c["y"]), 0, &mut rng);
         let want = c["pvalue"].as_f64().unwrap();

@@ -227,7 +227,7 @@ impl AuditConfig {
             .strategies
             .iter()
             .chain(c.ablation.iter().flat_map(|a| a.arms.iter()))
-            .any(|s| crate::llmplan::Arm::from_strategy(s).is_some());
+            .any(|s| crate::planner::llm::Arm::from_strategy(s).is_some());
         if uses_llm && c.planner.is_none() {
             bad(
                 "planner",
@@ -265,7 +265,7 @@ impl AuditConfig {
                 bad("ablation.arms", "list at least one LLM arm".into())?;
             }
             for arm in &a.arms {
-                if crate::llmplan::Arm::from_strategy(arm).is_none() {
+                if crate::planner::llm::Arm::from_strategy(arm).is_none() {
                     bad(
                         "ablation.arms",
                         format!("{arm:?} is not an LLM arm (llm, llm-masked, llm-symbols, llm-shuffled)"),

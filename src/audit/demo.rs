@@ -5,7 +5,7 @@
 //! the cache). Its answers test the pipeline; a 135M model's judgements are not evidence,
 //! and the report says so.
 
-use crate::run::write_atomic;
+use crate::data::runfile::write_atomic;
 use anyhow::Result;
 use std::path::Path;
 
@@ -91,11 +91,11 @@ metric = "pearson_delta"
 
 /// Write the demo's data, model files and config into `out`; returns the config's path.
 pub fn prepare(out: &Path, seed: u64) -> Result<std::path::PathBuf> {
-    let sim = crate::simulate::SimConfig {
+    let sim = crate::data::simulate::SimConfig {
         seed,
         ..Default::default()
     };
-    crate::app::write_simulated(&out.join("data"), &sim)?;
+    crate::cli::write_simulated(&out.join("data"), &sim)?;
     for (name, text) in MODEL_FILES {
         write_atomic(&out.join("models").join(name), text.as_bytes())?;
     }

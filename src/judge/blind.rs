@@ -2,7 +2,7 @@
 //! paired in both orders, shuffled; and the blinding-integrity check that refuses to go on when
 //! surface features alone tell the strategies apart.
 
-use crate::seed::stream;
+use crate::numeric::seed::stream;
 use crate::stats::{binom_pmf, holm};
 use rand::seq::SliceRandom;
 use rand::RngExt;

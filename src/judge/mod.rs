@@ -1,15 +1,16 @@
 //! The blinded judge panel: `pertaudit blind` and `pertaudit judge`.
 
 pub mod blind;
-pub mod prompt;
+pub mod preference;
 pub mod verdict;
 
-use crate::annotation::Annotations;
-use crate::cli::{BlindArgs, JudgeArgs};
+use crate::cli::args::{BlindArgs, JudgeArgs};
+use crate::data::annotation::Annotations;
+use crate::data::pathway::GeneSets;
+use crate::data::runfile::{canonical_json, sha256_bytes, sha256_file, write_atomic};
+use crate::llm::prompt;
 use crate::llm::{ChatRequest, Client, ClientOptions, Job, Ledger, Message, ModelConfig};
-use crate::pathway::GeneSets;
-use crate::run::{canonical_json, sha256_bytes, sha256_file, write_atomic};
-use crate::seed::stream;
+use crate::numeric::seed::stream;
 use anyhow::{bail, Context, Result};
 use blind::{BlindBatch, GeneOrder, RawBatch};
 use rand::seq::SliceRandom;
@@ -454,7 +455,7 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
             seed: a.seed,
         },
     )?;
-    let pb = crate::app::progress(jobs.len() as u64, "judge");
+    let pb = crate::cli::progress(jobs.len() as u64, "judge");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

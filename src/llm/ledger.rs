@@ -8,7 +8,7 @@
 //! them.
 
 use super::provider::Finish;
-use crate::run::{canonical_json, sha256_bytes, write_atomic};
+use crate::data::runfile::{canonical_json, sha256_bytes, write_atomic};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;

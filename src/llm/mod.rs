@@ -1,9 +1,10 @@
 //! The LLM layer: model files, wire formats, the async client and the hash-chained ledger.
 
 pub mod client;
-pub mod commands;
 pub mod config;
 pub mod ledger;
+pub mod local;
+pub mod prompt;
 pub mod provider;
 pub mod scripted;
 

@@ -2,7 +2,7 @@
 //! parse of a provider's answer into text, finish reason, model and usage.
 
 use super::config::{ModelConfig, Provider};
-use crate::run::{canonical_json, sha256_bytes};
+use crate::data::runfile::{canonical_json, sha256_bytes};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -74,7 +74,9 @@ pub fn endpoint_url(cfg: &ModelConfig) -> String {
             "local:{}",
             cfg.model_path
                 .clone()
-                .unwrap_or_else(|| crate::local::default_model_path().display().to_string())
+                .unwrap_or_else(|| crate::llm::local::default_model_path()
+                    .display()
+                    .to_string())
         ),
         Provider::Anthropic => {
             if base.ends_with("/v1") {

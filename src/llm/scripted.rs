@@ -30,7 +30,7 @@
 //! shortlist), `planner-dups` (a gene twice), `planner-few` (N − 1 genes), `planner-fix`
 //! (duplicates first, a valid answer once re-prompted).
 
-use crate::run::sha256_bytes;
+use crate::data::runfile::sha256_bytes;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

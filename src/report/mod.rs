@@ -7,9 +7,11 @@ pub mod doc;
 pub mod svg;
 
 use crate::audit::config::AuditConfig;
+use crate::data::runfile::{sha256_bytes, write_atomic};
+use crate::judge::preference::{
+    agreement, item_scores, position_bias, strengths, summarise, Verdict,
+};
 use crate::llm::ledger::{read_chain, Entry, Exchange, Source, Status, LEDGER_FILE};
-use crate::preference::{agreement, item_scores, position_bias, strengths, summarise, Verdict};
-use crate::run::{sha256_bytes, write_atomic};
 use anyhow::{Context, Result};
 use doc::Doc;
 use serde_json::Value;
@@ -113,7 +115,7 @@ fn fallbacks(path: &Path) -> Result<BTreeMap<String, (usize, usize)>> {
         let v: Value = serde_json::from_str(l)
             .with_context(|| format!("{}: line {}: not JSON", path.display(), i + 1))?;
         let s = v["strategy"].as_str().unwrap_or("").to_string();
-        if crate::llmplan::Arm::from_strategy(&s).is_none() {
+        if crate::planner::llm::Arm::from_strategy(&s).is_none() {
             continue;
         }
         let fb = v["details"]["llm_fallback"].as_f64().unwrap_or(0.0) > 0.0;
@@ -478,12 +480,15 @@ fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
                                 .map(|r| (r.round, r.value))
                                 .collect();
                             v.sort_by_key(|x| x.0);
-                            crate::performance::auc(&v.iter().map(|x| x.1).collect::<Vec<_>>())
+                            crate::planner::comparison::auc(
+                                &v.iter().map(|x| x.1).collect::<Vec<_>>(),
+                            )
                         })
                         .collect()
                 })
                 .collect();
-            let cmp = crate::performance::compare_aucs(&dz.strategies, &aucs, metric, alpha);
+            let cmp =
+                crate::planner::comparison::compare_aucs(&dz.strategies, &aucs, metric, alpha);
             let mut t = Vec::new();
             for (st, m, se) in &cmp.auc {
                 let vs = cmp
@@ -540,9 +545,10 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result
     d.h(1, "Judged coherence (blinded panel)");
     let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
     let vpath = run.join("judged").join("verdicts.csv");
-    let verdicts = crate::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
-        anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
-    })?;
+    let verdicts =
+        crate::judge::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
+            anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
+        })?;
     let flagged: Vec<String> = m["flagged_judges"]
         .as_array()
         .into_iter()
@@ -557,7 +563,7 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result
     let pairs = summarise(&items, c.stats.resamples, c.study.seed, alpha);
     let names = c.judged_strategies();
     let cell = |i: usize, j: usize| -> Option<svg::Cell> {
-        crate::preference::oriented(&pairs, &names[i], &names[j])
+        crate::judge::preference::oriented(&pairs, &names[i], &names[j])
             .map(|p| svg::Cell {
                 rate: p.win_rate,
                 lo: p.bootstrap_ci.0,
@@ -598,9 +604,10 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result
         t,
     );
     let bt = strengths(&items, c.stats.resamples, c.study.seed, alpha);
-    let half = crate::preference::strengths_half(&items, c.stats.resamples, c.study.seed, alpha);
+    let half =
+        crate::judge::preference::strengths_half(&items, c.stats.resamples, c.study.seed, alpha);
     d.h(2, "Bradley–Terry strengths");
-    let est = |s: &crate::preference::Strengths, i: usize| -> (String, String) {
+    let est = |s: &crate::judge::preference::Strengths, i: usize| -> (String, String) {
         if s.theta.is_empty() {
             ("—".into(), "—".into())
         } else {

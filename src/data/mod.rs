@@ -1,0 +1,13 @@
+//! Files in and out: the screen loaders (every format becomes a `Screen`), gene sets, the
+//! STRING network, gene annotations, the simulated screen, known public downloads, and the
+//! run files (atomic writes, hashes, canonical JSON, typed rows).
+
+pub mod annotation;
+pub mod fetch;
+pub mod h5ad;
+pub mod network;
+pub mod pathway;
+pub mod runfile;
+pub mod screen_file;
+pub mod simulate;
+pub mod textio;

@@ -1,0 +1,459 @@
+//! Screen loaders: every file format becomes a [`Screen`] (the model is in `crate::screen`).
+//!
+//! Loaders, by format (picked by [`load`] from the extension and header):
+//! - **ranked DEG lists** (`perturbation rank gene in_top_up`, e.g. sigrecon's Replogle top-1000
+//!   lists): response = `s · (1 − (rank − 1) / N)` where `s` = +1 for an up-regulated gene and −1
+//!   otherwise, and `N` is the largest rank in the file (1,000 for sigrecon); 0 when the gene is
+//!   not in the perturbation's list. The top DE gene scores ±1, the N-th ±1/N.
+//! - **labelled pairs** (`pert,gene,label[,split]` with a sibling `*-dir.csv`, PerturbQA):
+//!   response +1 for DE-up, −1 for DE-down, 0 for not-DE or unlabelled; labels kept.
+//! - **dense matrices** (TSV/CSV, one row per perturbation): control row(s) (`control`,
+//!   `non-targeting`, `ctrl`, or `--control NAME`) are subtracted, per context when
+//!   `dataset`/`cell_type` columns are present; or a given control vector file.
+//! - **AnnData `.h5ad`** (see `h5ad.rs`).
+
+use crate::data::textio::{DataError, Table};
+use crate::numeric::linalg::Mat;
+pub use crate::screen::{is_control, target_of, LabelledPair, Screen};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// How a screen was given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Name of the control perturbation in a dense matrix (default: auto-detect).
+    pub control: Option<String>,
+    /// A control vector file (`gene<TAB>value`) to subtract instead of a control row.
+    pub control_vector: Option<PathBuf>,
+}
+
+/// Check invariants shared by all loaders: unique names, matching shapes, finite values.
+pub fn validate(s: &Screen) -> Result<(), DataError> {
+    let p = &s.source;
+    if s.perturbations.is_empty() {
+        return Err(DataError::invalid(p, "screen has no perturbations"));
+    }
+    if s.genes.is_empty() {
+        return Err(DataError::invalid(p, "screen has no readout genes"));
+    }
+    if s.values.rows != s.perturbations.len() || s.values.cols != s.genes.len() {
+        return Err(DataError::invalid(
+            p,
+            "response matrix shape does not match names",
+        ));
+    }
+    let mut seen = HashMap::new();
+    for (i, name) in s.perturbations.iter().enumerate() {
+        if let Some(j) = seen.insert(name.as_str(), i) {
+            return Err(DataError::invalid(
+                p,
+                format!("perturbation {name:?} appears twice (rows {j} and {i})"),
+            ));
+        }
+    }
+    if let Some(k) = s.values.data.iter().position(|v| !v.is_finite()) {
+        let (i, j) = (k / s.values.cols, k % s.values.cols);
+        return Err(DataError::invalid(
+            p,
+            format!(
+                "non-finite response for perturbation {:?}, gene {:?}",
+                s.perturbations[i], s.genes[j]
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Load a screen, choosing the format from the file's extension and header.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Screen, DataError> {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let screen = if lower.ends_with(".h5ad") {
+        crate::data::h5ad::load(path, opts)?
+    } else {
+        let t = Table::open(path)?;
+        let h: Vec<&str> = t.header.iter().map(|s| s.as_str()).collect();
+        if h.contains(&"rank") && h.contains(&"in_top_up") {
+            load_ranked_degs(t)?
+        } else if h.contains(&"pert") && h.contains(&"gene") && h.contains(&"label") {
+            load_pairs(t)?
+        } else {
+            load_dense(t, opts)?
+        }
+    };
+    validate(&screen)?;
+    Ok(screen)
+}
+
+fn stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("screen");
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    name.rsplit_once('.')
+        .map(|(a, _)| a)
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// Intern names in first-seen order.
+#[derive(Default)]
+struct Interner {
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.index.insert(s.to_string(), i);
+        i
+    }
+}
+
+fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
+    let (cp, cr, cg, cu) = (
+        t.column("perturbation")?,
+        t.column("rank")?,
+        t.column("gene")?,
+        t.column("in_top_up")?,
+    );
+    let mut perts = Interner::default();
+    let mut genes = Interner::default();
+    let mut entries: Vec<(u32, u32, u32, bool)> = Vec::new();
+    let mut seen: HashMap<(u32, u32), usize> = HashMap::new();
+    while let Some((line, rec)) = t.next_record()? {
+        let p = perts.id(t.get(line, &rec, cp)?);
+        let gname = t.get(line, &rec, cg)?;
+        if gname.is_empty() {
+            return Err(DataError::field(&t.path, line, "gene", "empty gene name"));
+        }
+        let g = genes.id(gname);
+        let rank_s = t.get(line, &rec, cr)?;
+        let rank: u32 = rank_s
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&r| r >= 1)
+            .ok_or_else(|| {
+                DataError::field(
+                    &t.path,
+                    line,
+                    "rank",
+                    format!("not a positive integer: {rank_s:?}"),
+                )
+            })?;
+        let up = match t.get(line, &rec, cu)?.trim() {
+            "1" | "TRUE" | "True" | "true" => true,
+            "0" | "FALSE" | "False" | "false" => false,
+            other => {
+                return Err(DataError::field(
+                    &t.path,
+                    line,
+                    "in_top_up",
+                    format!("expected 0 or 1, got {other:?}"),
+                ))
+            }
+        };
+        if let Some(prev) = seen.insert((p, g), line) {
+            return Err(DataError::field(
+                &t.path,
+                line,
+                "gene",
+                format!("gene {gname:?} listed twice for this perturbation (first at line {prev})"),
+            ));
+        }
+        entries.push((p, g, rank, up));
+    }
+    let n_max = entries.iter().map(|e| e.2).max().unwrap_or(1) as f64;
+    let mut values = Mat::zeros(perts.names.len(), genes.names.len());
+    for &(p, g, rank, up) in &entries {
+        let mag = 1.0 - (rank as f64 - 1.0) / n_max;
+        values.set(p as usize, g as usize, if up { mag } else { -mag });
+    }
+    Ok(Screen {
+        name: stem(&t.path),
+        source: t.path.clone(),
+        targets: perts.names.iter().map(|p| target_of(p)).collect(),
+        perturbations: perts.names,
+        genes: genes.names,
+        values,
+        labels: None,
+    })
+}
+
+/// The direction file beside a PerturbQA DE file: `k562-de.csv` → `k562-dir.csv`.
+pub fn direction_sibling(de_path: &Path) -> Option<PathBuf> {
+    let name = de_path.file_name()?.to_str()?;
+    let dir_name = name.replacen("-de.", "-dir.", 1);
+    (dir_name != name).then(|| de_path.with_file_name(dir_name))
+}
+
+fn parse_label(t: &Table, line: usize, rec: &[String], col: usize) -> Result<bool, DataError> {
+    match t.get(line, rec, col)?.trim() {
+        "1" | "1.0" => Ok(true),
+        "0" | "0.0" => Ok(false),
+        other => Err(DataError::field(
+            &t.path,
+            line,
+            "label",
+            format!("expected 0 or 1, got {other:?}"),
+        )),
+    }
+}
+
+fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
+    let (cp, cg, cl) = (t.column("pert")?, t.column("gene")?, t.column("label")?);
+    let mut perts = Interner::default();
+    let mut genes = Interner::default();
+    let mut pairs: Vec<LabelledPair> = Vec::new();
+    let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+    while let Some((line, rec)) = t.next_record()? {
+        let p = perts.id(t.get(line, &rec, cp)?);
+        let g = genes.id(t.get(line, &rec, cg)?);
+        let de = parse_label(&t, line, &rec, cl)?;
+        if at.insert((p, g), pairs.len()).is_some() {
+            return Err(DataError::field(
+                &t.path,
+                line,
+                "gene",
+                "duplicate (pert, gene) pair",
+            ));
+        }
+        pairs.push(LabelledPair {
+            pert: p,
+            gene: g,
+            de,
+            up: None,
+        });
+    }
+    if let Some(dir_path) = direction_sibling(&t.path).filter(|p| p.exists()) {
+        let mut d = Table::open(&dir_path)?;
+        let (dp, dg, dl) = (d.column("pert")?, d.column("gene")?, d.column("label")?);
+        while let Some((line, rec)) = d.next_record()? {
+            let (pn, gn) = (d.get(line, &rec, dp)?, d.get(line, &rec, dg)?);
+            let up = parse_label(&d, line, &rec, dl)?;
+            let key = (perts.index.get(pn), genes.index.get(gn));
+            let Some(&k) = (match key {
+                (Some(&p), Some(&g)) => at.get(&(p, g)),
+                _ => None,
+            }) else {
+                return Err(DataError::field(
+                    &d.path,
+                    line,
+                    "pert",
+                    format!("pair ({pn}, {gn}) is not in the DE file"),
+                ));
+            };
+            if !pairs[k].de {
+                return Err(DataError::field(
+                    &d.path,
+                    line,
+                    "label",
+                    format!("pair ({pn}, {gn}) has a direction but is not DE"),
+                ));
+            }
+            pairs[k].up = Some(up);
+        }
+    }
+    let mut values = Mat::zeros(perts.names.len(), genes.names.len());
+    for pr in &pairs {
+        let v = match (pr.de, pr.up) {
+            (true, Some(true)) => 1.0,
+            (true, Some(false)) => -1.0,
+            _ => 0.0,
+        };
+        values.set(pr.pert as usize, pr.gene as usize, v);
+    }
+    let name = stem(&t.path);
+    Ok(Screen {
+        name: name.strip_suffix("-de").unwrap_or(&name).to_string(),
+        source: t.path.clone(),
+        targets: perts.names.iter().map(|p| target_of(p)).collect(),
+        perturbations: perts.names,
+        genes: genes.names,
+        values,
+        labels: Some(pairs),
+    })
+}
+
+const ID_COLUMNS: [&str; 5] = ["perturbation", "pert", "condition", "target", "guide"];
+const CONTEXT_COLUMNS: [&str; 3] = ["dataset", "cell_type", "cell_line"];
+const META_COLUMNS: [&str; 4] = ["n_cells", "ncells", "n_obs", "split"];
+
+/// Per-context grouping of rows into a control and perturbed rows, then subtraction.
+/// `rows` are `(context, label, values, source_line)`. With `assume_delta`, a context without
+/// a control keeps its values as they are (they are already changes against control).
+pub(crate) fn subtract_controls(
+    path: &Path,
+    genes: Vec<String>,
+    rows: Vec<(String, String, Vec<f64>, usize)>,
+    opts: &LoadOptions,
+    assume_delta: bool,
+) -> Result<Screen, DataError> {
+    let n_genes = genes.len();
+    let control_vec = match &opts.control_vector {
+        Some(cv) => Some(read_control_vector(cv, &genes)?),
+        None => None,
+    };
+    let mut controls: BTreeMap<String, (Vec<f64>, usize)> = BTreeMap::new();
+    for (ctx, label, vals, _) in &rows {
+        if is_control(label, opts.control.as_deref()) {
+            let e = controls
+                .entry(ctx.clone())
+                .or_insert_with(|| (vec![0.0; n_genes], 0));
+            e.0.iter_mut().zip(vals).for_each(|(a, b)| *a += b);
+            e.1 += 1;
+        }
+    }
+    let contexts: BTreeMap<&str, ()> = rows.iter().map(|r| (r.0.as_str(), ())).collect();
+    let multi_context = contexts.len() > 1;
+    let mut label_counts: HashMap<&str, usize> = HashMap::new();
+    for (_, label, _, _) in &rows {
+        *label_counts.entry(label.as_str()).or_default() += 1;
+    }
+    let mut perturbations = Vec::new();
+    let mut targets = Vec::new();
+    let mut data = Vec::new();
+    for (ctx, label, vals, line) in &rows {
+        if is_control(label, opts.control.as_deref()) {
+            continue;
+        }
+        let ctrl: Vec<f64> = if let Some(cv) = &control_vec {
+            cv.clone()
+        } else if let Some((sum, n)) = controls.get(ctx) {
+            sum.iter().map(|s| s / *n as f64).collect()
+        } else if assume_delta {
+            vec![0.0; n_genes]
+        } else {
+            let what = opts
+                .control
+                .clone()
+                .unwrap_or_else(|| "control / non-targeting".into());
+            return Err(DataError::field(
+                path,
+                *line,
+                "perturbation",
+                format!("no control row ({what}) for context {ctx:?}; pass --control NAME or --control-vector FILE"),
+            ));
+        };
+        let name = if multi_context && label_counts[label.as_str()] > 1 {
+            format!("{ctx}:{label}")
+        } else {
+            label.clone()
+        };
+        perturbations.push(name);
+        targets.push(target_of(label));
+        data.extend(vals.iter().zip(&ctrl).map(|(v, c)| v - c));
+    }
+    let n = perturbations.len();
+    Ok(Screen {
+        name: stem(path),
+        source: path.to_path_buf(),
+        perturbations,
+        targets,
+        genes,
+        values: Mat::from_vec(n, n_genes, data),
+        labels: None,
+    })
+}
+
+fn load_dense(mut t: Table, opts: &LoadOptions) -> Result<Screen, DataError> {
+    let lower: Vec<String> = t.header.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let id_col = ID_COLUMNS
+        .iter()
+        .find_map(|c| lower.iter().position(|h| h == c))
+        .unwrap_or(0);
+    let ctx_cols: Vec<usize> = CONTEXT_COLUMNS
+        .iter()
+        .filter_map(|c| lower.iter().position(|h| h == c))
+        .filter(|&i| i != id_col)
+        .collect();
+    let gene_cols: Vec<usize> = (0..t.header.len())
+        .filter(|&i| {
+            i != id_col && !ctx_cols.contains(&i) && !META_COLUMNS.contains(&lower[i].as_str())
+        })
+        .collect();
+    if gene_cols.is_empty() {
+        return Err(DataError::field(
+            &t.path,
+            1,
+            &t.header[id_col],
+            "no gene columns after the perturbation column",
+        ));
+    }
+    let genes: Vec<String> = gene_cols.iter().map(|&i| t.header[i].clone()).collect();
+    let mut rows = Vec::new();
+    while let Some((line, rec)) = t.next_record()? {
+        if rec.len() != t.header.len() {
+            return Err(DataError::field(
+                &t.path,
+                line,
+                &t.header[rec.len().min(t.header.len() - 1)],
+                format!(
+                    "row has {} fields, header has {}",
+                    rec.len(),
+                    t.header.len()
+                ),
+            ));
+        }
+        let label = t.get(line, &rec, id_col)?.to_string();
+        let ctx = ctx_cols
+            .iter()
+            .map(|&c| rec[c].as_str())
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut vals = Vec::with_capacity(gene_cols.len());
+        for &c in &gene_cols {
+            vals.push(t.number(line, &rec, c)?);
+        }
+        rows.push((ctx, label, vals, line));
+    }
+    subtract_controls(&t.path.clone(), genes, rows, opts, false)
+}
+
+fn read_control_vector(path: &Path, genes: &[String]) -> Result<Vec<f64>, DataError> {
+    let mut t = Table::open(path)?;
+    let mut m = HashMap::new();
+    // header is the first line; accept `gene value` with any names
+    if t.header.len() < 2 {
+        return Err(DataError::field(
+            path,
+            1,
+            "value",
+            "expected two columns: gene, value",
+        ));
+    }
+    while let Some((line, rec)) = t.next_record()? {
+        let g = t.get(line, &rec, 0)?.to_string();
+        let v = t.number(line, &rec, 1)?;
+        m.insert(g, v);
+    }
+    genes
+        .iter()
+        .map(|g| {
+            m.get(g).copied().ok_or_else(|| {
+                DataError::invalid(path, format!("control vector has no value for gene {g:?}"))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_parsing() {
+        assert_eq!(target_of("1_AAAS_P1P2_ENSG00000094914"), "AAAS");
+        assert_eq!(target_of("KLF1+MAP2K6"), "KLF1");
+        assert_eq!(target_of("UBL5"), "UBL5");
+        assert!(is_control("10728_non-targeting", None));
+        assert!(is_control("control", None));
+        assert!(!is_control("AAAS", None));
+    }
+}

@@ -1,0 +1,6 @@
+//! Plain numerics with no domain knowledge: dense linear algebra, ridge regression, and the
+//! named random streams every random choice flows from. The lowest layer.
+
+pub mod linalg;
+pub mod ridge;
+pub mod seed;

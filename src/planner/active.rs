@@ -1,0 +1,328 @@
+//! The budgeted active-learning loop.
+//!
+//! Per seed: the test set is a seeded held-out fraction of the perturbations whose target is
+//! in pathway P; everything else is the candidate pool; an initial measured set is drawn from
+//! the pool (identical for every strategy). Each strategy then runs R rounds of batch B: fit
+//! the ensemble, score rounds 0..R on the fixed test set, acquire B more, refit. The model fit
+//! of round r uses the same stream for every strategy (common random numbers), so strategies
+//! differ only by what they chose.
+
+use crate::data::pathway::GeneSet;
+use crate::numeric::seed::stream;
+use crate::planner::strategy::{AcquisitionContext, Pick, Strategy};
+use crate::predict::ensemble::{self, EnsembleConfig, Workspace};
+use crate::predict::metrics::{score, Scores};
+use crate::predict::prior::Priors;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PlanError {
+    #[error("pathway {pathway:?}: only {members} of its genes are perturbed in the screen; need at least 2 (one to test, one left)")]
+    TooFewMembers { pathway: String, members: usize },
+    #[error("batch larger than the pool: initial {initial} + {rounds} rounds × batch {batch} = {need} perturbations, but the pool holds {pool}")]
+    BudgetExceedsPool {
+        initial: usize,
+        rounds: usize,
+        batch: usize,
+        need: usize,
+        pool: usize,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("model fit failed in round {round}: {source}")]
+    Fit {
+        round: usize,
+        source: crate::numeric::linalg::LinalgError,
+    },
+    #[error(transparent)]
+    Strategy(#[from] crate::planner::strategy::StrategyError),
+    #[error("strategy {strategy} broke the rules in round {round}: {msg}")]
+    BadSelection {
+        strategy: String,
+        round: usize,
+        msg: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoopConfig {
+    pub rounds: usize,
+    pub batch: usize,
+    pub initial: usize,
+    pub test_fraction: f64,
+    pub ensemble: EnsembleConfig,
+}
+
+/// Test / pool / initial indices for one seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Split {
+    pub seed: u64,
+    pub test: Vec<usize>,
+    pub pool: Vec<usize>,
+    pub initial: Vec<usize>,
+}
+
+/// Hold out `test_fraction` of P's perturbed members (at least 1, leaving at least 1).
+pub fn split(
+    targets: &[String],
+    pathway: &GeneSet,
+    seed: u64,
+    cfg: &LoopConfig,
+) -> Result<Split, PlanError> {
+    if !(cfg.test_fraction > 0.0 && cfg.test_fraction < 1.0) {
+        return Err(PlanError::Config(format!(
+            "test fraction must be in (0, 1), got {}",
+            cfg.test_fraction
+        )));
+    }
+    if cfg.batch == 0 {
+        return Err(PlanError::Config("batch must be at least 1".into()));
+    }
+    let members: std::collections::HashSet<&str> =
+        pathway.genes.iter().map(|s| s.as_str()).collect();
+    let mut inside: Vec<usize> = (0..targets.len())
+        .filter(|&i| members.contains(targets[i].as_str()))
+        .collect();
+    if inside.len() < 2 {
+        return Err(PlanError::TooFewMembers {
+            pathway: pathway.name.clone(),
+            members: inside.len(),
+        });
+    }
+    let mut rng = stream(seed, "split/test");
+    shuffle(&mut inside, &mut rng);
+    let n_test =
+        ((inside.len() as f64 * cfg.test_fraction).round() as usize).clamp(1, inside.len() - 1);
+    let mut test = inside[..n_test].to_vec();
+    test.sort_unstable();
+    let mut pool: Vec<usize> = (0..targets.len())
+        .filter(|i| test.binary_search(i).is_err())
+        .collect();
+    if cfg.initial < 2 {
+        return Err(PlanError::Config(format!(
+            "initial set must hold at least 2 perturbations, got {}",
+            cfg.initial
+        )));
+    }
+    let need = cfg.initial + cfg.rounds * cfg.batch;
+    if need > pool.len() {
+        return Err(PlanError::BudgetExceedsPool {
+            initial: cfg.initial,
+            rounds: cfg.rounds,
+            batch: cfg.batch,
+            need,
+            pool: pool.len(),
+        });
+    }
+    let mut rng = stream(seed, "split/initial");
+    let mut order = pool.clone();
+    shuffle(&mut order, &mut rng);
+    let mut initial = order[..cfg.initial].to_vec();
+    initial.sort_unstable();
+    pool.retain(|i| initial.binary_search(i).is_err());
+    Ok(Split {
+        seed,
+        test,
+        pool,
+        initial,
+    })
+}
+
+/// Fisher–Yates with the crate's own loop, so the permutation depends only on the stream.
+pub fn shuffle<T>(v: &mut [T], rng: &mut rand::rngs::ChaCha8Rng) {
+    for i in (1..v.len()).rev() {
+        let j = rng.random_range(0..=i);
+        v.swap(i, j);
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundRecord {
+    pub seed: u64,
+    pub strategy: String,
+    pub round: usize,
+    pub n_train: usize,
+    pub model: Scores,
+    pub baseline: Scores,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SelectionRecord {
+    pub seed: u64,
+    pub strategy: String,
+    pub round: usize,
+    pub rank: usize,
+    pub perturbation: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub pick: Pick,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+pub struct JobInput<'a> {
+    pub ws: &'a Workspace<'a>,
+    pub priors: &'a Priors,
+    pub pathway: &'a GeneSet,
+    pub split: &'a Split,
+    pub cfg: &'a LoopConfig,
+}
+
+/// Run one strategy on one seed. `tick` is called after every round.
+pub fn run_job(
+    input: &JobInput,
+    strategy: &mut dyn Strategy,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(Vec<RoundRecord>, Vec<SelectionRecord>), PlanError> {
+    let JobInput {
+        ws,
+        priors,
+        pathway,
+        split,
+        cfg,
+    } = *input;
+    let screen = ws.screen;
+    let seed = split.seed;
+    let mut train = split.initial.clone();
+    let mut pool = split.pool.clone();
+    let mut rounds = Vec::new();
+    let mut selections = Vec::new();
+    let labels = screen.labels.as_deref();
+    for round in 0..=cfg.rounds {
+        let mut fit_rng = stream(seed, &format!("ensemble/round{round}"));
+        let model = ensemble::fit(ws, &train, &cfg.ensemble, &mut fit_rng)
+            .map_err(|source| PlanError::Fit { round, source })?;
+        let current = score(
+            &screen.values,
+            &split.test,
+            &model.predict(&split.test),
+            labels,
+        );
+        let base = score(
+            &screen.values,
+            &split.test,
+            &ensemble::mean_baseline(screen, &train, &split.test),
+            labels,
+        );
+        rounds.push(RoundRecord {
+            seed,
+            strategy: strategy.name().to_string(),
+            round,
+            n_train: train.len(),
+            model: current,
+            baseline: base,
+        });
+        if round < cfg.rounds {
+            let uncertainty = model.uncertainty(&pool);
+            let ctx = AcquisitionContext {
+                screen,
+                pathway,
+                priors,
+                model: &model,
+                train: &train,
+                pool: &pool,
+                uncertainty: &uncertainty,
+                batch: cfg.batch,
+                round,
+                seed,
+                current,
+            };
+            let mut rng = stream(seed, &format!("strategy/{}/round{round}", strategy.name()));
+            let sel = strategy.select(&ctx, &mut rng)?;
+            let bad = |msg: String| PlanError::BadSelection {
+                strategy: strategy.name().to_string(),
+                round,
+                msg,
+            };
+            if sel.picks.len() != cfg.batch {
+                return Err(bad(format!(
+                    "chose {} perturbations, batch is {}",
+                    sel.picks.len(),
+                    cfg.batch
+                )));
+            }
+            let mut chosen: Vec<usize> = sel.picks.iter().map(|p| p.pert).collect();
+            for &p in &chosen {
+                if pool.binary_search(&p).is_err() {
+                    return Err(bad(format!(
+                        "chose {:?}, which is not in the pool",
+                        screen.perturbations.get(p)
+                    )));
+                }
+            }
+            chosen.sort_unstable();
+            if chosen.windows(2).any(|w| w[0] == w[1]) {
+                return Err(bad("chose the same perturbation twice".into()));
+            }
+            for (rank, pick) in sel.picks.into_iter().enumerate() {
+                selections.push(SelectionRecord {
+                    seed,
+                    strategy: strategy.name().to_string(),
+                    round,
+                    rank,
+                    perturbation: screen.perturbations[pick.pert].clone(),
+                    target: screen.targets[pick.pert].clone(),
+                    pick,
+                    notes: if rank == 0 { sel.notes.clone() } else { vec![] },
+                });
+            }
+            pool.retain(|p| chosen.binary_search(p).is_err());
+            train.extend(chosen);
+            train.sort_unstable();
+        }
+        tick();
+    }
+    Ok((rounds, selections))
+}
+
+/// Mean and standard error over seeds of a metric, per (strategy, round), in input order of
+/// strategies.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurvePoint {
+    pub strategy: String,
+    pub round: usize,
+    pub n_train: f64,
+    pub n_seeds: usize,
+    pub mean: f64,
+    pub se: f64,
+}
+
+pub fn learning_curve(
+    records: &[RoundRecord],
+    strategies: &[String],
+    metric: impl Fn(&RoundRecord) -> f64,
+) -> Vec<CurvePoint> {
+    let mut out = Vec::new();
+    for s in strategies {
+        let max_round = records
+            .iter()
+            .filter(|r| &r.strategy == s)
+            .map(|r| r.round)
+            .max();
+        for round in 0..=max_round.unwrap_or(0) {
+            let xs: Vec<&RoundRecord> = records
+                .iter()
+                .filter(|r| &r.strategy == s && r.round == round)
+                .collect();
+            if xs.is_empty() {
+                continue;
+            }
+            let v: Vec<f64> = xs.iter().map(|r| metric(r)).collect();
+            let (mean, se) = crate::stats::mean_se(&v);
+            let se = if v.len() > 1 { se } else { 0.0 };
+            let n = v.len() as f64;
+            let n_train = xs.iter().map(|r| r.n_train as f64).sum::<f64>() / n;
+            out.push(CurvePoint {
+                strategy: s.clone(),
+                round,
+                n_train,
+                n_seeds: v.len(),
+                mean,
+                se,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! Acquisition strategies: which perturbations to measure next. All sit behind [`Strategy`],
+//! which the LLM-guided planner implements too.
+//!
+//! - `random`: a uniform sample of the pool.
+//! - `prior`: curated closeness of the target to the pathway (membership, STRING weight to
+//!   the pathway's genes, GO overlap; see `prior.rs`), ties in seeded random order.
+//! - `bald`: the largest ensemble mutual information (BALD for a Gaussian ensemble).
+//! - `coreset`: greedy k-centre (Sener & Savarese) on the model's standardised perturbation
+//!   features, starting from the measured set.
+//! - `iterpert`: IterPert-style (Huang et al. 2024): the kernel is the mean of the cosine-
+//!   normalised prior kernels (STRING, GO) and the model's embedding kernel (cosine of the
+//!   ensemble's latent predictions); the batch is chosen greedily by kernel distance to the
+//!   measured-and-chosen set, weighted by ensemble uncertainty (`d_min(i) · σ²(i)/max σ²`), so
+//!   that it is both uncertain and diverse.
+
+use crate::data::pathway::GeneSet;
+use crate::numeric::linalg::Mat;
+use crate::predict::ensemble::{FittedEnsemble, Uncertainty};
+use crate::predict::metrics::Scores;
+use crate::predict::prior::{cosine_kernel, Priors};
+use crate::screen::Screen;
+use rand::rngs::ChaCha8Rng;
+use rand::RngExt;
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// Everything a strategy may look at when choosing a batch.
+pub struct AcquisitionContext<'a> {
+    pub screen: &'a Screen,
+    pub pathway: &'a GeneSet,
+    pub priors: &'a Priors,
+    pub model: &'a FittedEnsemble,
+    /// Measured perturbations so far.
+    pub train: &'a [usize],
+    /// Candidates (ascending indices).
+    pub pool: &'a [usize],
+    /// Uncertainty of each pool candidate (aligned with `pool`).
+    pub uncertainty: &'a [Uncertainty],
+    pub batch: usize,
+    pub round: usize,
+    pub seed: u64,
+    /// Scores of the current model on the test set.
+    pub current: Scores,
+}
+
+/// One chosen perturbation with its acquisition score and any details worth keeping.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pick {
+    pub pert: usize,
+    pub score: f64,
+    pub details: BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Selection {
+    pub picks: Vec<Pick>,
+    /// Notes on how the selection was made (e.g. a recorded fallback).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum StrategyError {
+    #[error("unknown strategy {0:?} (known: random, prior, bald, coreset, iterpert)")]
+    Unknown(String),
+    #[error("strategy {strategy}: {msg}")]
+    Failed { strategy: String, msg: String },
+}
+
+pub trait Strategy: Send {
+    fn name(&self) -> &str;
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError>;
+}
+
+pub const BUILTIN: [&str; 5] = ["random", "prior", "bald", "coreset", "iterpert"];
+
+/// A built-in strategy by name.
+pub fn builtin(name: &str) -> Result<Box<dyn Strategy>, StrategyError> {
+    Ok(match name {
+        "random" => Box::new(Random),
+        "prior" => Box::new(Prior),
+        "bald" => Box::new(Bald),
+        "coreset" => Box::new(Coreset),
+        "iterpert" => Box::new(IterPert),
+        other => return Err(StrategyError::Unknown(other.to_string())),
+    })
+}
+
+fn pick(pert: usize, score: f64, details: &[(&str, f64)]) -> Pick {
+    Pick {
+        pert,
+        score,
+        details: details.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        rationale: None,
+    }
+}
+
+/// The pool sorted by descending score, ties by a seeded random key, truncated to `batch`.
+fn top_by(ctx: &AcquisitionContext, scores: &[f64], rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let keys: Vec<u64> = (0..ctx.pool.len()).map(|_| rng.random()).collect();
+    let mut order: Vec<usize> = (0..ctx.pool.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(keys[a].cmp(&keys[b])));
+    order.truncate(ctx.batch);
+    order
+}
+
+pub struct Random;
+impl Strategy for Random {
+    fn name(&self) -> &str {
+        "random"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let chosen = rand::seq::index::sample(rng, ctx.pool.len(), ctx.batch.min(ctx.pool.len()));
+        Ok(Selection {
+            picks: chosen.iter().map(|i| pick(ctx.pool[i], 0.0, &[])).collect(),
+            notes: vec![],
+        })
+    }
+}
+
+pub struct Prior;
+impl Strategy for Prior {
+    fn name(&self) -> &str {
+        "prior"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let s: Vec<f64> = ctx.pool.iter().map(|&p| ctx.priors.closeness[p]).collect();
+        let picks = top_by(ctx, &s, rng)
+            .into_iter()
+            .map(|i| pick(ctx.pool[i], s[i], &[("closeness", s[i])]))
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
+    }
+}
+
+pub struct Bald;
+impl Strategy for Bald {
+    fn name(&self) -> &str {
+        "bald"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let s: Vec<f64> = ctx
+            .uncertainty
+            .iter()
+            .map(|u| u.mutual_information)
+            .collect();
+        let picks = top_by(ctx, &s, rng)
+            .into_iter()
+            .map(|i| {
+                pick(
+                    ctx.pool[i],
+                    s[i],
+                    &[
+                        ("mutual_information", s[i]),
+                        ("variance", ctx.uncertainty[i].variance),
+                    ],
+                )
+            })
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
+    }
+}
+
+/// Greedy farthest-first selection. `dist2(i, j)` is a squared distance between items indexed
+/// in `items` order; `start` are already-covered items, `weight` multiplies each candidate's
+/// distance (1 for plain k-centre). Returns chosen positions in `cand` with their scores.
+fn greedy_k_centre(
+    cand: &[usize],
+    start: &[usize],
+    batch: usize,
+    dist2: impl Fn(usize, usize) -> f64,
+    weight: impl Fn(usize) -> f64,
+) -> Vec<(usize, f64, f64)> {
+    let mut mind: Vec<f64> = cand
+        .iter()
+        .map(|&c| {
+            start
+                .iter()
+                .map(|&s| dist2(c, s))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let mut taken = vec![false; cand.len()];
+    let mut out = Vec::with_capacity(batch);
+    for _ in 0..batch.min(cand.len()) {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, &d) in mind.iter().enumerate() {
+            if taken[i] {
+                continue;
+            }
+            let d = if d.is_finite() {
+                d.max(0.0).sqrt()
+            } else {
+                f64::MAX.sqrt()
+            };
+            let s = d * weight(i);
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((i, s));
+            }
+        }
+        let Some((i, s)) = best else { break };
+        taken[i] = true;
+        out.push((i, s, mind[i].max(0.0).sqrt()));
+        for (j, m) in mind.iter_mut().enumerate() {
+            if !taken[j] {
+                *m = m.min(dist2(cand[j], cand[i]));
+            }
+        }
+    }
+    out
+}
+
+pub struct Coreset;
+impl Strategy for Coreset {
+    fn name(&self) -> &str {
+        "coreset"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let f = &ctx.model.features;
+        let (n, d) = (f.rows, f.cols);
+        let mut mean = vec![0.0; d];
+        let mut sd = vec![0.0; d];
+        for i in 0..n {
+            for j in 0..d {
+                mean[j] += f.get(i, j) / n as f64;
+            }
+        }
+        for i in 0..n {
+            for j in 0..d {
+                sd[j] += (f.get(i, j) - mean[j]).powi(2) / n as f64;
+            }
+        }
+        let z = Mat::from_fn(n, d, |i, j| {
+            if sd[j] > 1e-24 {
+                (f.get(i, j) - mean[j]) / sd[j].sqrt()
+            } else {
+                0.0
+            }
+        });
+        let dist2 = |a: usize, b: usize| {
+            z.row(a)
+                .iter()
+                .zip(z.row(b))
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+        };
+        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
+        let picks = chosen
+            .into_iter()
+            .map(|(i, s, _)| pick(ctx.pool[i], s, &[("distance", s)]))
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
+    }
+}
+
+pub struct IterPert;
+impl Strategy for IterPert {
+    fn name(&self) -> &str {
+        "iterpert"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let n = ctx.screen.n_perts();
+        let all: Vec<usize> = (0..n).collect();
+        let model_kernel = cosine_kernel(&ctx.model.latent_mean(&all));
+        let mut kernels: Vec<&Mat> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
+        kernels.push(&model_kernel);
+        let m = kernels.len() as f64;
+        let k = |a: usize, b: usize| kernels.iter().map(|k| k.get(a, b)).sum::<f64>() / m;
+        let dist2 = |a: usize, b: usize| k(a, a) + k(b, b) - 2.0 * k(a, b);
+        let umax = ctx
+            .uncertainty
+            .iter()
+            .map(|u| u.variance)
+            .fold(0.0, f64::max);
+        let w = |i: usize| {
+            if umax > 0.0 {
+                ctx.uncertainty[i].variance / umax
+            } else {
+                1.0
+            }
+        };
+        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, w);
+        let picks = chosen
+            .into_iter()
+            .map(|(i, s, d)| {
+                pick(
+                    ctx.pool[i],
+                    s,
+                    &[
+                        ("kernel_distance", d),
+                        ("variance", ctx.uncertainty[i].variance),
+                    ],
+                )
+            })
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k_centre_picks_the_far_point_first() {
+        let pts: [f64; 4] = [0.0, 1.0, 10.0, 5.0];
+        let d2 = |a: usize, b: usize| (pts[a] - pts[b]).powi(2);
+        let out = greedy_k_centre(&[1, 2, 3], &[0], 2, d2, |_| 1.0);
+        assert_eq!(out.iter().map(|o| o.0).collect::<Vec<_>>(), vec![1, 2]); // 10, then 5
+        assert!((out[0].1 - 10.0).abs() < 1e-12 && (out[1].1 - 5.0).abs() < 1e-12);
+    }
+}

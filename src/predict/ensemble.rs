@@ -1,0 +1,451 @@
+//! The perturbation-response predictor: an ensemble of ridge regressions in a gene-embedding
+//! space (the linear baseline of Ahlmann-Eltze et al. 2024), whose disagreement is its
+//! epistemic uncertainty.
+//!
+//! Each fit, on the training perturbations `S` with responses `Y_S` (n × G):
+//! 1. PCA of the centred training responses via the n × n Gram matrix (precomputed once for
+//!    the whole screen in [`Workspace`]): `Y_c = U Λ^½ Vᵀ`; keep K components. `V_K` (G × K)
+//!    are the gene embeddings; `T = U_K Λ_K^½` are the training responses in that space.
+//! 2. A perturbation's features: its target gene's row of `V_K` when the target is a measured
+//!    readout gene (else zeros), an indicator of that, and its prior embedding (STRING / GO
+//!    spectral, see `prior.rs`), so that every candidate in the pool can be scored.
+//! 3. Each member m fits ridge `T ≈ Z W_m` on a bootstrap of the training perturbations and a
+//!    random subset of the feature columns.
+//! 4. Prediction: `ŷ(p) = μ_S + mean_m(z_p W_m) V_Kᵀ`. Uncertainty per candidate: the variance
+//!    across members of the latent prediction summed over components (equal to the summed
+//!    variance over genes, since `V_K` is orthonormal), and the Gaussian mutual information
+//!    `Σ_k ½ ln(1 + σ²_k(p) / s²_k)` with `s²_k` the members' out-of-bag residual variance.
+
+use crate::numeric::linalg::{symmetric_eigen, LinalgError, Mat};
+use crate::numeric::ridge::Ridge;
+use crate::screen::Screen;
+use rand::rngs::ChaCha8Rng;
+use rand::RngExt;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EnsembleConfig {
+    pub members: usize,
+    pub lambda: f64,
+    pub pca_dim: usize,
+    /// Fraction of feature columns each member sees.
+    pub feature_fraction: f64,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            members: 10,
+            lambda: 1.0,
+            pca_dim: 16,
+            feature_fraction: 0.8,
+        }
+    }
+}
+
+/// Screen-wide precomputation shared by every fit of every strategy and seed.
+pub struct Workspace<'a> {
+    pub screen: &'a Screen,
+    /// `Y Yᵀ` over all perturbations.
+    pub gram: Mat,
+    /// Readout-gene column of each perturbation's target, when measured.
+    pub target_gene: Vec<Option<usize>>,
+    /// Prior embedding rows (n × d_prior).
+    pub prior: &'a Mat,
+}
+
+impl<'a> Workspace<'a> {
+    pub fn new(screen: &'a Screen, prior: &'a Mat) -> Workspace<'a> {
+        let n = screen.n_perts();
+        let idx = screen.gene_index();
+        let target_gene = screen
+            .targets
+            .iter()
+            .map(|t| idx.get(t.as_str()).copied())
+            .collect();
+        let gram = gram_matrix(&screen.values);
+        assert_eq!(prior.rows, n, "prior rows must match perturbations");
+        Workspace {
+            screen,
+            gram,
+            target_gene,
+            prior,
+        }
+    }
+}
+
+/// `Y Yᵀ`, rows split over the available cores; each entry is one dot product in a fixed
+/// order, so the result does not depend on the thread count.
+pub fn gram_matrix(y: &Mat) -> Mat {
+    let n = y.rows;
+    let threads = std::thread::available_parallelism()
+        .map(|t| t.get())
+        .unwrap_or(1)
+        .min(8);
+    let mut g = Mat::zeros(n, n);
+    let rows: Vec<usize> = (0..n).collect();
+    let chunk = n.div_ceil(threads.max(1)).max(1);
+    let parts: Vec<Vec<(usize, Vec<f64>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|rs| {
+                s.spawn(move || {
+                    rs.iter()
+                        .map(|&i| {
+                            (
+                                i,
+                                (0..=i)
+                                    .map(|j| crate::numeric::linalg::dot(y.row(i), y.row(j)))
+                                    .collect::<Vec<f64>>(),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("gram worker"))
+            .collect()
+    });
+    for part in parts {
+        for (i, vals) in part {
+            for (j, v) in vals.into_iter().enumerate() {
+                g.set(i, j, v);
+                g.set(j, i, v);
+            }
+        }
+    }
+    g
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub cols: Vec<usize>,
+    pub ridge: Ridge,
+}
+
+/// Per-candidate uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Uncertainty {
+    /// Summed across-member variance of the predicted response.
+    pub variance: f64,
+    /// Gaussian mutual information between the prediction and the ensemble member (BALD).
+    pub mutual_information: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FittedEnsemble {
+    pub train: Vec<usize>,
+    pub y_mean: Vec<f64>,
+    /// G × K gene embeddings.
+    pub loadings: Mat,
+    /// Features of every perturbation (n × d).
+    pub features: Mat,
+    pub members: Vec<Member>,
+    /// Out-of-bag residual variance per latent component.
+    pub noise: Vec<f64>,
+}
+
+impl FittedEnsemble {
+    pub fn k(&self) -> usize {
+        self.loadings.cols
+    }
+
+    /// Each member's latent prediction for each perturbation: `[member][pert][k]`.
+    fn member_latents(&self, perts: &[usize]) -> Vec<Mat> {
+        let k = self.k();
+        self.members
+            .iter()
+            .map(|m| {
+                let mut out = Mat::zeros(perts.len(), k);
+                let mut z = vec![0.0; m.cols.len()];
+                for (r, &p) in perts.iter().enumerate() {
+                    for (zz, &c) in z.iter_mut().zip(&m.cols) {
+                        *zz = self.features.get(p, c);
+                    }
+                    m.ridge.predict_row(&z, out.row_mut(r));
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// Ensemble-mean latent prediction (m × K): the model's embedding of each perturbation.
+    pub fn latent_mean(&self, perts: &[usize]) -> Mat {
+        let ms = self.member_latents(perts);
+        let mut mean = Mat::zeros(perts.len(), self.k());
+        for m in &ms {
+            for (a, b) in mean.data.iter_mut().zip(&m.data) {
+                *a += b / ms.len() as f64;
+            }
+        }
+        mean
+    }
+
+    /// Mean predicted responses over all readout genes (m × G).
+    pub fn predict(&self, perts: &[usize]) -> Mat {
+        let lat = self.latent_mean(perts);
+        let g = self.y_mean.len();
+        let mut out = Mat::zeros(perts.len(), g);
+        for r in 0..perts.len() {
+            let row = out.row_mut(r);
+            row.copy_from_slice(&self.y_mean);
+            for gi in 0..g {
+                row[gi] += crate::numeric::linalg::dot(lat.row(r), self.loadings.row(gi));
+            }
+        }
+        out
+    }
+
+    pub fn uncertainty(&self, perts: &[usize]) -> Vec<Uncertainty> {
+        let ms = self.member_latents(perts);
+        let k = self.k();
+        let m = ms.len() as f64;
+        (0..perts.len())
+            .map(|r| {
+                let mut variance = 0.0;
+                let mut mi = 0.0;
+                for c in 0..k {
+                    let mean = ms.iter().map(|x| x.get(r, c)).sum::<f64>() / m;
+                    let var = ms.iter().map(|x| (x.get(r, c) - mean).powi(2)).sum::<f64>() / m;
+                    variance += var;
+                    mi += 0.5 * (1.0 + var / self.noise[c].max(1e-12)).ln();
+                }
+                Uncertainty {
+                    variance,
+                    mutual_information: mi,
+                }
+            })
+            .collect()
+    }
+}
+
+/// PCA of the centred training responses from the Gram matrix: returns `(T, V_K, μ)`.
+fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f64>), LinalgError> {
+    let n = train.len();
+    let y = &ws.screen.values;
+    let g = y.cols;
+    let mut mu = vec![0.0; g];
+    for &i in train {
+        for (m, v) in mu.iter_mut().zip(y.row(i)) {
+            *m += v / n as f64;
+        }
+    }
+    let sub = Mat::from_fn(n, n, |a, b| ws.gram.get(train[a], train[b]));
+    let rmean: Vec<f64> = (0..n)
+        .map(|a| sub.row(a).iter().sum::<f64>() / n as f64)
+        .collect();
+    let tmean = rmean.iter().sum::<f64>() / n as f64;
+    let c = Mat::from_fn(n, n, |a, b| sub.get(a, b) - rmean[a] - rmean[b] + tmean);
+    let (vals, vecs) = symmetric_eigen(&c)?;
+    let top = vals.first().copied().unwrap_or(0.0);
+    let keep: Vec<usize> = (0..vals.len())
+        .filter(|&i| vals[i] > 1e-10 * top.max(1e-300))
+        .take(max_k)
+        .collect();
+    let k = keep.len();
+    let t = Mat::from_fn(n, k, |a, j| vecs.get(a, keep[j]) * vals[keep[j]].sqrt());
+    let mut v = Mat::zeros(g, k);
+    for (a, &i) in train.iter().enumerate() {
+        let row = y.row(i);
+        for j in 0..k {
+            let w = vecs.get(a, keep[j]) / vals[keep[j]].sqrt();
+            if w == 0.0 {
+                continue;
+            }
+            for gi in 0..g {
+                v.data[gi * k + j] += (row[gi] - mu[gi]) * w;
+            }
+        }
+    }
+    Ok((t, v, mu))
+}
+
+/// Fit the ensemble on `train` (indices into the screen). Draws only from `rng`.
+pub fn fit(
+    ws: &Workspace,
+    train: &[usize],
+    cfg: &EnsembleConfig,
+    rng: &mut ChaCha8Rng,
+) -> Result<FittedEnsemble, LinalgError> {
+    assert!(train.len() >= 2, "need at least two training perturbations");
+    let (t, v, mu) = pca(ws, train, cfg.pca_dim)?;
+    let k = v.cols;
+    let n_all = ws.screen.n_perts();
+    let dp = ws.prior.cols;
+    let d = k + 1 + dp;
+    let features = Mat::from_fn(n_all, d, |p, j| {
+        if j < k {
+            ws.target_gene[p].map(|g| v.get(g, j)).unwrap_or(0.0)
+        } else if j == k {
+            if ws.target_gene[p].is_some() {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            ws.prior.get(p, j - k - 1)
+        }
+    });
+    let n = train.len();
+    let n_cols = ((d as f64 * cfg.feature_fraction).ceil() as usize).clamp(1, d);
+    let mut members = Vec::with_capacity(cfg.members);
+    let mut oob_sum = vec![0.0; k];
+    let mut oob_n = 0usize;
+    for _ in 0..cfg.members {
+        let boot: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
+        let mut cols: Vec<usize> = (0..d).collect();
+        // partial Fisher–Yates: the first n_cols entries are a uniform subset
+        for i in 0..n_cols {
+            let j = rng.random_range(i..d);
+            cols.swap(i, j);
+        }
+        cols.truncate(n_cols);
+        cols.sort_unstable();
+        let x = Mat::from_fn(n, cols.len(), |r, c| features.get(train[boot[r]], cols[c]));
+        let y = Mat::from_fn(n, k, |r, c| t.get(boot[r], c));
+        let ridge = Ridge::fit(&x, &y, cfg.lambda)?;
+        let mut in_bag = vec![false; n];
+        boot.iter().for_each(|&b| in_bag[b] = true);
+        let mut pred = vec![0.0; k];
+        let mut z = vec![0.0; cols.len()];
+        for r in (0..n).filter(|&r| !in_bag[r]) {
+            for (zz, &c) in z.iter_mut().zip(&cols) {
+                *zz = features.get(train[r], c);
+            }
+            ridge.predict_row(&z, &mut pred);
+            for c in 0..k {
+                oob_sum[c] += (t.get(r, c) - pred[c]).powi(2);
+            }
+            oob_n += 1;
+        }
+        members.push(Member { cols, ridge });
+    }
+    let noise = if oob_n > 0 {
+        oob_sum.iter().map(|s| s / oob_n as f64).collect()
+    } else {
+        (0..k)
+            .map(|c| (0..n).map(|r| t.get(r, c).powi(2)).sum::<f64>() / n as f64)
+            .collect()
+    };
+    Ok(FittedEnsemble {
+        train: train.to_vec(),
+        y_mean: mu,
+        loadings: v,
+        features,
+        members,
+        noise,
+    })
+}
+
+/// The mean-of-training baseline: predicts the average training response for everything.
+pub fn mean_baseline(screen: &Screen, train: &[usize], perts: &[usize]) -> Mat {
+    let g = screen.n_genes();
+    let mut mu = vec![0.0; g];
+    for &i in train {
+        for (m, v) in mu.iter_mut().zip(screen.row(i)) {
+            *m += v / train.len() as f64;
+        }
+    }
+    let mut out = Mat::zeros(perts.len(), g);
+    for r in 0..perts.len() {
+        out.row_mut(r).copy_from_slice(&mu);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numeric::seed::stream;
+
+    fn toy_screen() -> Screen {
+        // 6 perturbations × 4 genes of rank 2 plus a little structure.
+        let values = Mat::from_vec(
+            6,
+            4,
+            vec![
+                1.0, 0.5, 0.0, -1.0, //
+                2.0, 1.0, 0.1, -2.0, //
+                0.0, 1.0, 1.0, 0.0, //
+                0.0, 2.0, 2.1, 0.0, //
+                1.0, 1.5, 1.0, -1.0, //
+                -1.0, 0.0, 0.5, 1.0,
+            ],
+        );
+        Screen {
+            name: "toy".into(),
+            source: "toy".into(),
+            perturbations: (0..6).map(|i| format!("G{i}")).collect(),
+            targets: vec![
+                "G0".into(),
+                "G1".into(),
+                "G2".into(),
+                "G3".into(),
+                "X".into(),
+                "Y".into(),
+            ],
+            genes: vec!["G0".into(), "G1".into(), "G2".into(), "G3".into()],
+            values,
+            labels: None,
+        }
+    }
+
+    #[test]
+    fn pca_reconstructs_centred_training_data() {
+        let s = toy_screen();
+        let prior = Mat::zeros(6, 0);
+        let ws = Workspace::new(&s, &prior);
+        let train = [0, 1, 2, 3, 4];
+        let (t, v, mu) = pca(&ws, &train, 10).unwrap();
+        // full-rank PCA: T Vᵀ + μ reproduces Y exactly
+        for (a, &i) in train.iter().enumerate() {
+            for g in 0..4 {
+                let r: f64 = (0..v.cols).map(|j| t.get(a, j) * v.get(g, j)).sum::<f64>() + mu[g];
+                assert!((r - s.values.get(i, g)).abs() < 1e-10);
+            }
+        }
+        // loadings are orthonormal
+        let q = v.tmatmul(&v);
+        for i in 0..v.cols {
+            for j in 0..v.cols {
+                assert!((q.get(i, j) - if i == j { 1.0 } else { 0.0 }).abs() < 1e-10);
+            }
+        }
+    }
+
+    #[test]
+    fn gram_matches_direct_product() {
+        let s = toy_screen();
+        let g = gram_matrix(&s.values);
+        let direct = s.values.matmul(&s.values.transpose());
+        for (a, b) in g.data.iter().zip(&direct.data) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn single_member_without_bootstrap_noise_is_deterministic() {
+        let s = toy_screen();
+        let prior = Mat::zeros(6, 0);
+        let ws = Workspace::new(&s, &prior);
+        let cfg = EnsembleConfig {
+            members: 5,
+            ..Default::default()
+        };
+        let a = fit(&ws, &[0, 1, 2, 3], &cfg, &mut stream(1, "t")).unwrap();
+        let b = fit(&ws, &[0, 1, 2, 3], &cfg, &mut stream(1, "t")).unwrap();
+        assert_eq!(a.predict(&[4, 5]).data, b.predict(&[4, 5]).data);
+        let u = a.uncertainty(&[4, 5]);
+        assert!(u
+            .iter()
+            .all(|u| u.variance >= 0.0 && u.mutual_information >= 0.0));
+    }
+
+    #[test]
+    fn mean_baseline_is_training_mean() {
+        let s = toy_screen();
+        let p = mean_baseline(&s, &[0, 1], &[5]);
+        assert_eq!(p.row(0), &[1.5, 0.75, 0.05, -1.5]);
+    }
+}

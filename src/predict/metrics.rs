@@ -1,0 +1,199 @@
+//! Predictive-performance metrics on held-out perturbations.
+//!
+//! Response screens: per test perturbation, the Pearson correlation of predicted and measured
+//! response over all readout genes ("Pearson delta": responses are already changes against
+//! control), and Pearson and MSE over its top-20 DE genes (largest |measured response|, ties
+//! by column order); each is averaged over test perturbations. A correlation with a constant
+//! vector is scored 0.
+//!
+//! Labelled screens: AUROC and AUPRC (average precision, as scikit-learn computes it) of
+//! |predicted response| for the DE label over the test perturbations' labelled pairs, and
+//! direction accuracy on DE pairs with a known direction (a prediction of exactly 0 counts ½).
+
+use crate::numeric::linalg::Mat;
+use crate::screen::LabelledPair;
+use serde::Serialize;
+
+pub const TOP_DE: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Scores {
+    pub pearson_delta: f64,
+    pub top20_pearson: f64,
+    pub top20_mse: f64,
+    /// Labelled screens only (NaN otherwise).
+    pub auroc_de: f64,
+    pub auprc_de: f64,
+    pub direction_accuracy: f64,
+}
+
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    if a.len() < 2 {
+        return 0.0;
+    }
+    let ma = a.iter().sum::<f64>() / n;
+    let mb = b.iter().sum::<f64>() / n;
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    if saa <= 0.0 || sbb <= 0.0 {
+        0.0
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
+}
+
+/// Indices of the `k` largest |values| (ties broken by index).
+pub fn top_k_abs(v: &[f64], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&i, &j| v[j].abs().total_cmp(&v[i].abs()).then(i.cmp(&j)));
+    idx.truncate(k);
+    idx
+}
+
+/// Scores of predictions (`pred`: one row per entry of `test`) against the truth.
+pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledPair]>) -> Scores {
+    let mut pd = 0.0;
+    let mut tp = 0.0;
+    let mut tm = 0.0;
+    for (r, &p) in test.iter().enumerate() {
+        let t = truth.row(p);
+        let y = pred.row(r);
+        pd += pearson(y, t);
+        let top = top_k_abs(t, TOP_DE);
+        let tt: Vec<f64> = top.iter().map(|&g| t[g]).collect();
+        let yy: Vec<f64> = top.iter().map(|&g| y[g]).collect();
+        tp += pearson(&yy, &tt);
+        tm += tt
+            .iter()
+            .zip(&yy)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / tt.len().max(1) as f64;
+    }
+    let n = test.len().max(1) as f64;
+    let (mut auroc_de, mut auprc_de, mut direction_accuracy) = (f64::NAN, f64::NAN, f64::NAN);
+    if let Some(labels) = labels {
+        let row_of: std::collections::HashMap<usize, usize> =
+            test.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+        let mut scored = Vec::new();
+        let (mut right, mut total) = (0.0, 0usize);
+        for lp in labels {
+            if let Some(&r) = row_of.get(&(lp.pert as usize)) {
+                let y = pred.get(r, lp.gene as usize);
+                scored.push((y.abs(), lp.de));
+                if let (true, Some(up)) = (lp.de, lp.up) {
+                    total += 1;
+                    right += if y == 0.0 {
+                        0.5
+                    } else if (y > 0.0) == up {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        auroc_de = auroc(&scored);
+        auprc_de = average_precision(&scored);
+        direction_accuracy = if total > 0 {
+            right / total as f64
+        } else {
+            f64::NAN
+        };
+    }
+    Scores {
+        pearson_delta: pd / n,
+        top20_pearson: tp / n,
+        top20_mse: tm / n,
+        auroc_de,
+        auprc_de,
+        direction_accuracy,
+    }
+}
+
+/// Area under the ROC curve (Mann–Whitney with mid-ranks for ties). NaN without both classes.
+pub fn auroc(scored: &[(f64, bool)]) -> f64 {
+    let pos = scored.iter().filter(|s| s.1).count();
+    let neg = scored.len() - pos;
+    if pos == 0 || neg == 0 {
+        return f64::NAN;
+    }
+    let ranks = crate::stats::midranks(&scored.iter().map(|s| s.0).collect::<Vec<_>>());
+    let rank_sum: f64 = scored
+        .iter()
+        .zip(&ranks)
+        .filter(|(s, _)| s.1)
+        .map(|(_, r)| r)
+        .sum();
+    (rank_sum - pos as f64 * (pos as f64 + 1.0) / 2.0) / (pos as f64 * neg as f64)
+}
+
+/// Average precision: Σ (R_n − R_{n−1}) P_n over distinct score thresholds, descending.
+pub fn average_precision(scored: &[(f64, bool)]) -> f64 {
+    let pos = scored.iter().filter(|s| s.1).count();
+    if pos == 0 {
+        return f64::NAN;
+    }
+    let mut idx: Vec<usize> = (0..scored.len()).collect();
+    idx.sort_by(|&a, &b| scored[b].0.total_cmp(&scored[a].0));
+    let (mut tp, mut fp, mut ap, mut last_recall) = (0.0, 0.0, 0.0, 0.0);
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scored[idx[j + 1]].0 == scored[idx[i]].0 {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            if scored[k].1 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+        }
+        let recall = tp / pos as f64;
+        ap += (recall - last_recall) * tp / (tp + fp);
+        last_recall = recall;
+        i = j + 1;
+    }
+    ap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auroc_and_ap_match_sklearn() {
+        // sklearn.metrics.roc_auc_score([0,0,1,1],[0.1,0.4,0.35,0.8]) = 0.75
+        // sklearn.metrics.average_precision_score(same) = 0.8333333333333333
+        let s = [(0.1, false), (0.4, false), (0.35, true), (0.8, true)];
+        assert!((auroc(&s) - 0.75).abs() < 1e-15);
+        assert!((average_precision(&s) - 0.833_333_333_333_333_3).abs() < 1e-15);
+        // ties: roc_auc_score([0,1,0,1],[0.5,0.5,0.2,0.9]) = 0.875
+        let t = [(0.5, false), (0.5, true), (0.2, false), (0.9, true)];
+        assert!((auroc(&t) - 0.875).abs() < 1e-15);
+        assert!(auroc(&[(0.1, true)]).is_nan());
+    }
+
+    #[test]
+    fn pearson_and_topk() {
+        assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 1.0).abs() < 1e-15);
+        assert_eq!(pearson(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
+        assert_eq!(top_k_abs(&[0.1, -3.0, 2.0, 2.0], 3), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn perfect_prediction_scores_one() {
+        let truth = Mat::from_fn(3, 30, |i, j| ((i + 1) * (j + 1)) as f64 % 7.0 - 3.0);
+        let pred = Mat::from_fn(2, 30, |r, j| truth.get([0, 2][r], j));
+        let s = score(&truth, &[0, 2], &pred, None);
+        assert!((s.pearson_delta - 1.0).abs() < 1e-12 && s.top20_mse == 0.0);
+        assert!(s.auroc_de.is_nan());
+    }
+}
