@@ -12,6 +12,7 @@ pub mod llm;
 pub mod numeric;
 pub mod planner;
 pub mod predict;
+pub mod progress;
 pub mod report;
 pub mod screen;
 pub mod stats;

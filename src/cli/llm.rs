@@ -152,7 +152,7 @@ pub fn query(a: &QueryArgs) -> Result<()> {
             seed: a.seed,
         },
     )?;
-    let pb = crate::cli::progress(jobs.len() as u64, "query");
+    let pb = crate::cli::bars::progress(jobs.len() as u64, "query");
     let answers = runtime()?.block_on(client.complete_all(&jobs, |_| pb.inc(1)))?;
     pb.finish_and_clear();
     let mut out = String::new();
@@ -187,34 +187,17 @@ pub fn query(a: &QueryArgs) -> Result<()> {
 }
 
 pub fn verify(a: &VerifyArgs) -> Result<()> {
-    let lock = a.run.join(crate::audit::LOCK);
-    let chain = if lock.exists() && !a.run.join(ledger::LEDGER_FILE).exists() {
-        "ok: no LLM call was made (no ledger)".to_string()
-    } else {
-        match ledger::verify(&a.run) {
-            Ok(v) => format!(
-                "ok: {} records ({} exchanges, {} answers), {} stored bodies checked; head {}",
-                v.records, v.exchanges, v.answers, v.bodies, v.head
-            ),
-            Err(e) => bail!("ledger broken: {e}"),
-        }
+    let v = crate::audit::verify::verify_run(&a.run, a.inputs_from.as_deref())?;
+    let chain = match &v.ledger {
+        None => "ok: no LLM call was made (no ledger)".to_string(),
+        Some(v) => format!(
+            "ok: {} records ({} exchanges, {} answers), {} stored bodies checked; head {}",
+            v.records, v.exchanges, v.answers, v.bodies, v.head
+        ),
     };
-    // An audit run: every locked input is re-hashed too.
-    let inputs = if lock.exists() {
-        let base = crate::audit::inputs_base(&a.run, a.inputs_from.as_deref());
-        let changes = crate::audit::verify_inputs(&a.run, &base)?;
-        if !changes.is_empty() {
-            bail!(
-                "{}: locked inputs changed (resolved from {}): {}",
-                lock.display(),
-                base.display(),
-                changes.join("; ")
-            );
-        }
-        let n = crate::audit::lock_items(&serde_json::from_slice(&std::fs::read(&lock)?)?).len();
-        format!("; {n} locked inputs re-hashed, all unchanged")
-    } else {
-        String::new()
+    let inputs = match v.locked_inputs {
+        Some(n) => format!("; {n} locked inputs re-hashed, all unchanged"),
+        None => String::new(),
     };
     println!("{chain}{inputs}");
     Ok(())

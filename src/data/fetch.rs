@@ -4,6 +4,7 @@
 //! looks complete.
 
 use anyhow::{bail, Context, Result};
+use crate::progress::Progress;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::io::Write as _;
@@ -79,15 +80,15 @@ pub fn registry(path: Option<&Path>) -> Result<Vec<KnownFile>> {
 }
 
 /// Download `f` into `dir` (kept only when size and sha256 match); returns its path.
-pub fn fetch(f: &KnownFile, dir: &Path) -> Result<PathBuf> {
+pub fn fetch(f: &KnownFile, dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
     let target = dir.join(&f.name);
     if target.is_file() && crate::data::runfile::sha256_file(&target)? == f.sha256 {
-        eprintln!("{} is present (sha256 checked)", target.display());
+        progress.note(&format!("{} is present (sha256 checked)", target.display()));
         return Ok(target);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let tmp = dir.join(format!(".{}.part-{}", f.name, std::process::id()));
-    let r = download(f, &tmp);
+    let r = download(f, &tmp, progress);
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -107,7 +108,7 @@ pub fn http() -> Result<(tokio::runtime::Runtime, reqwest::Client)> {
     Ok((rt, client))
 }
 
-fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
+fn download(f: &KnownFile, tmp: &Path, progress: &dyn Progress) -> Result<()> {
     let (rt, http) = crate::data::fetch::http()?;
     rt.block_on(async {
         let mut resp = http
@@ -116,7 +117,7 @@ fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
             .await
             .and_then(|r| r.error_for_status())
             .with_context(|| format!("{}: download failed", f.url))?;
-        let pb = crate::cli::progress(f.size, &f.name);
+        progress.phase(&f.name, f.size);
         let mut h = Sha256::new();
         let mut n = 0u64;
         let mut out = std::fs::File::create(tmp)
@@ -136,9 +137,9 @@ fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
             }
             h.update(&chunk);
             out.write_all(&chunk)?;
-            pb.inc(chunk.len() as u64);
+            progress.inc(chunk.len() as u64);
         }
-        pb.finish_and_clear();
+        progress.done();
         out.sync_all()?;
         if n != f.size {
             bail!("{}: {n} bytes, expected {}; not kept", f.name, f.size);
@@ -149,38 +150,6 @@ fn download(f: &KnownFile, tmp: &Path) -> Result<()> {
         }
         Ok(())
     })
-}
-
-pub fn data_cmd(a: &crate::cli::args::DataArgs) -> Result<()> {
-    let files = registry(a.registry.as_deref())?;
-    match a.action.as_str() {
-        "list" => {
-            for f in &files {
-                println!("{:<42} {:>11} bytes  {}", f.name, f.size, f.description);
-            }
-            Ok(())
-        }
-        "fetch" => {
-            let name = a
-                .name
-                .as_deref()
-                .context("data fetch: give a NAME (see `pertaudit data list`)")?;
-            let f = files.iter().find(|f| f.name == name).with_context(|| {
-                format!(
-                    "data fetch: no known file {name:?} (known: {})",
-                    files
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            let p = fetch(f, &a.dir)?;
-            println!("{} (sha256 {} checked)", p.display(), f.sha256);
-            Ok(())
-        }
-        other => bail!("unknown data action `{other}` (known: list, fetch)"),
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod h5ad;
 pub mod network;
 pub mod pathway;
+pub mod rows;
 pub mod runfile;
 pub mod screen_file;
 pub mod simulate;

@@ -17,6 +17,7 @@
 //! - Annotations name the gene's pathway process and complex, but 20 % of member genes carry a
 //!   wrong pathway (annotation noise, as real annotations are imperfect).
 
+use crate::data::runfile::write_atomic;
 use crate::numeric::seed::stream;
 use rand::rngs::ChaCha8Rng;
 use rand::RngExt;
@@ -238,6 +239,32 @@ pub fn simulate(c: &SimConfig) -> Simulated {
         pathway_names,
     }
 }
+
+/// The simulated screen's files in `out`, and a README that says they are simulated.
+pub fn write_files(
+    out: &std::path::Path,
+    c: &SimConfig,
+) -> anyhow::Result<Simulated> {
+    let s = simulate(c);
+    let readme = format!(
+        "# SIMULATED screen (not real data)\n\nMade by `pertaudit simulate` with {c:?}.\nThe generative model is documented in `src/data/simulate.rs`.\nPathways: {}.\n",
+        s.pathway_names.join(", ")
+    );
+    for (name, text) in [
+        ("screen.tsv", &s.screen),
+        ("pathways.gmt", &s.gmt),
+        ("network.tsv", &s.network),
+        ("context.tsv", &s.context),
+        ("genes.tsv", &s.genes),
+        ("README.md", &readme),
+    ] {
+        let p = out.join(name);
+        write_atomic(&p, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", p.display()))?;
+    }
+    Ok(s)
+}
+
 
 #[cfg(test)]
 mod tests {

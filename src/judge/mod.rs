@@ -4,7 +4,7 @@ pub mod blind;
 pub mod preference;
 pub mod verdict;
 
-use crate::cli::args::{BlindArgs, JudgeArgs};
+use crate::progress::Progress;
 use crate::data::annotation::Annotations;
 use crate::data::pathway::GeneSets;
 use crate::data::runfile::{canonical_json, sha256_bytes, sha256_file, write_atomic};
@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use verdict::{Failure, Label};
 
@@ -48,6 +48,89 @@ pub struct Key {
     pub batches: BTreeMap<String, (String, String)>,
     /// item → context
     pub items: BTreeMap<String, String>,
+}
+
+/// `blind`: which plan runs, which batches, and how they are blinded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlindSpec {
+    /// Plan run directories.
+    pub runs: Vec<PathBuf>,
+    /// Output folder (tasks, key, manifest).
+    pub out: PathBuf,
+    /// One-line gene context shown to judges.
+    pub annotations: Option<PathBuf>,
+    /// Only these strategies (default: all).
+    pub strategies: Option<Vec<String>>,
+    /// Only these selection rounds (0-based; default: all).
+    pub rounds: Option<Vec<u64>>,
+    /// Genes sorted alphabetically instead of in a seeded random order.
+    pub sorted: bool,
+    pub seed: u64,
+    /// Level of the blinding-integrity check.
+    pub alpha: f64,
+}
+
+impl Default for BlindSpec {
+    fn default() -> Self {
+        BlindSpec {
+            runs: Vec::new(),
+            out: PathBuf::new(),
+            annotations: None,
+            strategies: None,
+            rounds: None,
+            sorted: false,
+            seed: 0,
+            alpha: 0.01,
+        }
+    }
+}
+
+/// What `blind` wrote.
+#[derive(Debug, Clone)]
+pub struct BlindOutcome {
+    pub out: PathBuf,
+    pub tasks: usize,
+    pub items: usize,
+    pub contexts: usize,
+    pub strategies: usize,
+    pub key_sha256: String,
+}
+
+/// `judge`: the tasks, the panel, and where the answers go.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JudgeSpec {
+    /// The tasks folder written by `blind`.
+    pub tasks: PathBuf,
+    /// Judge model files.
+    pub judges: Vec<PathBuf>,
+    /// Output folder (verdicts, judgements, manifest).
+    pub run: PathBuf,
+    /// Template folder; the embedded copies when `None` or when it lacks a file.
+    pub prompts: Option<PathBuf>,
+    /// The planner's model family (judges of it are flagged); default: from the plan runs.
+    pub planner_family: Option<String>,
+    /// Answer every request from this run's ledger (a miss is an error).
+    pub replay: Option<PathBuf>,
+    pub cost_cap: Option<f64>,
+    pub seed: u64,
+    /// The run directory whose ledger records the calls (default: `run`).
+    pub ledger: Option<PathBuf>,
+    /// Ask one question at a time (a fixed ledger order; for the embedded model).
+    pub one_at_a_time: bool,
+}
+
+/// What `judge` wrote.
+#[derive(Debug, Clone)]
+pub struct JudgeOutcome {
+    pub run: PathBuf,
+    pub judgements: usize,
+    pub tasks: usize,
+    pub judges: usize,
+    /// Answers taken from the ledger without a call.
+    pub cached: usize,
+    /// Per judge: outcome category → count.
+    pub outcomes: BTreeMap<String, BTreeMap<String, usize>>,
+    pub flagged: Vec<String>,
 }
 
 /// Read the batches of plan runs: (context, strategy) → genes in the planner's order, with the
@@ -165,7 +248,9 @@ fn read_runs(runs: &[std::path::PathBuf]) -> Result<RunContents> {
     Ok((batches, pathways, families))
 }
 
-pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
+/// Blind the batches of plan runs into judging tasks (refused when surface features alone tell
+/// the strategies apart).
+pub fn blind(a: &BlindSpec, progress: &dyn Progress) -> Result<BlindOutcome> {
     let (raw, pathways, planner_families) = read_runs(&a.runs)?;
     let mut ann = Annotations::default();
     if let Some(p) = &a.annotations {
@@ -235,7 +320,7 @@ pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
     }
     let integrity = blind::integrity(&for_check, a.alpha, a.seed);
     for f in &integrity.features {
-        eprintln!(
+        progress.note(&format!(
             "integrity: {:<18} accuracy {:.3} ({}/{}) vs chance {:.3}, Holm p {:.4}{}",
             f.feature,
             f.accuracy,
@@ -248,7 +333,7 @@ pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
             } else {
                 " (content-linked: reported, not blocking)"
             }
-        );
+        ));
     }
     if !integrity.passed() {
         bail!(
@@ -334,16 +419,14 @@ pub fn blind_cmd(a: &BlindArgs) -> Result<()> {
         &a.out.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
-    println!(
-        "{} tasks ({} items × 2 orders) over {} contexts and {} strategies → {}; key hash {}",
-        tasks.len(),
-        key.items.len(),
-        by_ctx.len(),
-        all.len(),
-        a.out.display(),
-        &manifest["key_sha256"].as_str().unwrap_or("")[..16]
-    );
-    Ok(())
+    Ok(BlindOutcome {
+        out: a.out.clone(),
+        tasks: tasks.len(),
+        items: key.items.len(),
+        contexts: by_ctx.len(),
+        strategies: all.len(),
+        key_sha256: manifest["key_sha256"].as_str().unwrap_or("").to_string(),
+    })
 }
 
 /// Load a tasks folder (tasks only: the key stays closed until the answers are in).
@@ -421,7 +504,8 @@ pub struct Judgement {
     pub request: String,
 }
 
-pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
+/// Ask every judge both orders of every item; write verdicts, judgements and the manifest.
+pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
     let (tasks, manifest) = load_tasks(&a.tasks)?;
     if a.judges.is_empty() {
         bail!("give at least one --judges model file");
@@ -455,7 +539,7 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
             seed: a.seed,
         },
     )?;
-    let pb = crate::cli::progress(jobs.len() as u64, "judge");
+    progress.phase("judge", jobs.len() as u64);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -463,13 +547,13 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
         let mut out = Vec::with_capacity(jobs.len());
         for j in &jobs {
             out.push(rt.block_on(client.complete(&j.endpoint, &j.request, &j.tag))?);
-            pb.inc(1);
+            progress.inc(1);
         }
         out
     } else {
-        rt.block_on(client.complete_all(&jobs, |_| pb.inc(1)))?
+        rt.block_on(client.complete_all(&jobs, |_| progress.inc(1)))?
     };
-    pb.finish_and_clear();
+    progress.done();
 
     // Every answer is in: open the key.
     let key = load_key(&a.tasks, &manifest)?;
@@ -559,25 +643,16 @@ pub fn judge_cmd(a: &JudgeArgs) -> Result<()> {
         serde_json::to_string_pretty(&judge_manifest)?.as_bytes(),
     )?;
     let cached = answers.iter().filter(|x| x.cached).count();
-    println!(
-        "{} judgements ({} tasks × {} judges; {} from the ledger) → {}",
-        rows.len(),
-        tasks.len(),
-        judges.len(),
+    Ok(JudgeOutcome {
+        run: a.run.clone(),
+        judgements: rows.len(),
+        tasks: tasks.len(),
+        judges: judges.len(),
         cached,
-        a.run.display()
-    );
-    for (j, m) in &failures {
-        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!(
-            "  {j}: {}{}",
-            parts.join(", "),
-            if flagged.contains(j) {
-                " (same family as the planner: flagged)"
-            } else {
-                ""
-            }
-        );
-    }
-    Ok(())
+        outcomes: failures
+            .iter()
+            .map(|(j, m)| (j.clone(), m.iter().map(|(k, v)| (k.to_string(), *v)).collect()))
+            .collect(),
+        flagged,
+    })
 }

@@ -5,6 +5,8 @@
 use minijinja::{Environment, UndefinedBehavior};
 use std::path::Path;
 
+/// The LLM planner's re-ranking template.
+pub const RERANK: &str = "rerank.j2";
 pub const JUDGE_SYSTEM: &str = "judge_system.j2";
 pub const JUDGE_PAIRWISE: &str = "judge_pairwise.j2";
 
@@ -15,7 +17,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../prompts/judge_pairwise.j2"),
     ),
     (
-        crate::planner::llm::RERANK,
+        RERANK,
         include_str!("../../prompts/rerank.j2"),
     ),
 ];

@@ -5,4 +5,6 @@
 pub mod active;
 pub mod comparison;
 pub mod llm;
+pub mod run;
+pub mod spec;
 pub mod strategy;

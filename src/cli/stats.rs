@@ -1,0 +1,324 @@
+//! `pertaudit stats`: the panel statistics of a judged run or a plain verdict CSV, as tables
+//! or JSON.
+
+use crate::cli::args::StatsArgs;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::Path;
+
+/// Everything `stats` reports for one set of verdicts.
+fn stats_block(verdicts: &[crate::judge::preference::Verdict], a: &StatsArgs) -> serde_json::Value {
+    use crate::judge::preference::{agreement, item_scores, position_bias, strengths, summarise};
+    let items = item_scores(verdicts);
+    let pairs = summarise(&items, a.resamples, a.seed, a.alpha);
+    // Exploratory family: every judge alone on every pair, Benjamini–Hochberg across it.
+    let judges: std::collections::BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
+    let mut per_judge = Vec::new();
+    for j in &judges {
+        let vs: Vec<_> = verdicts
+            .iter()
+            .filter(|v| &v.judge == *j)
+            .cloned()
+            .collect();
+        for p in summarise(&item_scores(&vs), a.resamples, a.seed, a.alpha) {
+            per_judge.push((j.to_string(), p));
+        }
+    }
+    let bh = crate::stats::benjamini_hochberg(
+        &per_judge
+            .iter()
+            .map(|(_, p)| p.sign_test_p)
+            .collect::<Vec<_>>(),
+    );
+    let per_judge: Vec<serde_json::Value> = per_judge
+        .into_iter()
+        .zip(bh)
+        .map(|((j, p), q)| {
+            json!({"judge": j, "s": p.s, "t": p.t, "items": p.items, "win_rate": p.win_rate,
+                                  "sign_test_p": p.sign_test_p, "bh_q": q})
+        })
+        .collect();
+    let needed: Vec<serde_json::Value> = [0.6, 0.65, 0.7, 0.75, 0.8]
+        .iter()
+        .map(|&w| json!({"win_rate": w, "items": crate::stats::items_needed(w, a.alpha, pairs.len().max(1), 0.8, 100_000)}))
+        .collect();
+    json!({
+        "items": items.len(),
+        "failures": items.iter().map(|i| i.failures).sum::<usize>(),
+        "pairs": pairs,
+        "bradley_terry": strengths(&items, a.resamples, a.seed, a.alpha),
+        "bradley_terry_tie_half": crate::judge::preference::strengths_half(&items, a.resamples, a.seed, a.alpha),
+        "power": {
+            "pairs": pairs.len(),
+            "alpha": a.alpha,
+            "target_power": 0.8,
+            "method": "exact two-sided sign test at Holm's first step (alpha / pairs); decisive items per pair",
+            "items_needed": needed,
+        },
+        "agreement": agreement(verdicts, a.resamples, a.seed, a.alpha),
+        "position_bias": position_bias(verdicts),
+        "per_judge": per_judge,
+    })
+}
+
+fn print_block(title: &str, b: &serde_json::Value) {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    println!("{title}");
+    println!(
+        "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8} {:>17} {:>17} {:>9} {:>9}",
+        "s",
+        "t",
+        "items",
+        "win",
+        "loss",
+        "tie",
+        "win rate",
+        "bootstrap CI",
+        "Wilson CI",
+        "sign p",
+        "Holm p"
+    );
+    for p in b["pairs"].as_array().into_iter().flatten() {
+        println!(
+            "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8.3} {:>17} {:>17} {:>9.4} {:>9.4}",
+            p["s"].as_str().unwrap_or(""),
+            p["t"].as_str().unwrap_or(""),
+            p["items"],
+            p["wins"],
+            p["losses"],
+            p["ties"],
+            f(&p["win_rate"]),
+            format!(
+                "[{:.3}, {:.3}]",
+                f(&p["bootstrap_ci"][0]),
+                f(&p["bootstrap_ci"][1])
+            ),
+            format!(
+                "[{:.3}, {:.3}]",
+                f(&p["wilson_ci"][0]),
+                f(&p["wilson_ci"][1])
+            ),
+            f(&p["sign_test_p"]),
+            f(&p["holm_p"])
+        );
+    }
+    for (key, label) in [
+        (
+            "bradley_terry",
+            "Bradley–Terry (Davidson, log-strengths sum 0)",
+        ),
+        (
+            "bradley_terry_tie_half",
+            "Bradley–Terry (ties as halves, log-strengths sum 0)",
+        ),
+    ] {
+        let bt = &b[key];
+        match bt["note"].as_str() {
+            Some(n) => println!("{label}: not estimable: {n}"),
+            None => {
+                let parts: Vec<String> = bt["strategies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        format!(
+                            "{} {:+.3} [{:+.3}, {:+.3}]",
+                            s.as_str().unwrap_or(""),
+                            f(&bt["theta"][i]),
+                            f(&bt["theta_ci"][i][0]),
+                            f(&bt["theta_ci"][i][1])
+                        )
+                    })
+                    .collect();
+                let nu = f(&bt["nu"]);
+                let nu = if nu.is_finite() {
+                    format!("; ν {nu:.3}")
+                } else {
+                    String::new()
+                };
+                println!("{label}{nu}: {}", parts.join("; "));
+            }
+        }
+    }
+    let need: Vec<String> = b["power"]["items_needed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| format!("{} → {}", x["win_rate"], x["items"]))
+        .collect();
+    println!(
+        "power 0.8 under Holm over {} pairs, decisive items per pair for a true win rate: {}",
+        b["power"]["pairs"],
+        need.join(", ")
+    );
+    let ag = &b["agreement"];
+    println!(
+        "agreement over {} units ({} complete): Fleiss κ {:.3} [{:.3}, {:.3}], Krippendorff α {:.3} [{:.3}, {:.3}]",
+        ag["units"], ag["complete_units"], f(&ag["fleiss_kappa"]), f(&ag["fleiss_ci"][0]), f(&ag["fleiss_ci"][1]),
+        f(&ag["krippendorff_alpha"]), f(&ag["krippendorff_ci"][0]), f(&ag["krippendorff_ci"][1])
+    );
+    for c in ag["cohen"].as_array().into_iter().flatten() {
+        println!(
+            "  Cohen κ {} × {}: {:.3} [{:.3}, {:.3}] over {} units",
+            c["a"].as_str().unwrap_or(""),
+            c["b"].as_str().unwrap_or(""),
+            f(&c["kappa"]),
+            f(&c["ci"][0]),
+            f(&c["ci"][1]),
+            c["n"]
+        );
+    }
+    println!("position bias per judge");
+    for x in b["position_bias"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<16} consistency {:.3} over {} paired items; first position chosen {}/{} ({:.3}, binomial p {:.4}); both-A {} vs both-B {} (McNemar p {:.4})",
+            x["judge"].as_str().unwrap_or(""), f(&x["consistency"]), x["paired"], x["first_position"], x["decisive"],
+            f(&x["first_position_rate"]), f(&x["first_position_p"]), x["both_a"], x["both_b"], f(&x["mcnemar_p"])
+        );
+    }
+}
+
+pub fn stats(a: &StatsArgs) -> Result<()> {
+    let (path, manifest) = match (&a.run, &a.verdicts) {
+        (Some(run), None) => {
+            let m = run.join("judge_manifest.json");
+            let manifest: Option<serde_json::Value> = match std::fs::read_to_string(&m) {
+                Ok(t) => Some(
+                    serde_json::from_str(&t)
+                        .with_context(|| format!("{}: not JSON", m.display()))?,
+                ),
+                Err(_) => None,
+            };
+            (run.join("verdicts.csv"), manifest)
+        }
+        (None, Some(v)) => (v.clone(), None),
+        _ => bail!("give a judged run directory or --verdicts FILE.csv"),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let verdicts =
+        crate::judge::preference::parse_verdicts(&text).map_err(|(line, field, msg)| {
+            anyhow::anyhow!("{}:{line}: field `{field}`: {msg}", path.display())
+        })?;
+    if a.resamples < 10_000 {
+        eprintln!(
+            "note: {} bootstrap resamples (10,000 or more recommended)",
+            a.resamples
+        );
+    }
+    let flagged: Vec<String> = manifest
+        .as_ref()
+        .and_then(|m| m["flagged_judges"].as_array())
+        .map(|f| {
+            f.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let all = stats_block(&verdicts, a);
+    let without = (!flagged.is_empty()).then(|| {
+        let vs: Vec<_> = verdicts
+            .iter()
+            .filter(|v| !flagged.contains(&v.judge))
+            .cloned()
+            .collect();
+        stats_block(&vs, a)
+    });
+    let outcomes = manifest.as_ref().map(|m| m["outcomes"].clone());
+    let per_pathway = match &a.run {
+        Some(run) => per_pathway(run, &verdicts, a)?,
+        None => serde_json::Value::Null,
+    };
+    if a.json {
+        let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "source": path.display().to_string(),
+                        "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes,
+                        "per_pathway": per_pathway });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    print_block(&format!("all judges ({} verdicts)", verdicts.len()), &all);
+    match &without {
+        Some(w) if w["items"].as_u64() == Some(0) => println!(
+            "\nwithout judges of the planner's family ({}): no verdicts left",
+            flagged.join(", ")
+        ),
+        Some(w) => {
+            println!();
+            print_block(
+                &format!(
+                    "without judges of the planner's family ({})",
+                    flagged.join(", ")
+                ),
+                w,
+            );
+        }
+        None => {}
+    }
+    if let Some(rows) = per_pathway.as_array() {
+        println!("\nper pathway (exploratory: Benjamini–Hochberg across pathways × pairs)");
+        for r in rows {
+            println!(
+                "  {:<28} {:<12} vs {:<12} items {:>3}  win rate {:.3}  sign p {:.4}  BH q {:.4}",
+                r["pathway"].as_str().unwrap_or(""),
+                r["s"].as_str().unwrap_or(""),
+                r["t"].as_str().unwrap_or(""),
+                r["items"],
+                r["win_rate"].as_f64().unwrap_or(f64::NAN),
+                r["sign_test_p"].as_f64().unwrap_or(f64::NAN),
+                r["bh_q"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    if let Some(o) = outcomes {
+        println!("\noutcomes per judge: {o}");
+    }
+    Ok(())
+}
+
+/// Pair summaries per pathway (items mapped to their context through judgements.jsonl), with
+/// Benjamini–Hochberg across the pathway × pair family.
+fn per_pathway(
+    run: &Path,
+    verdicts: &[crate::judge::preference::Verdict],
+    a: &StatsArgs,
+) -> Result<serde_json::Value> {
+    let p = run.join("judgements.jsonl");
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let mut pathway_of: std::collections::BTreeMap<String, String> =
+        std::collections::BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", p.display(), i + 1))?;
+        let ctx = v["context"].as_str().unwrap_or("");
+        let pw = ctx.split('|').nth(1).unwrap_or(ctx).to_string();
+        pathway_of.insert(v["item"].as_str().unwrap_or("").to_string(), pw);
+    }
+    let mut groups: std::collections::BTreeMap<&str, Vec<crate::judge::preference::Verdict>> =
+        std::collections::BTreeMap::new();
+    for v in verdicts {
+        if let Some(pw) = pathway_of.get(&v.item) {
+            groups.entry(pw.as_str()).or_default().push(v.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    for (pw, vs) in &groups {
+        let items = crate::judge::preference::item_scores(vs);
+        for s in crate::judge::preference::summarise(&items, a.resamples, a.seed, a.alpha) {
+            rows.push((pw.to_string(), s));
+        }
+    }
+    let q = crate::stats::benjamini_hochberg(
+        &rows.iter().map(|(_, s)| s.sign_test_p).collect::<Vec<_>>(),
+    );
+    Ok(serde_json::Value::Array(
+        rows.into_iter()
+            .zip(q)
+            .map(|((pw, s), q)| json!({"pathway": pw, "s": s.s, "t": s.t, "items": s.items, "win_rate": s.win_rate,
+                                        "bootstrap_ci": s.bootstrap_ci, "sign_test_p": s.sign_test_p, "bh_q": q}))
+            .collect(),
+    ))
+}
+

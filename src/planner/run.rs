@@ -1,0 +1,452 @@
+//! `run_plan`: one plan run from a [`PlanSpec`], start to finish, printing nothing. It loads
+//! and validates the inputs, builds the priors, runs every (seed, strategy) job on a pool of
+//! threads (the output does not depend on their number), writes the run directory and returns
+//! what the caller may want to show. `run_ablation` adds the masking ablation on top.
+
+use crate::data::annotation::Annotations;
+use crate::data::network::Network;
+use crate::data::pathway::{GeneSet, GeneSets};
+use crate::data::rows::{write_csv, CurveRow, MetricsRow, Num};
+use crate::data::runfile::{canonical_json, sha256_bytes, sha256_file, write_atomic};
+use crate::data::screen_file::{self, LoadOptions};
+use crate::planner::active::{self, JobInput, LoopConfig, RoundRecord, SelectionRecord, Split};
+use crate::planner::comparison::{self, Comparison};
+use crate::planner::spec::{AblationSpec, PlanSpec, StrategyKind};
+use crate::planner::strategy::{self, Strategy};
+use crate::predict::ensemble::{EnsembleConfig, Workspace};
+use crate::predict::prior::{self, PriorConfig};
+use crate::progress::Progress;
+use crate::screen::Screen;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The metric every plan run summarises (learning curve, AUC, best strategy).
+pub const PRIMARY_METRIC: &str = "pearson_delta";
+
+/// What a plan run produced (its files are in `out`).
+#[derive(Debug, Clone)]
+pub struct PlanOutcome {
+    pub out: PathBuf,
+    pub run_id: String,
+    pub pathway: String,
+    pub strategies: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub rounds: Vec<RoundRecord>,
+    pub selections: Vec<SelectionRecord>,
+    /// The learning curve of the primary metric.
+    pub curve: Vec<active::CurvePoint>,
+    pub comparison: Comparison,
+}
+
+/// What an ablation produced: its plan run and the ablation written beside it.
+#[derive(Debug, Clone)]
+pub struct AblationOutcome {
+    pub plan: PlanOutcome,
+    pub arms: Vec<String>,
+    pub ablation: crate::planner::llm::ablation::Ablation,
+}
+
+/// Everything a plan run reads, loaded and validated.
+struct PlanInputs {
+    screen: Screen,
+    pathway: GeneSet,
+    network: Option<Network>,
+    annotations: Option<Annotations>,
+}
+
+fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
+    for s in &a.strategies {
+        if s.arm().is_some() && a.llm_model.is_none() {
+            bail!("--strategies: {s} needs --llm-model FILE.toml (e.g. judges/local-smollm.toml)");
+        }
+    }
+    if a.shortlist_factor < 1 {
+        bail!("--shortlist-factor must be at least 1");
+    }
+    let opts = LoadOptions {
+        control: a.control.clone(),
+        control_vector: a.control_vector.clone(),
+    };
+    let screen = screen_file::load(&a.screen, &opts)?;
+    let sets = GeneSets::load(&a.pathways)?;
+    let pathway = sets.find(&a.pathway)?.clone();
+    let network = a
+        .network
+        .as_deref()
+        .map(|p| Network::load(p, a.min_score))
+        .transpose()?;
+    let annotations = if a.go.is_some() || a.annotations.is_some() || a.genes.is_some() {
+        let mut ann = Annotations::default();
+        if let Some(p) = &a.go {
+            ann.load_gene2go(p)?;
+        }
+        if let Some(p) = &a.annotations {
+            ann.load_context(p)?;
+        }
+        if let Some(p) = &a.genes {
+            ann.load_gene_table(p)?;
+        }
+        Some(ann)
+    } else {
+        None
+    };
+    Ok(PlanInputs {
+        screen,
+        pathway,
+        network,
+        annotations,
+    })
+}
+
+fn input_entry(path: &Path) -> Result<serde_json::Value> {
+    Ok(
+        json!({ "path": path.display().to_string(), "sha256": sha256_file(path).with_context(|| format!("{}: cannot read", path.display()))? }),
+    )
+}
+
+type JobResult = Result<(Vec<RoundRecord>, Vec<SelectionRecord>), active::PlanError>;
+
+/// One plan run. `progress` sees one phase of (jobs × (rounds + 1)) steps.
+pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
+    let inputs = load_inputs(a)?;
+    let screen = &inputs.screen;
+    let names = a.strategy_names();
+    let cfg = LoopConfig {
+        rounds: a.rounds,
+        batch: a.batch,
+        initial: a.initial.unwrap_or(a.batch),
+        test_fraction: a.test_fraction,
+        ensemble: EnsembleConfig {
+            members: a.members,
+            lambda: a.lambda,
+            pca_dim: a.pca_dim,
+            feature_fraction: a.feature_fraction,
+        },
+    };
+    if cfg.ensemble.members == 0
+        || cfg.ensemble.lambda <= 0.0
+        || cfg.ensemble.lambda.is_nan()
+        || !(0.0..=1.0).contains(&cfg.ensemble.feature_fraction)
+    {
+        bail!("--members must be ≥ 1, --lambda > 0 and --feature-fraction in (0, 1]");
+    }
+    if a.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let seeds: Vec<u64> = (0..a.seeds as u64).map(|i| a.seed + i).collect();
+    let splits: Vec<Split> = seeds
+        .iter()
+        .map(|&s| active::split(&screen.targets, &inputs.pathway, s, &cfg))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}", a.screen.display()))?;
+
+    let mut inputs_json = serde_json::Map::new();
+    inputs_json.insert("screen".into(), input_entry(&a.screen)?);
+    inputs_json.insert("pathways".into(), input_entry(&a.pathways)?);
+    for (k, p) in [
+        ("network", &a.network),
+        ("go", &a.go),
+        ("control_vector", &a.control_vector),
+        ("annotations", &a.annotations),
+        ("genes", &a.genes),
+    ] {
+        if let Some(p) = p {
+            inputs_json.insert(k.into(), input_entry(p)?);
+        }
+    }
+    let n_members = screen
+        .targets
+        .iter()
+        .filter(|t| inputs.pathway.genes.contains(t))
+        .count();
+    let mut config = json!({
+        "command": "plan",
+        "tool": { "name": "pertaudit", "version": env!("CARGO_PKG_VERSION") },
+        "inputs": inputs_json,
+        "screen": { "name": screen.name, "perturbations": screen.n_perts(), "readout_genes": screen.n_genes(),
+                    "labelled_pairs": screen.labels.as_ref().map(|l| l.len()) },
+        "pathway": { "name": inputs.pathway.name, "genes": inputs.pathway.genes.len(), "perturbed_members": n_members },
+        "strategies": names,
+        "seeds": seeds,
+        "loop": cfg,
+        "prior": { "dim": a.prior_dim, "kernels": [], "min_score": a.min_score },
+        "control": a.control,
+    });
+    let uses_llm = a.strategies.iter().any(|s| s.arm().is_some());
+    let llm_cfg = match (&a.llm_model, uses_llm) {
+        (Some(p), true) => {
+            let m = crate::llm::ModelConfig::load(p)?;
+            let (template, source) =
+                crate::llm::prompt::template_text(a.prompts.as_deref(), crate::llm::prompt::RERANK)?;
+            config["llm"] = json!({
+                "model": {"name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family,
+                          "temperature": m.temperature, "max_tokens": m.max_tokens, "seed": m.seed},
+                "template": {"source": source, "sha256": sha256_bytes(template.as_bytes())},
+                "shortlist_factor": a.shortlist_factor,
+                "reprompts": a.reprompts,
+                "sequential": a.sequential,
+            });
+            Some((m, template))
+        }
+        _ => None,
+    };
+    let prior_cfg = PriorConfig { dim: a.prior_dim };
+    let priors = prior::build(
+        screen,
+        &inputs.pathway,
+        inputs.network.as_ref(),
+        inputs.annotations.as_ref(),
+        &prior_cfg,
+    )
+    .context("building prior embeddings")?;
+    config["prior"]["kernels"] = json!(priors
+        .kernels
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect::<Vec<_>>());
+    let run_id = format!(
+        "plan-{}",
+        &sha256_bytes(canonical_json(&config).as_bytes())[..12]
+    );
+    config["run_id"] = json!(run_id);
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&run_id));
+
+    // The LLM planner's client writes its ledger into the run directory.
+    let llm_runtime;
+    let llm_setup = match llm_cfg {
+        Some((m, template)) => {
+            llm_runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let ledger = std::sync::Arc::new(crate::llm::Ledger::open(
+                a.ledger.as_deref().unwrap_or(&out),
+            )?);
+            let client = crate::llm::Client::new(
+                ledger,
+                std::slice::from_ref(&m),
+                crate::llm::ClientOptions {
+                    cost_cap_usd: None,
+                    replay: a.replay.clone(),
+                    seed: a.seed,
+                },
+            )?;
+            Some(std::sync::Arc::new(crate::planner::llm::LlmSetup {
+                kit: crate::planner::llm::PromptKit {
+                    annotations: std::sync::Arc::new(
+                        inputs.annotations.clone().unwrap_or_default(),
+                    ),
+                    network: inputs.network.clone().map(std::sync::Arc::new),
+                    template,
+                    seed: a.seed,
+                },
+                client: std::sync::Arc::new(client),
+                endpoint: m.name.clone(),
+                handle: llm_runtime.handle().clone(),
+                factor: a.shortlist_factor,
+                reprompts: a.reprompts,
+                sequential: a.sequential,
+            }))
+        }
+        None => None,
+    };
+    let make_strategy = |kind: StrategyKind| -> Box<dyn Strategy> {
+        match (kind.arm(), &llm_setup) {
+            (Some(arm), Some(setup)) => {
+                Box::new(crate::planner::llm::LlmPlanner::new(arm, setup.clone()))
+            }
+            _ => strategy::builtin(kind.name()).expect("a built-in strategy"),
+        }
+    };
+    let ws = Workspace::new(screen, &priors.embedding);
+    let jobs: Vec<(usize, usize)> = (0..splits.len())
+        .flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k)))
+        .collect();
+    progress.phase("plan", (jobs.len() * (cfg.rounds + 1)) as u64);
+    let results: Mutex<Vec<Option<JobResult>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let threads = a
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .clamp(1, jobs.len().max(1));
+    let tick = || progress.inc(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let j = next.fetch_add(1, Ordering::SeqCst);
+                if j >= jobs.len() {
+                    break;
+                }
+                let (si, ki) = jobs[j];
+                let mut strat: Box<dyn Strategy> = make_strategy(a.strategies[ki]);
+                let input = JobInput {
+                    ws: &ws,
+                    priors: &priors,
+                    pathway: &inputs.pathway,
+                    split: &splits[si],
+                    cfg: &cfg,
+                };
+                let r = active::run_job(&input, strat.as_mut(), &tick);
+                results.lock().expect("results")[j] = Some(r);
+            });
+        }
+    });
+    progress.done();
+    let mut rounds = Vec::new();
+    let mut selections = Vec::new();
+    for r in results.into_inner().expect("results") {
+        let (r, s) = r.expect("every job ran")?;
+        rounds.extend(r);
+        selections.extend(s);
+    }
+    write_plan_outputs(&out, &config, &names, &splits, &rounds, &selections, screen)?;
+    let curve = active::learning_curve(&rounds, &names, |r| r.model.pearson_delta);
+    let cmp = comparison::compare(
+        &rounds,
+        &names,
+        PRIMARY_METRIC,
+        |r| r.model.pearson_delta,
+        0.05,
+    );
+    write_atomic(
+        &out.join("comparison.json"),
+        (serde_json::to_string_pretty(&cmp)? + "\n").as_bytes(),
+    )?;
+    Ok(PlanOutcome {
+        out,
+        run_id,
+        pathway: inputs.pathway.name.clone(),
+        strategies: names,
+        seeds,
+        rounds,
+        selections,
+        curve,
+        comparison: cmp,
+    })
+}
+
+fn write_plan_outputs(
+    out: &Path,
+    config: &serde_json::Value,
+    strategies: &[String],
+    splits: &[Split],
+    rounds: &[RoundRecord],
+    selections: &[SelectionRecord],
+    screen: &Screen,
+) -> Result<()> {
+    let cfg_path = out.join("config.json");
+    let cfg_text = serde_json::to_string_pretty(config)? + "\n";
+    if let Ok(existing) = std::fs::read_to_string(&cfg_path) {
+        if existing != cfg_text {
+            bail!(
+                "{}: holds a different run; choose another --out",
+                out.display()
+            );
+        }
+    }
+    write_atomic(&cfg_path, cfg_text.as_bytes())?;
+    let mut sp = String::new();
+    for s in splits {
+        let names = |v: &[usize]| {
+            v.iter()
+                .map(|&i| screen.perturbations[i].clone())
+                .collect::<Vec<_>>()
+        };
+        sp += &serde_json::to_string(
+            &json!({"seed": s.seed, "test": names(&s.test), "initial": names(&s.initial)}),
+        )?;
+        sp.push('\n');
+    }
+    write_atomic(&out.join("splits.jsonl"), sp.as_bytes())?;
+    write_csv(&out.join("metrics.csv"), &metrics_rows(rounds))?;
+    let mut sel = String::new();
+    for s in selections {
+        sel += &serde_json::to_string(s)?;
+        sel.push('\n');
+    }
+    write_atomic(&out.join("selections.jsonl"), sel.as_bytes())?;
+    write_csv(&out.join("curve.csv"), &curve_rows(rounds, strategies))?;
+    Ok(())
+}
+
+/// The `metrics.csv` rows of a run.
+pub fn metrics_rows(rounds: &[RoundRecord]) -> Vec<MetricsRow> {
+    rounds
+        .iter()
+        .map(|r| {
+            let (m, b) = (&r.model, &r.baseline);
+            MetricsRow {
+                seed: r.seed,
+                strategy: r.strategy.clone(),
+                round: r.round,
+                n_train: r.n_train,
+                pearson_delta: Num(m.pearson_delta),
+                top20_pearson: Num(m.top20_pearson),
+                top20_mse: Num(m.top20_mse),
+                auroc_de: Num(m.auroc_de),
+                auprc_de: Num(m.auprc_de),
+                direction_accuracy: Num(m.direction_accuracy),
+                baseline_pearson_delta: Num(b.pearson_delta),
+                baseline_top20_pearson: Num(b.top20_pearson),
+                baseline_top20_mse: Num(b.top20_mse),
+                baseline_auroc_de: Num(b.auroc_de),
+            }
+        })
+        .collect()
+}
+
+type Metric = fn(&RoundRecord) -> f64;
+
+/// The `curve.csv` rows: mean and SE over seeds of each summarised metric.
+pub fn curve_rows(rounds: &[RoundRecord], strategies: &[String]) -> Vec<CurveRow> {
+    let metrics: [(&str, Metric); 5] = [
+        ("pearson_delta", |r| r.model.pearson_delta),
+        ("top20_pearson", |r| r.model.top20_pearson),
+        ("top20_mse", |r| r.model.top20_mse),
+        ("auroc_de", |r| r.model.auroc_de),
+        ("baseline_pearson_delta", |r| r.baseline.pearson_delta),
+    ];
+    let mut out = Vec::new();
+    for (name, f) in metrics {
+        for p in active::learning_curve(rounds, strategies, f) {
+            out.push(CurveRow {
+                metric: name.to_string(),
+                strategy: p.strategy,
+                round: p.round,
+                n_train: Num(p.n_train),
+                n_seeds: p.n_seeds,
+                mean: Num(p.mean),
+                se: Num(p.se),
+            });
+        }
+    }
+    out
+}
+
+/// The masking ablation: the plan with bald and the arms, then the ablation's overlaps and
+/// paired tests, written to `ablation.json` beside the plan's files.
+pub fn run_ablation(spec: &AblationSpec, progress: &dyn Progress) -> Result<AblationOutcome> {
+    let plan_spec = spec.plan_spec();
+    let plan = run_plan(&plan_spec, progress)?;
+    let ab = crate::planner::llm::ablation::ablation(&plan.rounds, &plan.selections, &plan.strategies);
+    write_atomic(
+        &plan.out.join("ablation.json"),
+        (serde_json::to_string_pretty(&ab)? + "\n").as_bytes(),
+    )?;
+    Ok(AblationOutcome {
+        arms: plan.strategies[1..].to_vec(),
+        plan,
+        ablation: ab,
+    })
+}

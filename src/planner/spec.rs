@@ -1,0 +1,256 @@
+//! What a plan run is asked to do, as plain data: the CLI converts its flags into a
+//! [`PlanSpec`] and the audit builds one from its config, so neither depends on the other and
+//! a library caller needs no command line.
+
+use crate::planner::llm::Arm;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A strategy, parsed once from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StrategyKind {
+    Random,
+    Prior,
+    Bald,
+    Coreset,
+    Iterpert,
+    /// The LLM-guided planner in one of its arms (`llm`, `llm-masked`, …).
+    Llm(Arm),
+}
+
+impl StrategyKind {
+    /// The built-in strategies (no LLM), in their documented order.
+    pub const BUILTIN: [StrategyKind; 5] = [
+        StrategyKind::Random,
+        StrategyKind::Prior,
+        StrategyKind::Bald,
+        StrategyKind::Coreset,
+        StrategyKind::Iterpert,
+    ];
+
+    /// The name used on the command line, in configs and in every run file.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrategyKind::Random => "random",
+            StrategyKind::Prior => "prior",
+            StrategyKind::Bald => "bald",
+            StrategyKind::Coreset => "coreset",
+            StrategyKind::Iterpert => "iterpert",
+            StrategyKind::Llm(arm) => arm.strategy(),
+        }
+    }
+
+    /// The LLM arm, for the LLM strategies.
+    pub fn arm(self) -> Option<Arm> {
+        match self {
+            StrategyKind::Llm(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Every known name, for error messages.
+    pub fn known() -> String {
+        StrategyKind::BUILTIN
+            .iter()
+            .map(|s| s.name())
+            .chain(Arm::ALL.iter().map(|a| a.strategy()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// An unknown strategy name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStrategy(pub String);
+
+impl fmt::Display for UnknownStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown strategy {:?} (known: {})",
+            self.0,
+            StrategyKind::known()
+        )
+    }
+}
+
+impl std::error::Error for UnknownStrategy {}
+
+impl FromStr for StrategyKind {
+    type Err = UnknownStrategy;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StrategyKind::BUILTIN
+            .into_iter()
+            .find(|k| k.name() == s)
+            .or_else(|| Arm::from_strategy(s).map(StrategyKind::Llm))
+            .ok_or_else(|| UnknownStrategy(s.to_string()))
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for StrategyKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Parse a list of strategy names.
+pub fn parse_strategies<S: AsRef<str>>(names: &[S]) -> Result<Vec<StrategyKind>, UnknownStrategy> {
+    names.iter().map(|n| n.as_ref().parse()).collect()
+}
+
+/// One plan run: inputs, design, predictor, priors and (for the LLM strategies) the planner.
+/// `Default` carries the documented defaults (the CLI's flags default to the same values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSpec {
+    /// Screen file: ranked DEG list, labelled pairs, dense matrix or `.h5ad`.
+    pub screen: PathBuf,
+    /// Gene sets (GMT).
+    pub pathways: PathBuf,
+    /// The pathway whose held-out perturbations are the test set.
+    pub pathway: String,
+    pub strategies: Vec<StrategyKind>,
+    pub rounds: usize,
+    pub batch: usize,
+    /// Number of seeds: `seed`, `seed`+1, …
+    pub seeds: usize,
+    /// Base seed.
+    pub seed: u64,
+    /// Run directory (default: `runs/<run-id>`).
+    pub out: Option<PathBuf>,
+    /// Prior network (STRING TSV) and the minimum score kept (file units).
+    pub network: Option<PathBuf>,
+    pub min_score: f64,
+    /// Direct gene → GO annotations.
+    pub go: Option<PathBuf>,
+    /// Initial measured set size (default: the batch size).
+    pub initial: Option<usize>,
+    /// Fraction of the pathway's perturbed members held out as the test set.
+    pub test_fraction: f64,
+    /// Ensemble members, ridge penalty, PCA components, feature fraction per member.
+    pub members: usize,
+    pub lambda: f64,
+    pub pca_dim: usize,
+    pub feature_fraction: f64,
+    /// Eigenvectors kept per prior embedding.
+    pub prior_dim: usize,
+    /// Control perturbation name / control vector for a dense matrix.
+    pub control: Option<String>,
+    pub control_vector: Option<PathBuf>,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    pub threads: Option<usize>,
+    /// Model file of the LLM planner (needed by the LLM strategies).
+    pub llm_model: Option<PathBuf>,
+    /// One-line gene context and the gene table with aliases (prompts, masking).
+    pub annotations: Option<PathBuf>,
+    pub genes: Option<PathBuf>,
+    /// LLM shortlist size as a multiple of the batch.
+    pub shortlist_factor: usize,
+    /// Re-prompts after an invalid answer before the recorded fallback.
+    pub reprompts: usize,
+    /// Re-rank one gene per call instead of the whole batch in one call.
+    pub sequential: bool,
+    /// Template folder (`rerank.j2`); the embedded copy when `None` or when it lacks the file.
+    pub prompts: Option<PathBuf>,
+    /// Answer every LLM request from this run's ledger (a miss is an error).
+    pub replay: Option<PathBuf>,
+    /// Record LLM calls in this run directory's ledger (default: the output directory).
+    pub ledger: Option<PathBuf>,
+}
+
+impl Default for PlanSpec {
+    fn default() -> Self {
+        PlanSpec {
+            screen: PathBuf::new(),
+            pathways: PathBuf::new(),
+            pathway: String::new(),
+            strategies: StrategyKind::BUILTIN.to_vec(),
+            rounds: 5,
+            batch: 32,
+            seeds: 5,
+            seed: 0,
+            out: None,
+            network: None,
+            min_score: 0.0,
+            go: None,
+            initial: None,
+            test_fraction: 0.5,
+            members: 10,
+            lambda: 1.0,
+            pca_dim: 16,
+            feature_fraction: 0.8,
+            prior_dim: 16,
+            control: None,
+            control_vector: None,
+            threads: None,
+            llm_model: None,
+            annotations: None,
+            genes: None,
+            shortlist_factor: 3,
+            reprompts: 2,
+            sequential: false,
+            prompts: None,
+            replay: None,
+            ledger: None,
+        }
+    }
+}
+
+impl PlanSpec {
+    /// The strategy names, as written into run files.
+    pub fn strategy_names(&self) -> Vec<String> {
+        self.strategies.iter().map(|s| s.name().to_string()).collect()
+    }
+}
+
+/// The masking ablation: bald (the shortlist's own order) against LLM arms, on one plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AblationSpec {
+    /// The plan; its strategies are replaced by `bald` followed by `arms`.
+    pub plan: PlanSpec,
+    pub arms: Vec<Arm>,
+}
+
+impl AblationSpec {
+    /// The default arms: all four.
+    pub fn new(plan: PlanSpec) -> Self {
+        AblationSpec {
+            plan,
+            arms: Arm::ALL.to_vec(),
+        }
+    }
+
+    /// The plan with the ablation's strategies.
+    pub fn plan_spec(&self) -> PlanSpec {
+        let mut p = self.plan.clone();
+        p.strategies = std::iter::once(StrategyKind::Bald)
+            .chain(self.arms.iter().map(|a| StrategyKind::Llm(*a)))
+            .collect();
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in StrategyKind::BUILTIN
+            .into_iter()
+            .chain(Arm::ALL.map(StrategyKind::Llm))
+        {
+            assert_eq!(k.name().parse::<StrategyKind>(), Ok(k));
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.name()));
+        }
+        let e = "randm".parse::<StrategyKind>().unwrap_err().to_string();
+        assert!(e.contains("randm") && e.contains("llm-shuffled"), "{e}");
+    }
+}
