@@ -1,5 +1,5 @@
 //! `pertaudit demo`: the whole audit on the embedded default. A simulated screen (the
-//! generative model of `src/simulate.rs`, with pathway and complex structure) is written into
+//! generative model of `src/data/simulate.rs`, with pathway and complex structure) is written into
 //! the run directory with its model files and config, and the embedded local model
 //! (SmolLM2-135M) plans and judges. No API key, no network (once the model weights are in
 //! the cache). Its answers test the pipeline; a 135M model's judgements are not evidence,
@@ -39,8 +39,44 @@ temperature = 0.7\nseed = 2\nmax_tokens = 120\nconcurrency = 1\ntimeout_secs = 9
     ),
 ];
 
+/// How big a demo: the documented one, or a tiny one for quick checks (one pathway, one round
+/// of three, two judges) that goes through every step in a fraction of the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DemoSize {
+    #[default]
+    Full,
+    Tiny,
+}
+
 /// The demo's study: small enough to finish in minutes on two cores.
 pub fn config_text(seed: u64) -> String {
+    config_text_sized(seed, DemoSize::Full)
+}
+
+/// The demo's study at a size.
+pub fn config_text_sized(seed: u64, size: DemoSize) -> String {
+    let full = full_config(seed);
+    match size {
+        DemoSize::Full => full,
+        DemoSize::Tiny => full
+            .replace(
+                "pathways = [\"SIM_PATHWAY_1\", \"SIM_PATHWAY_2\"]",
+                "pathways = [\"SIM_PATHWAY_1\"]",
+            )
+            .replace(
+                "strategies = [\"random\", \"bald\", \"iterpert\", \"llm\"]\nrounds = 2\nbatch = 4",
+                "strategies = [\"random\", \"bald\", \"llm\"]\nrounds = 1\nbatch = 3",
+            )
+            .replace(
+                "models = [\"models/judge-greedy.toml\", \"models/judge-sampled-1.toml\", \"models/judge-sampled-2.toml\"]",
+                "models = [\"models/judge-greedy.toml\", \"models/judge-sampled-1.toml\"]",
+            )
+            .replace("rounds = [2]", "rounds = [1]")
+            .replace("name = \"demo\"", "name = \"demo-tiny\""),
+    }
+}
+
+fn full_config(seed: u64) -> String {
     format!(
         r#"# pertaudit demo: the whole audit on a SIMULATED screen with the embedded model.
 # Written by `pertaudit demo`; `pertaudit audit` runs it the same way.
@@ -90,7 +126,7 @@ metric = "pearson_delta"
 }
 
 /// Write the demo's data, model files and config into `out`; returns the config's path.
-pub fn prepare(out: &Path, seed: u64) -> Result<std::path::PathBuf> {
+pub fn prepare(out: &Path, seed: u64, size: DemoSize) -> Result<std::path::PathBuf> {
     let sim = crate::data::simulate::SimConfig {
         seed,
         ..Default::default()
@@ -100,6 +136,28 @@ pub fn prepare(out: &Path, seed: u64) -> Result<std::path::PathBuf> {
         write_atomic(&out.join("models").join(name), text.as_bytes())?;
     }
     let config = out.join("audit.toml");
-    write_atomic(&config, config_text(seed).as_bytes())?;
+    write_atomic(&config, config_text_sized(seed, size).as_bytes())?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_differs_from_full_where_intended() {
+        let full = config_text(0);
+        let tiny = config_text_sized(0, DemoSize::Tiny);
+        for want in [
+            "name = \"demo-tiny\"",
+            "pathways = [\"SIM_PATHWAY_1\"]\n",
+            "rounds = 1\nbatch = 3",
+            "rounds = [1]",
+        ] {
+            assert!(tiny.contains(want), "tiny config lacks {want:?}");
+        }
+        assert!(!tiny.contains("judge-sampled-2"));
+        assert_eq!(full.matches('\n').count(), tiny.matches('\n').count());
+        crate::audit::AuditConfig::parse(&tiny, Path::new("audit.toml")).unwrap();
+    }
 }

@@ -23,11 +23,11 @@ pub mod config;
 pub mod demo;
 pub mod verify;
 
+use crate::data::runfile::{sha256_bytes, sha256_file, write_atomic};
 use crate::judge::{BlindSpec, JudgeSpec};
 use crate::planner::llm::Arm;
 use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec};
 use crate::progress::Progress;
-use crate::data::runfile::{sha256_bytes, sha256_file, write_atomic};
 use anyhow::{bail, Context, Result};
 pub use config::AuditConfig;
 use serde_json::{json, Value};
@@ -493,7 +493,8 @@ pub fn run_audit(
         ..o.clone()
     };
     if c.simulated() {
-        progress.note(&format!("NOTE: the screen is SIMULATED (a documented generative model, not real data)"));
+        progress
+            .note("NOTE: the screen is SIMULATED (a documented generative model, not real data)");
     }
     progress.note(&format!(
         "audit {id}: pre-registration lock {}",
@@ -535,7 +536,11 @@ pub fn run_audit(
         let s = &c.screens[0];
         for p in c.ablation_pathways() {
             let dir = out.join("ablation").join(&s.name).join(&p);
-            progress.note(&format!("== ablation: {} / {p} ({})", s.name, ab.arms.join(", ")));
+            progress.note(&format!(
+                "== ablation: {} / {p} ({})",
+                s.name,
+                ab.arms.join(", ")
+            ));
             let spec = AblationSpec {
                 plan: plan_spec(&c, s, &p, &base, &dir, out, o)?,
                 arms: ablation_arms(&ab.arms)?,
@@ -547,18 +552,18 @@ pub fn run_audit(
     }
     if let Some(j) = &c.judges {
         let first = &c.screens[0];
-        progress.note(&format!("== blind"));
+        progress.note("== blind");
         crate::judge::blind(
             &BlindSpec {
-            runs: plan_dirs.clone(),
-            out: out.join("tasks"),
-            annotations: first.annotations.as_ref().map(|p| resolve(&base, p)),
-            strategies: Some(c.judged_strategies()),
-            // Acquisition rounds 1..=R are the selections' rounds 0..R-1.
-            rounds: j.rounds.as_ref().map(|r| r.iter().map(|x| x - 1).collect()),
-            sorted: j.sorted,
-            seed: c.study.seed,
-            alpha: j.integrity_alpha.unwrap_or(0.01),
+                runs: plan_dirs.clone(),
+                out: out.join("tasks"),
+                annotations: first.annotations.as_ref().map(|p| resolve(&base, p)),
+                strategies: Some(c.judged_strategies()),
+                // Acquisition rounds 1..=R are the selections' rounds 0..R-1.
+                rounds: j.rounds.as_ref().map(|r| r.iter().map(|x| x - 1).collect()),
+                sorted: j.sorted,
+                seed: c.study.seed,
+                alpha: j.integrity_alpha.unwrap_or(0.01),
             },
             progress,
         )?;
@@ -566,16 +571,16 @@ pub fn run_audit(
         progress.note(&format!("== judge ({} judges)", models.len()));
         crate::judge::judge(
             &JudgeSpec {
-            tasks: out.join("tasks"),
-            judges: models,
-            run: out.join("judged"),
-            prompts: j.prompts.as_ref().map(|d| resolve(&base, d)),
-            planner_family: j.planner_family.clone(),
-            replay: o.replay.clone(),
-            cost_cap: j.cost_cap_usd,
-            seed: c.study.seed,
-            ledger: Some(out.to_path_buf()),
-            one_at_a_time: all_local("judges."),
+                tasks: out.join("tasks"),
+                judges: models,
+                run: out.join("judged"),
+                prompts: j.prompts.as_ref().map(|d| resolve(&base, d)),
+                planner_family: j.planner_family.clone(),
+                replay: o.replay.clone(),
+                cost_cap: j.cost_cap_usd,
+                seed: c.study.seed,
+                ledger: Some(out.to_path_buf()),
+                one_at_a_time: all_local("judges."),
             },
             progress,
         )?;
@@ -678,21 +683,23 @@ fn derived_files(run: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// What a replay did: the report it wrote and how many recomputed files it compared.
-pub struct Replayed {
-    pub written: crate::report::Written,
+/// A run recomputed from its ledger alone, in a scratch copy (`scratch`), with every derived
+/// file checked byte for byte against the run's.
+pub struct Recomputed {
+    pub scratch: PathBuf,
+    pub run_id: String,
+    /// How many derived files were compared (all identical).
     pub files: usize,
 }
 
 /// Recompute every step of a run in a scratch copy answered from the run's ledger alone
-/// (no LLM call), check that every derived file is byte-identical to the run's, then write the
-/// report from them.
-pub fn replay(
+/// (a miss is an error, so no LLM call), and check that every derived file is byte-identical
+/// to the run's. The caller writes the report from the scratch copy, then removes it.
+pub fn recompute(
     run: &Path,
-    reports: &Path,
     inputs_from: Option<&Path>,
     progress: &dyn Progress,
-) -> Result<Replayed> {
+) -> Result<Recomputed> {
     let base = inputs_base(run, inputs_from);
     let scratch = run.join(".replay");
     if scratch.exists() {
@@ -734,14 +741,9 @@ pub fn replay(
             scratch.display()
         );
     }
-    let (id, d) = crate::report::build(&scratch, run)?;
-    if id != done.run_id {
-        bail!("replay: run id {id} differs from {}", done.run_id);
-    }
-    let w = crate::report::write(reports, &id, &d)?;
-    std::fs::remove_dir_all(&scratch).ok();
-    Ok(Replayed {
-        written: w,
+    Ok(Recomputed {
+        scratch,
+        run_id: done.run_id,
         files: files.len(),
     })
 }

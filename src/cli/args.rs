@@ -85,6 +85,10 @@ pub struct DemoArgs {
     /// Never download: fail if the embedded model's weights are not in the cache.
     #[arg(long)]
     pub offline: bool,
+    /// A tiny study (one pathway, one round of three, two judges) for quick checks of the
+    /// whole pipeline; the default is the documented demo.
+    #[arg(long)]
+    pub tiny: bool,
 }
 
 #[derive(Debug, Args, Clone)]

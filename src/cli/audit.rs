@@ -43,7 +43,15 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
         crate::llm::local::fetch::fetch(None, None, &Bars::new())?;
     }
     eprintln!("pertaudit demo: a SIMULATED screen (documented generative model, src/simulate.rs) audited with the embedded 135M model as planner and three judges; no API key, no network. A smoke test of the pipeline, not evidence.");
-    let config = crate::audit::demo::prepare(&a.out, a.seed)?;
+    let config = crate::audit::demo::prepare(
+        &a.out,
+        a.seed,
+        if a.tiny {
+            crate::audit::demo::DemoSize::Tiny
+        } else {
+            crate::audit::demo::DemoSize::Full
+        },
+    )?;
     let o = RunOptions::default();
     let done = run_audit(&config, &a.out, &o, &Bars::new())?;
     finish(&done, &a.reports, true)
@@ -59,7 +67,7 @@ pub fn report(a: &ReportArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let r = crate::audit::replay(&a.run, &a.reports, a.inputs_from.as_deref(), &Bars::new())?;
+    let r = crate::report::replay(&a.run, &a.reports, a.inputs_from.as_deref(), &Bars::new())?;
     println!(
         "replayed from the ledger: {} recomputed files identical to the run's, no LLM call",
         r.files

@@ -35,4 +35,3 @@ pub fn data(a: &DataArgs) -> Result<()> {
         other => bail!("unknown data action `{other}` (known: list, fetch)"),
     }
 }
-

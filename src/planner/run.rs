@@ -179,8 +179,10 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
     let llm_cfg = match (&a.llm_model, uses_llm) {
         (Some(p), true) => {
             let m = crate::llm::ModelConfig::load(p)?;
-            let (template, source) =
-                crate::llm::prompt::template_text(a.prompts.as_deref(), crate::llm::prompt::RERANK)?;
+            let (template, source) = crate::llm::prompt::template_text(
+                a.prompts.as_deref(),
+                crate::llm::prompt::RERANK,
+            )?;
             config["llm"] = json!({
                 "model": {"name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family,
                           "temperature": m.temperature, "max_tokens": m.max_tokens, "seed": m.seed},
@@ -439,7 +441,8 @@ pub fn curve_rows(rounds: &[RoundRecord], strategies: &[String]) -> Vec<CurveRow
 pub fn run_ablation(spec: &AblationSpec, progress: &dyn Progress) -> Result<AblationOutcome> {
     let plan_spec = spec.plan_spec();
     let plan = run_plan(&plan_spec, progress)?;
-    let ab = crate::planner::llm::ablation::ablation(&plan.rounds, &plan.selections, &plan.strategies);
+    let ab =
+        crate::planner::llm::ablation::ablation(&plan.rounds, &plan.selections, &plan.strategies);
     write_atomic(
         &plan.out.join("ablation.json"),
         (serde_json::to_string_pretty(&ab)? + "\n").as_bytes(),

@@ -206,7 +206,10 @@ impl Default for PlanSpec {
 impl PlanSpec {
     /// The strategy names, as written into run files.
     pub fn strategy_names(&self) -> Vec<String> {
-        self.strategies.iter().map(|s| s.name().to_string()).collect()
+        self.strategies
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect()
     }
 }
 
@@ -248,7 +251,10 @@ mod tests {
             .chain(Arm::ALL.map(StrategyKind::Llm))
         {
             assert_eq!(k.name().parse::<StrategyKind>(), Ok(k));
-            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.name()));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.name())
+            );
         }
         let e = "randm".parse::<StrategyKind>().unwrap_err().to_string();
         assert!(e.contains("randm") && e.contains("llm-shuffled"), "{e}");

@@ -1152,6 +1152,33 @@ pub fn report(run: &Path, reports: &Path) -> Result<Written> {
     write(reports, &id, &d)
 }
 
+/// What a replay did: the report it wrote and how many recomputed files it compared.
+pub struct Replayed {
+    pub written: Written,
+    pub files: usize,
+}
+
+/// `report --replay`: recompute every step from the run's ledger alone (no LLM call), check
+/// every derived file byte for byte, then write the report from the recomputed files.
+pub fn replay(
+    run: &Path,
+    reports: &Path,
+    inputs_from: Option<&Path>,
+    progress: &dyn crate::progress::Progress,
+) -> Result<Replayed> {
+    let r = crate::audit::recompute(run, inputs_from, progress)?;
+    let (id, d) = build(&r.scratch, run)?;
+    if id != r.run_id {
+        anyhow::bail!("replay: run id {id} differs from {}", r.run_id);
+    }
+    let w = write(reports, &id, &d)?;
+    std::fs::remove_dir_all(&r.scratch).ok();
+    Ok(Replayed {
+        written: w,
+        files: r.files,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

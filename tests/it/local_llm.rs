@@ -4,6 +4,7 @@
 //! a message when it is absent.
 #![cfg(feature = "local-llm")]
 
+use crate::util::{model_present, one_model_at_a_time};
 use pertaudit::llm::ledger;
 use pertaudit::llm::{ChatRequest, Client, ClientOptions, Ledger, Message, ModelConfig, Status};
 use serde_json::{json, Value};
@@ -13,25 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1";
-
-/// One model at a time: llama.cpp's worker threads spin while they wait, so two engines (in
-/// this process or in `serve` children) on a two-core machine slow each other down manyfold.
-fn one_model_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn model_present() -> bool {
-    let p = pertaudit::llm::local::default_model_path();
-    if !p.is_file() {
-        eprintln!(
-            "skipping: {} is absent (run `pertaudit model fetch`)",
-            p.display()
-        );
-        return false;
-    }
-    true
-}
 
 struct Server {
     child: Child,

@@ -1,13 +1,10 @@
 //! The one-command audit, its lock and report, the demo, and `data fetch`, through the real
 //! binary.
 
+use crate::util::{bin, chromium, model_present, snapshot};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
-}
 
 fn run(args: &[&str], cwd: &Path) -> Output {
     let o = bin().args(args).current_dir(cwd).output().unwrap();
@@ -83,22 +80,6 @@ resamples = 500
 fn no_llm_study(dir: &Path) {
     ok(&["simulate", "--out", "data", "--seed", "5"], dir);
     std::fs::write(dir.join("study.toml"), NO_LLM).unwrap();
-}
-
-/// Compare with `tests/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` rewrites it.
-fn snapshot(name: &str, got: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
-    assert_eq!(
-        got, want,
-        "{name} changed; review and rerun with UPDATE_SNAPSHOTS=1"
-    );
 }
 
 fn report_files(reports: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -395,44 +376,30 @@ fn data_fetch_checks_size_and_sha256_and_keeps_nothing_wrong() {
     assert_eq!(l.lines().count(), 3);
 }
 
-fn model_present() -> bool {
-    let p = pertaudit::llm::local::default_model_path();
-    if !p.is_file() {
-        eprintln!(
-            "skipping: {} is absent (run `pertaudit model fetch`)",
-            p.display()
-        );
-        return false;
-    }
-    true
-}
-
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|b| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(b))
-                    .find(|p| p.is_file())
-            })
-        })
-}
-
 /// The README's first command, twice: identical reports; then replay, verify, resume, and the
-/// report in headless Chromium (screenshot and PDF).
+/// report in headless Chromium (screenshot and PDF). A tiny demo by default; the documented
+/// one when `PERTAUDIT_FULL_DEMO=1` (as `.ci/run` sets).
 #[cfg(feature = "local-llm")]
 #[test]
 fn demo_is_deterministic_replayable_and_renders() {
     if !model_present() {
         return;
     }
+    let _one = crate::util::one_model_at_a_time();
+    let full = std::env::var_os("PERTAUDIT_FULL_DEMO").is_some_and(|v| v == "1");
+    let demo = |out: &str, reps: &str, dir: &Path| {
+        let mut a = vec!["demo", "--out", out, "--reports", reps];
+        if !full {
+            a.push("--tiny");
+        }
+        ok(&a, dir)
+    };
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    let out = ok(&["demo", "--out", "runs/a", "--reports", "reps-a"], dir);
+    let out = demo("runs/a", "reps-a", dir);
     assert!(out.contains("SIMULATED"), "{out}");
     assert!(out.contains("report: reps-a/demo-"), "{out}");
-    ok(&["demo", "--out", "runs/b", "--reports", "reps-b"], dir);
+    demo("runs/b", "reps-b", dir);
     let a = tree(&dir.join("reps-a"));
     let b = tree(&dir.join("reps-b"));
     assert!(a.iter().any(|(p, _)| p.ends_with("report.html")));
@@ -490,7 +457,7 @@ fn demo_is_deterministic_replayable_and_renders() {
             .count()
     };
     let before = exchanges(&dir.join("runs/a/ledger.jsonl"));
-    ok(&["demo", "--out", "runs/a", "--reports", "reps-a"], dir);
+    demo("runs/a", "reps-a", dir);
     assert_eq!(exchanges(&dir.join("runs/a/ledger.jsonl")), before);
 
     // Headless Chromium: a screenshot and a PDF of the self-contained page.

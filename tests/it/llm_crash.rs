@@ -1,16 +1,13 @@
 //! A `pertaudit query` run killed with SIGKILL mid-way and resumed: no completed answer is lost,
 //! no recorded answer is paid for again (counted at the server), and `verify` passes.
 
+use crate::util::bin_path as bin;
 use pertaudit::llm::ledger::{self, Entry, Status};
 use pertaudit::llm::scripted::ScriptedServer;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pertaudit")
-}
 
 fn answered_bodies(run: &Path) -> HashSet<String> {
     let (records, _) = ledger::read_chain(&run.join("ledger.jsonl")).unwrap();

@@ -2,18 +2,14 @@
 //! integrity check, both orders × every judge, un-blinding, failure categories, injection
 //! neutralisation, the self-preference flag, resume from the ledger.
 
+use crate::util::bin;
 use pertaudit::judge::preference::{
     item_scores, parse_verdicts, position_bias, summarise, Outcome,
 };
 use pertaudit::llm::scripted::ScriptedServer;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
-}
 
 /// A plan run directory with three strategies: `ribo` picks ribosomal genes, `mixed` half,
 /// `other` none. 3 seeds × 4 rounds, batches of 6.

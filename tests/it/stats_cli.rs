@@ -1,10 +1,6 @@
 //! `pertaudit stats --verdicts` end to end.
 
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
-}
+use crate::util::bin;
 
 #[test]
 fn stats_from_a_verdict_csv_prints_json() {

@@ -1,13 +1,9 @@
 //! End-to-end tests of `pertaudit plan` on a small synthetic screen made here, plus
 //! property tests of the strategies' invariants.
 
+use crate::util::bin;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
-}
 
 /// A ranked-DEG screen of 60 perturbations with two modules, a GMT and a STRING-like network.
 fn synthetic(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {

@@ -1,6 +1,7 @@
 //! The re-ranker's prompts: snapshots of the rendered full and masked prompts, and a property
 //! test that masking leaves no symbol or alias of any gene in the prompt.
 
+use crate::util::snapshot;
 use pertaudit::data::annotation::{Annotations, GeneInfo};
 use pertaudit::data::network::Network;
 use pertaudit::data::pathway::GeneSet;
@@ -109,19 +110,6 @@ fn rendered(arm: Arm) -> String {
         pr.user,
         serde_json::to_string_pretty(&pr.schema).unwrap()
     )
-}
-
-fn snapshot(name: &str, got: &str) {
-    let path = format!("tests/snapshots/{name}");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{path} missing: run with UPDATE_SNAPSHOTS=1"));
-    assert_eq!(
-        got, want,
-        "{name} changed; review and rerun with UPDATE_SNAPSHOTS=1"
-    );
 }
 
 #[test]

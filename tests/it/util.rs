@@ -1,0 +1,74 @@
+//! Helpers shared by every integration test module.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pertaudit binary built for these tests.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pertaudit"))
+}
+
+/// The binary's path.
+pub fn bin_path() -> &'static str {
+    env!("CARGO_BIN_EXE_pertaudit")
+}
+
+/// Under CI (`CI` set) a missing prerequisite fails the test; elsewhere it skips with a line.
+fn missing(what: &str) -> bool {
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} (CI must have it: .ci/run installs it)");
+    }
+    eprintln!("skipping: {what}");
+    false
+}
+
+/// Whether the embedded model's weights are cached (required under CI).
+pub fn model_present() -> bool {
+    let p = pertaudit::llm::local::default_model_path();
+    p.is_file()
+        || missing(&format!(
+            "{} is absent (run `pertaudit model fetch`)",
+            p.display()
+        ))
+}
+
+/// Headless Chromium, when installed (required under CI).
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join(b))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        missing("chromium is not installed (Debian package `chromium`)");
+    }
+    found
+}
+
+/// One embedded model at a time: llama.cpp's worker threads spin while they wait, so two
+/// engines (in this process or in `serve` children) on a two-core machine slow each other
+/// down manyfold.
+pub fn one_model_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Compare with `tests/snapshots/NAME`; `UPDATE_SNAPSHOTS=1` rewrites it.
+pub fn snapshot(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        got, want,
+        "{name} changed; review and rerun with UPDATE_SNAPSHOTS=1"
+    );
+}
