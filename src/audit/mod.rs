@@ -180,7 +180,7 @@ pub fn build_lock(
                 .model_path
                 .as_ref()
                 .map(PathBuf::from)
-                .unwrap_or_else(crate::llm::local::default_model_path);
+                .unwrap_or_else(crate::llm::embedded::default_model_path);
             if replay && !w.is_file() {
                 weights.insert(m.model.clone(), UNAVAILABLE.to_string());
             } else if !weights.contains_key(&m.model) {

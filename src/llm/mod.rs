@@ -2,8 +2,8 @@
 
 pub mod client;
 pub mod config;
+pub mod embedded;
 pub mod ledger;
-pub mod local;
 pub mod prompt;
 pub mod provider;
 pub mod scripted;

@@ -74,7 +74,7 @@ pub fn endpoint_url(cfg: &ModelConfig) -> String {
             "local:{}",
             cfg.model_path
                 .clone()
-                .unwrap_or_else(|| crate::llm::local::default_model_path()
+                .unwrap_or_else(|| crate::llm::embedded::default_model_path()
                     .display()
                     .to_string())
         ),

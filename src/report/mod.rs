@@ -7,6 +7,7 @@ pub mod doc;
 pub mod svg;
 
 use crate::audit::config::AuditConfig;
+use crate::data::rows::MetricsRow;
 use crate::data::runfile::{sha256_bytes, write_atomic};
 use crate::judge::preference::{
     agreement, item_scores, position_bias, strengths, summarise, Verdict,
@@ -63,48 +64,20 @@ struct MetricRow {
 }
 
 fn read_metrics(path: &Path, metric: &str) -> Result<Vec<MetricRow>> {
-    let text = read(path)?;
-    let mut lines = text.lines();
-    let head: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| {
-        head.iter()
-            .position(|h| *h == name)
-            .with_context(|| format!("{}: line 1: no column `{name}`", path.display()))
-    };
-    let (cs, ct, cr, cm) = (col("seed")?, col("strategy")?, col("round")?, col(metric)?);
-    let mut out = Vec::new();
-    for (i, l) in lines.enumerate() {
-        let v: Vec<&str> = l.split(',').collect();
-        let field = |c: usize, name: &str| {
-            v.get(c).copied().with_context(|| {
-                format!(
-                    "{}: line {}, field `{name}`: missing",
-                    path.display(),
-                    i + 2
-                )
+    let rows: Vec<MetricsRow> = crate::data::rows::read_csv(path)?;
+    rows.into_iter()
+        .map(|r| {
+            let value = r
+                .metric(metric)
+                .with_context(|| format!("{}: line 1: no column `{metric}`", path.display()))?;
+            Ok(MetricRow {
+                seed: r.seed,
+                strategy: r.strategy,
+                round: r.round,
+                value,
             })
-        };
-        let num = |c: usize, name: &str| -> Result<f64> {
-            let s = field(c, name)?;
-            if s == "NA" {
-                return Ok(f64::NAN);
-            }
-            s.parse().with_context(|| {
-                format!(
-                    "{}: line {}, field `{name}`: not a number",
-                    path.display(),
-                    i + 2
-                )
-            })
-        };
-        out.push(MetricRow {
-            seed: num(cs, "seed")? as u64,
-            strategy: field(ct, "strategy")?.to_string(),
-            round: num(cr, "round")? as usize,
-            value: num(cm, metric)?,
-        });
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 /// LLM rounds (seed × round batches) of each LLM strategy, and how many fell back.

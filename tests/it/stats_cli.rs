@@ -143,3 +143,28 @@ fn edge_cases_match_the_reference() {
         }
     }
 }
+
+/// verdicts.csv goes through the csv crate: a quoted judge name with a comma and a quote is
+/// one field, and the columns may come in any order (extra ones ignored).
+#[test]
+fn quoted_fields_and_reordered_columns_are_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("v.csv");
+    let mut csv = String::from("winner,note,strategy_b,strategy_a,order,judge,item\n");
+    for i in 0..6 {
+        csv += &format!("A,x,random,llm,1,\"gpt, \"\"4o\"\"\",{i}\n");
+    }
+    std::fs::write(&p, csv).unwrap();
+    let out = bin()
+        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["all_judges"]["pairs"][0]["wins"], 6);
+    assert_eq!(v["all_judges"]["per_judge"][0]["judge"], "gpt, \"4o\"");
+}

@@ -24,7 +24,7 @@ fn missing(what: &str) -> bool {
 
 /// Whether the embedded model's weights are cached (required under CI).
 pub fn model_present() -> bool {
-    let p = pertaudit::llm::local::default_model_path();
+    let p = pertaudit::llm::embedded::default_model_path();
     p.is_file()
         || missing(&format!(
             "{} is absent (run `pertaudit model fetch`)",

@@ -7,8 +7,8 @@ pub use imp::router;
 
 #[cfg(feature = "local-llm")]
 mod imp {
-    use crate::llm::local::engine::Engine;
-    use crate::llm::local::EngineError;
+    use crate::llm::embedded::engine::Engine;
+    use crate::llm::embedded::EngineError;
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
