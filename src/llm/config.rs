@@ -252,12 +252,24 @@ mod tests {
         .to_string();
         assert!(e.contains("field `api_key_env`"), "{e}");
         assert!(!e.contains("sk-abc123"), "{e}");
-        let e = ModelConfig::parse(
+        // A comma is fine now (verdicts.csv quotes it); outer space and control characters not.
+        let m = ModelConfig::parse(
             "name = \"a,b\"\nprovider = \"openai\"\nbase_url = \"http://h/v1\"\nmodel = \"m\"\n",
             p,
         )
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("judges/x.toml: line 1, field `name`"), "{e}");
+        .unwrap();
+        assert_eq!(m.name, "a,b");
+        for bad in ["\" a\"", "\"a\\n\""] {
+            let e = ModelConfig::parse(
+                &format!("name = {bad}\nprovider = \"openai\"\nbase_url = \"http://h/v1\"\nmodel = \"m\"\n"),
+                p,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("judges/x.toml: line 1, field `name`"),
+                "{bad}: {e}"
+            );
+        }
     }
 }
