@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod lock;
 pub mod verify;
 
 use crate::data::runfile::{sha256_bytes, sha256_file, write_atomic};
@@ -30,7 +31,8 @@ use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 pub use config::AuditConfig;
-use serde_json::{json, Value};
+pub use lock::{AuditSummary, Deviation, Lock, Step};
+use lock::{FileHash, LockedInput, LockedModel, LockedTemplate, LockedWeights, Tool};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -51,10 +53,14 @@ pub struct RunOptions {
 }
 
 /// One locked input: its role, its path as the config wrote it, and its sha256.
-fn entry(role: &str, shown: &str, path: &Path) -> Result<Value> {
+fn entry(role: &str, shown: &str, path: &Path) -> Result<LockedInput> {
     let sha =
         sha256_file(path).with_context(|| format!("{}: cannot read ({role})", path.display()))?;
-    Ok(json!({"role": role, "path": shown, "sha256": sha}))
+    Ok(LockedInput {
+        role: role.to_string(),
+        path: shown.to_string(),
+        sha256: sha,
+    })
 }
 
 fn shown(p: &Path) -> String {
@@ -144,7 +150,7 @@ pub fn build_lock(
     plan_text: &str,
     base: &Path,
     replay: bool,
-) -> Result<Value> {
+) -> Result<Lock> {
     let mut inputs = Vec::new();
     for s in &c.screens {
         let files: [(&str, Option<&PathBuf>); 7] = [
@@ -172,8 +178,15 @@ pub fn build_lock(
     let mut model = |role: String, p: &Path| -> Result<()> {
         let path = resolve(base, p);
         let m = crate::llm::ModelConfig::load(&path)?;
-        models.push(json!({"role": role, "path": shown(p), "sha256": sha256_file(&path)?,
-                           "name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family}));
+        models.push(LockedModel {
+            role,
+            path: shown(p),
+            sha256: sha256_file(&path)?,
+            name: m.name.clone(),
+            provider: m.provider.as_str().to_string(),
+            model: m.model.clone(),
+            family: m.family.clone(),
+        });
         if m.provider == crate::llm::Provider::Local {
             // Resolved as the client resolves it.
             let w = m
@@ -211,8 +224,11 @@ pub fn build_lock(
         } else {
             format!("{}/{name}", shown(dir.expect("a folder")))
         };
-        templates
-            .push(json!({"name": name, "source": source, "sha256": sha256_bytes(text.as_bytes())}));
+        templates.push(LockedTemplate {
+            name: name.to_string(),
+            source,
+            sha256: sha256_bytes(text.as_bytes()),
+        });
         Ok(())
     };
     if let Some(p) = &c.planner {
@@ -222,59 +238,33 @@ pub fn build_lock(
         template(j.prompts.as_ref(), crate::llm::prompt::JUDGE_SYSTEM)?;
         template(j.prompts.as_ref(), crate::llm::prompt::JUDGE_PAIRWISE)?;
     }
-    Ok(json!({
-        "lock": 1,
-        "study": c.study.name,
-        "simulated": c.simulated(),
-        "tool": {"name": "pertaudit", "version": env!("CARGO_PKG_VERSION")},
-        "config": {"path": "audit.toml", "sha256": sha256_bytes(config_text.as_bytes())},
-        "analysis_plan": {"path": "analysis_plan.md", "sha256": sha256_bytes(plan_text.as_bytes())},
-        "inputs": inputs,
-        "models": models,
-        "weights": weights.into_iter().map(|(k, v)| json!({"model": k, "sha256": v})).collect::<Vec<_>>(),
-        "templates": templates,
-    }))
-}
-
-/// Every (what, sha256) of a lock, flattened for comparison.
-pub fn lock_items(lock: &Value) -> Vec<(String, String)> {
-    let mut out = vec![
-        (
-            "config".to_string(),
-            lock["config"]["sha256"].as_str().unwrap_or("").to_string(),
-        ),
-        (
-            "analysis plan".to_string(),
-            lock["analysis_plan"]["sha256"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-        ),
-        (
-            "tool version".to_string(),
-            lock["tool"]["version"].as_str().unwrap_or("").to_string(),
-        ),
-    ];
-    for (k, label) in [
-        ("inputs", "role"),
-        ("models", "role"),
-        ("templates", "name"),
-        ("weights", "model"),
-    ] {
-        for e in lock[k].as_array().into_iter().flatten() {
-            out.push((
-                format!("{k}: {}", e[label].as_str().unwrap_or("")),
-                e["sha256"].as_str().unwrap_or("").to_string(),
-            ));
-        }
-    }
-    out
+    Ok(Lock {
+        lock: 1,
+        study: c.study.name.clone(),
+        simulated: c.simulated(),
+        tool: Tool::this(),
+        config: FileHash {
+            path: "audit.toml".into(),
+            sha256: sha256_bytes(config_text.as_bytes()),
+        },
+        analysis_plan: FileHash {
+            path: "analysis_plan.md".into(),
+            sha256: sha256_bytes(plan_text.as_bytes()),
+        },
+        inputs,
+        models,
+        weights: weights
+            .into_iter()
+            .map(|(model, sha256)| LockedWeights { model, sha256 })
+            .collect(),
+        templates,
+    })
 }
 
 /// What differs between the locked and the current hashes.
-pub fn lock_changes(locked: &Value, now: &Value) -> Vec<String> {
-    let a: std::collections::BTreeMap<_, _> = lock_items(locked).into_iter().collect();
-    let b: std::collections::BTreeMap<_, _> = lock_items(now).into_iter().collect();
+pub fn lock_changes(locked: &Lock, now: &Lock) -> Vec<String> {
+    let a: std::collections::BTreeMap<_, _> = locked.items().into_iter().collect();
+    let b: std::collections::BTreeMap<_, _> = now.items().into_iter().collect();
     let mut out = Vec::new();
     for (k, v) in &a {
         match b.get(k) {
@@ -433,9 +423,11 @@ pub fn run_audit(
                     );
                 };
                 let mut log = std::fs::read_to_string(out.join(DEVIATIONS)).unwrap_or_default();
-                log.push_str(&serde_json::to_string(
-                    &json!({"changes": changes, "reason": reason, "lock": lock}),
-                )?);
+                log.push_str(&serde_json::to_string(&Deviation {
+                    changes: changes.clone(),
+                    reason: reason.clone(),
+                    lock: lock.clone(),
+                })?);
                 log.push('\n');
                 write_atomic(&out.join(DEVIATIONS), log.as_bytes())?;
                 let n = log.lines().count();
@@ -476,14 +468,7 @@ pub fn run_audit(
     let id = run_id(&c.study.name, &locked_bytes);
     // Whether the models of a role (`planner.`, `judges.`) are all the embedded one, from the
     // lock just built (it read every model file).
-    let all_local = |role: &str| {
-        lock["models"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["role"].as_str().is_some_and(|r| r.starts_with(role)))
-            .all(|m| m["provider"] == "local")
-    };
+    let all_local = |role: &str| lock.all_local(role);
     // A local planner answers one request at a time: planning one job at a time keeps the
     // ledger's order (and so its head hash) the same on every run, at no cost in speed.
     let o = &RunOptions {
@@ -501,17 +486,16 @@ pub fn run_audit(
         &sha256_bytes(&locked_bytes)[..16]
     ));
 
-    let summary = |steps: &[Value], complete: bool| -> Result<()> {
-        let v = json!({
-            "run_id": id,
-            "study": c.study.name,
-            "lock_sha256": sha256_bytes(&locked_bytes),
-            "simulated": c.simulated(),
-            "complete": complete,
-            "steps": steps,
-            // Where the config's relative paths were resolved from (not part of any report).
-            "config_dir": base.display().to_string(),
-        });
+    let summary = |steps: &[Step], complete: bool| -> Result<()> {
+        let v = AuditSummary {
+            run_id: id.clone(),
+            study: c.study.name.clone(),
+            lock_sha256: sha256_bytes(&locked_bytes),
+            simulated: c.simulated(),
+            complete,
+            steps: steps.to_vec(),
+            config_dir: base.display().to_string(),
+        };
         write_atomic(
             &out.join("audit.json"),
             (serde_json::to_string_pretty(&v)? + "\n").as_bytes(),
@@ -528,7 +512,13 @@ pub fn run_audit(
             let a = plan_spec(&c, s, p, &base, &dir, out, o)?;
             crate::planner::run::run_plan(&a, progress)
                 .with_context(|| format!("plan {} / {p}", s.name))?;
-            steps.push(json!({"step": "plan", "screen": s.name, "pathway": p, "dir": format!("plan/{}/{p}", s.name)}));
+            steps.push(Step {
+                step: "plan".into(),
+                screen: Some(s.name.clone()),
+                pathway: Some(p.clone()),
+                dir: format!("plan/{}/{p}", s.name),
+                tasks: None,
+            });
             plan_dirs.push(dir);
         }
     }
@@ -547,7 +537,13 @@ pub fn run_audit(
             };
             crate::planner::run::run_ablation(&spec, progress)
                 .with_context(|| format!("ablation {} / {p}", s.name))?;
-            steps.push(json!({"step": "ablation", "screen": s.name, "pathway": p, "dir": format!("ablation/{}/{p}", s.name)}));
+            steps.push(Step {
+                step: "ablation".into(),
+                screen: Some(s.name.clone()),
+                pathway: Some(p.clone()),
+                dir: format!("ablation/{}/{p}", s.name),
+                tasks: None,
+            });
         }
     }
     if let Some(j) = &c.judges {
@@ -584,7 +580,13 @@ pub fn run_audit(
             },
             progress,
         )?;
-        steps.push(json!({"step": "judge", "dir": "judged", "tasks": "tasks"}));
+        steps.push(Step {
+            step: "judge".into(),
+            screen: None,
+            pathway: None,
+            dir: "judged".into(),
+            tasks: Some("tasks".into()),
+        });
     }
     summary(&steps, true)?;
     Ok(Audited {
@@ -604,20 +606,25 @@ pub fn current_config(run: &Path) -> PathBuf {
 }
 
 /// The hashes a run is held to: the lock, or the state its last recorded deviation accepted.
-pub fn effective_lock(run: &Path) -> Result<Value> {
+pub fn effective_lock(run: &Path) -> Result<Lock> {
     let dev = run.join(DEVIATIONS);
     if let Ok(t) = std::fs::read_to_string(&dev) {
         if let Some(last) = t.lines().rfind(|l| !l.trim().is_empty()) {
-            let v: Value = serde_json::from_str(last)
-                .with_context(|| format!("{}: last line is not JSON", dev.display()))?;
-            return Ok(v["lock"].clone());
+            let v: Deviation = serde_json::from_str(last)
+                .with_context(|| format!("{}: last line is not a deviation", dev.display()))?;
+            return Ok(v.lock);
         }
     }
+    read_lock(run)
+}
+
+/// The run's `lock.json`.
+pub fn read_lock(run: &Path) -> Result<Lock> {
     let p = run.join(LOCK);
     serde_json::from_slice(
         &std::fs::read(&p).with_context(|| format!("{}: cannot read", p.display()))?,
     )
-    .with_context(|| format!("{}: not JSON", p.display()))
+    .with_context(|| format!("{}: not a lock", p.display()))
 }
 
 /// Check a run's locked inputs against the files as they are now (for `verify`).
@@ -636,8 +643,8 @@ pub fn inputs_base(run: &Path, given: Option<&Path>) -> PathBuf {
     }
     std::fs::read_to_string(run.join("audit.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["config_dir"].as_str().map(PathBuf::from))
+        .and_then(|t| serde_json::from_str::<AuditSummary>(&t).ok())
+        .map(|v| PathBuf::from(v.config_dir))
         .filter(|p| p.is_dir())
         .unwrap_or_else(|| run.to_path_buf())
 }

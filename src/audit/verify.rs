@@ -36,7 +36,7 @@ pub fn verify_run(run: &Path, inputs_from: Option<&Path>) -> Result<RunVerified>
                 changes.join("; ")
             );
         }
-        Some(super::lock_items(&serde_json::from_slice(&std::fs::read(&lock)?)?).len())
+        Some(super::read_lock(run)?.items().len())
     } else {
         None
     };

@@ -183,12 +183,10 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
     let (path, manifest) = match (&a.run, &a.verdicts) {
         (Some(run), None) => {
             let m = run.join("judge_manifest.json");
-            let manifest: Option<serde_json::Value> = match std::fs::read_to_string(&m) {
-                Ok(t) => Some(
-                    serde_json::from_str(&t)
-                        .with_context(|| format!("{}: not JSON", m.display()))?,
-                ),
-                Err(_) => None,
+            let manifest = if m.exists() {
+                Some(crate::judge::manifest::JudgeManifest::read(&m)?)
+            } else {
+                None
             };
             (run.join("verdicts.csv"), manifest)
         }
@@ -209,12 +207,7 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
     }
     let flagged: Vec<String> = manifest
         .as_ref()
-        .and_then(|m| m["flagged_judges"].as_array())
-        .map(|f| {
-            f.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|m| m.flagged_judges.clone())
         .unwrap_or_default();
     let all = stats_block(&verdicts, a);
     let without = (!flagged.is_empty()).then(|| {
@@ -225,7 +218,9 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
             .collect();
         stats_block(&vs, a)
     });
-    let outcomes = manifest.as_ref().map(|m| m["outcomes"].clone());
+    let outcomes = manifest
+        .as_ref()
+        .map(|m| serde_json::to_value(&m.outcomes).expect("a map"));
     let per_pathway = match &a.run {
         Some(run) => per_pathway(run, &verdicts, a)?,
         None => serde_json::Value::Null,

@@ -1,6 +1,7 @@
 //! The blinded judge panel: `pertaudit blind` and `pertaudit judge`.
 
 pub mod blind;
+pub mod manifest;
 pub mod preference;
 pub mod verdict;
 
@@ -12,6 +13,7 @@ use crate::llm::prompt;
 use crate::llm::{ChatRequest, Client, ClientOptions, Job, Ledger, Message, ModelConfig};
 use crate::numeric::seed::stream;
 use crate::progress::Progress;
+use manifest::{JudgeInfo, JudgeManifest, TasksRef, TemplateRef, Templates, ToolInfo};
 use anyhow::{bail, Context, Result};
 use blind::{BlindBatch, GeneOrder, RawBatch};
 use rand::seq::SliceRandom;
@@ -626,21 +628,50 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         *e.entry(r.failure.map_or("verdict", Failure::as_str))
             .or_default() += 1;
     }
-    let judge_manifest = json!({
-        "command": "judge",
-        "tool": {"name": "pertaudit", "version": env!("CARGO_PKG_VERSION")},
-        "tasks": {"path": a.tasks.display().to_string(), "manifest_sha256": sha256_bytes(canonical_json(&manifest).as_bytes()),
-                  "tasks_sha256": manifest["tasks_sha256"], "key_sha256": manifest["key_sha256"], "count": tasks.len()},
-        "templates": {"system": {"source": system_src, "sha256": sha256_bytes(system.as_bytes())},
-                      "pairwise": {"source": user_src, "sha256": sha256_bytes(user_t.as_bytes())}},
-        "judges": judges.iter().map(|j| json!({"name": j.name, "provider": j.provider.as_str(), "model": j.model, "family": j.family,
-            "temperature": j.temperature, "max_tokens": j.max_tokens, "seed": j.seed,
-            "self_preference_flag": flagged.contains(&j.name)})).collect::<Vec<_>>(),
-        "planner_families": planner_families,
-        "flagged_judges": flagged,
-        "outcomes": failures,
-        "ledger_head": ledger.head(),
-    });
+    let judge_manifest = JudgeManifest {
+        command: "judge".into(),
+        tool: ToolInfo {
+            name: "pertaudit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        tasks: TasksRef {
+            path: a.tasks.display().to_string(),
+            manifest_sha256: sha256_bytes(canonical_json(&manifest).as_bytes()),
+            tasks_sha256: manifest["tasks_sha256"].as_str().map(str::to_string),
+            key_sha256: manifest["key_sha256"].as_str().map(str::to_string),
+            count: tasks.len(),
+        },
+        templates: Templates {
+            system: TemplateRef {
+                source: system_src,
+                sha256: sha256_bytes(system.as_bytes()),
+            },
+            pairwise: TemplateRef {
+                source: user_src,
+                sha256: sha256_bytes(user_t.as_bytes()),
+            },
+        },
+        judges: judges
+            .iter()
+            .map(|j| JudgeInfo {
+                name: j.name.clone(),
+                provider: j.provider.as_str().to_string(),
+                model: j.model.clone(),
+                family: j.family.clone(),
+                temperature: j.temperature,
+                max_tokens: j.max_tokens,
+                seed: j.seed,
+                self_preference_flag: flagged.contains(&j.name),
+            })
+            .collect(),
+        planner_families,
+        flagged_judges: flagged.clone(),
+        outcomes: failures
+            .iter()
+            .map(|(j, m)| (j.clone(), m.iter().map(|(k, v)| (k.to_string(), *v)).collect()))
+            .collect(),
+        ledger_head: ledger.head(),
+    };
     write_csv(&a.run.join("verdicts.csv"), &verdict_rows)?;
     write_atomic(&a.run.join("judgements.jsonl"), jl.as_bytes())?;
     write_atomic(

@@ -8,6 +8,7 @@ pub mod svg;
 
 use crate::audit::config::AuditConfig;
 use crate::data::rows::MetricsRow;
+use crate::judge::manifest::JudgeManifest;
 use crate::data::runfile::{sha256_bytes, write_atomic};
 use crate::judge::preference::{
     agreement, item_scores, position_bias, strengths, summarise, Verdict,
@@ -127,28 +128,26 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
             run.display()
         );
     }
-    let audit = read_json(&run.join("audit.json"))?;
-    if audit["complete"] == false {
+    let audit: crate::audit::AuditSummary = serde_json::from_str(&read(&run.join("audit.json"))?)
+        .with_context(|| format!("{}: not an audit summary", run.join("audit.json").display()))?;
+    if !audit.complete {
         anyhow::bail!(
             "{}: the audit has not finished (run `pertaudit audit` again to resume it)",
             run.display()
         );
     }
-    let run_id = audit["run_id"].as_str().unwrap_or("").to_string();
+    let run_id = audit.run_id.clone();
     let (c, config_text) = AuditConfig::load(&crate::audit::current_config(run))?;
     let lock_bytes = std::fs::read(run.join(crate::audit::LOCK))
         .with_context(|| format!("{}: cannot read", run.join(crate::audit::LOCK).display()))?;
-    let lock: Value = serde_json::from_slice(&lock_bytes).context("lock.json: not JSON")?;
+    let lock: crate::audit::Lock =
+        serde_json::from_slice(&lock_bytes).context("lock.json: not a lock")?;
     let lock_sha = sha256_bytes(&lock_bytes);
     let mut d = Doc {
         title: format!("pertaudit audit report: {}", c.study.name),
         ..Default::default()
     };
-    let local_models = lock["models"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|m| m["provider"] == "local");
+    let local_models = lock.models.iter().any(|m| m.provider == "local");
     if c.simulated() {
         d.banner("SIMULATED DATA: the screen in this report was drawn from a documented generative model (src/simulate.rs), not measured. It tests the pipeline; it says nothing about real biology.");
     }
@@ -201,7 +200,7 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     }
     let judged = run.join("judged");
     let jm = if c.judges.is_some() {
-        Some(read_json(&judged.join("judge_manifest.json"))?)
+        Some(JudgeManifest::read(&judged.join("judge_manifest.json"))?)
     } else {
         None
     };
@@ -351,22 +350,17 @@ fn design(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
     Ok(())
 }
 
-fn deviations(d: &mut Doc, run: &Path, fb_total: &Fallbacks, jm: Option<&Value>) -> Result<()> {
+fn deviations(d: &mut Doc, run: &Path, fb_total: &Fallbacks, jm: Option<&JudgeManifest>) -> Result<()> {
     d.h(1, "Deviations from the pre-registration");
     let mut dev = Vec::new();
     if let Ok(t) = std::fs::read_to_string(run.join(crate::audit::DEVIATIONS)) {
         for l in t.lines() {
-            let v: Value = serde_json::from_str(l).context("deviations.jsonl: not JSON")?;
-            let ch: Vec<String> = v["changes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect();
+            let v: crate::audit::Deviation =
+                serde_json::from_str(l).context("deviations.jsonl: not a deviation")?;
             dev.push(format!(
                 "Locked input changed after the lock: {} (reason given: \"{}\").",
-                ch.join("; "),
-                v["reason"].as_str().unwrap_or("")
+                v.changes.join("; "),
+                v.reason
             ));
         }
     }
@@ -378,11 +372,11 @@ fn deviations(d: &mut Doc, run: &Path, fb_total: &Fallbacks, jm: Option<&Value>)
     if let Some(m) = jm {
         let mut failed = 0u64;
         let mut total = 0u64;
-        for (_, o) in m["outcomes"].as_object().into_iter().flatten() {
-            for (k, v) in o.as_object().into_iter().flatten() {
-                total += v.as_u64().unwrap_or(0);
+        for o in m.outcomes.values() {
+            for (k, v) in o {
+                total += *v as u64;
                 if k != "verdict" {
-                    failed += v.as_u64().unwrap_or(0);
+                    failed += *v as u64;
                 }
             }
         }
@@ -513,7 +507,7 @@ fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
 }
 
 /// The blinded panel's statistics; returns the verdicts (for the methods paragraph).
-fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result<Vec<Verdict>> {
+fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -> Result<Vec<Verdict>> {
     let alpha = c.stats.alpha;
     d.h(1, "Judged coherence (blinded panel)");
     let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
@@ -522,15 +516,10 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &Value) -> Result
         crate::judge::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
             anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
         })?;
-    let flagged: Vec<String> = m["flagged_judges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_string))
-        .collect();
+    let flagged: Vec<String> = m.flagged_judges.clone();
     d.p(format!(
         "{} blinded items ({} contexts) shown in both orders to {} judges: {} verdict rows. Blinding integrity: the strategies could not be told apart by any surface feature at α = {} (table below).",
-        tasks_m["items"], tasks_m["contexts"], m["judges"].as_array().map_or(0, Vec::len), verdicts.len(), tasks_m["integrity"]["alpha"]
+        tasks_m["items"], tasks_m["contexts"], m.judges.len(), verdicts.len(), tasks_m["integrity"]["alpha"]
     ));
     let items = item_scores(&verdicts);
     let pairs = summarise(&items, c.stats.resamples, c.study.seed, alpha);
@@ -836,7 +825,7 @@ fn ablation_section(
     Ok(())
 }
 
-fn failures(d: &mut Doc, jm: Option<&Value>, fb_total: &Fallbacks, exchanges: &[Exchange]) {
+fn failures(d: &mut Doc, jm: Option<&JudgeManifest>, fb_total: &Fallbacks, exchanges: &[Exchange]) {
     d.h(1, "Failures");
     if let Some(m) = jm {
         let cats = [
@@ -846,13 +835,15 @@ fn failures(d: &mut Doc, jm: Option<&Value>, fb_total: &Fallbacks, exchanges: &[
             "provider_error",
             "truncated",
         ];
-        let t: Vec<Vec<String>> = m["outcomes"]
-            .as_object()
-            .into_iter()
-            .flatten()
+        let t: Vec<Vec<String>> = m
+            .outcomes
+            .iter()
             .map(|(j, o)| {
                 std::iter::once(j.clone())
-                    .chain(cats.iter().map(|k| o[*k].as_u64().unwrap_or(0).to_string()))
+                    .chain(
+                        cats.iter()
+                            .map(|k| o.get(*k).copied().unwrap_or(0).to_string()),
+                    )
                     .collect()
             })
             .collect();
@@ -967,13 +958,13 @@ fn tokens(d: &mut Doc, exchanges: &[Exchange]) {
 
 /// What the provenance table shows.
 struct Provenance<'a> {
-    lock: &'a Value,
+    lock: &'a crate::audit::Lock,
     lock_sha: &'a str,
     run_id: &'a str,
     config_text: &'a str,
     head: &'a str,
     records: usize,
-    judge_manifest: Option<&'a Value>,
+    judge_manifest: Option<&'a JudgeManifest>,
 }
 
 fn provenance(d: &mut Doc, p: &Provenance) {
@@ -983,10 +974,7 @@ fn provenance(d: &mut Doc, p: &Provenance) {
     let mut t = vec![
         vec![
             "tool".into(),
-            format!(
-                "pertaudit {}",
-                lock["tool"]["version"].as_str().unwrap_or("")
-            ),
+            format!("pertaudit {}", lock.tool.version),
         ],
         vec![
             "report made by".into(),
@@ -1000,10 +988,7 @@ fn provenance(d: &mut Doc, p: &Provenance) {
         ],
         vec![
             "analysis plan sha256".into(),
-            format!(
-                "`{}`",
-                lock["analysis_plan"]["sha256"].as_str().unwrap_or("")
-            ),
+            format!("`{}`", lock.analysis_plan.sha256),
         ],
         vec![
             "ledger head".into(),
@@ -1013,40 +998,29 @@ fn provenance(d: &mut Doc, p: &Provenance) {
     if let Some(m) = p.judge_manifest {
         t.push(vec![
             "blinded tasks sha256".into(),
-            format!("`{}`", m["tasks"]["tasks_sha256"].as_str().unwrap_or("")),
+            format!("`{}`", m.tasks.tasks_sha256.as_deref().unwrap_or("")),
         ]);
         t.push(vec![
             "un-blinding key sha256".into(),
-            format!("`{}`", m["tasks"]["key_sha256"].as_str().unwrap_or("")),
+            format!("`{}`", m.tasks.key_sha256.as_deref().unwrap_or("")),
         ]);
     }
     d.table(&["what", "value"], t);
     let mut t = Vec::new();
-    for (k, label) in [
-        ("inputs", "role"),
-        ("models", "role"),
-        ("templates", "name"),
-    ] {
-        for e in lock[k].as_array().into_iter().flatten() {
-            t.push(vec![
-                e[label].as_str().unwrap_or("").to_string(),
-                format!(
-                    "`{}`",
-                    e.get("path")
-                        .or_else(|| e.get("source"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                ),
-                format!("`{}`", e["sha256"].as_str().unwrap_or("")),
-            ]);
-        }
+    let row = |what: &str, path: &str, sha: &str| {
+        vec![what.to_string(), format!("`{path}`"), format!("`{sha}`")]
+    };
+    for e in &lock.inputs {
+        t.push(row(&e.role, &e.path, &e.sha256));
     }
-    for e in lock["weights"].as_array().into_iter().flatten() {
-        t.push(vec![
-            "model weights".into(),
-            format!("`{}`", e["model"].as_str().unwrap_or("")),
-            format!("`{}`", e["sha256"].as_str().unwrap_or("")),
-        ]);
+    for e in &lock.models {
+        t.push(row(&e.role, &e.path, &e.sha256));
+    }
+    for e in &lock.templates {
+        t.push(row(&e.name, &e.source, &e.sha256));
+    }
+    for e in &lock.weights {
+        t.push(row("model weights", &e.model, &e.sha256));
     }
     d.table(&["input", "path (as in the config)", "sha256"], t);
     d.p("`pertaudit verify RUN` re-walks the ledger's hash chain, checks every stored request and response body against its hash, and re-hashes every locked input. `pertaudit report RUN --replay` recomputes every step from the ledger alone (no LLM call) and rebuilds this report byte for byte.");
