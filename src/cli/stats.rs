@@ -6,59 +6,14 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::Path;
 
-/// Everything `stats` reports for one set of verdicts.
+/// Everything `stats` reports for one set of verdicts (computed once by `judge::panel`).
 fn stats_block(verdicts: &[crate::judge::preference::Verdict], a: &StatsArgs) -> serde_json::Value {
-    use crate::judge::preference::{agreement, item_scores, position_bias, strengths, summarise};
-    let items = item_scores(verdicts);
-    let pairs = summarise(&items, a.resamples, a.seed, a.alpha);
-    // Exploratory family: every judge alone on every pair, Benjamini–Hochberg across it.
-    let judges: std::collections::BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
-    let mut per_judge = Vec::new();
-    for j in &judges {
-        let vs: Vec<_> = verdicts
-            .iter()
-            .filter(|v| &v.judge == *j)
-            .cloned()
-            .collect();
-        for p in summarise(&item_scores(&vs), a.resamples, a.seed, a.alpha) {
-            per_judge.push((j.to_string(), p));
-        }
-    }
-    let bh = crate::stats::benjamini_hochberg(
-        &per_judge
-            .iter()
-            .map(|(_, p)| p.sign_test_p)
-            .collect::<Vec<_>>(),
-    );
-    let per_judge: Vec<serde_json::Value> = per_judge
-        .into_iter()
-        .zip(bh)
-        .map(|((j, p), q)| {
-            json!({"judge": j, "s": p.s, "t": p.t, "items": p.items, "win_rate": p.win_rate,
-                                  "sign_test_p": p.sign_test_p, "bh_q": q})
-        })
-        .collect();
-    let needed: Vec<serde_json::Value> = [0.6, 0.65, 0.7, 0.75, 0.8]
-        .iter()
-        .map(|&w| json!({"win_rate": w, "items": crate::stats::items_needed(w, a.alpha, pairs.len().max(1), 0.8, 100_000)}))
-        .collect();
-    json!({
-        "items": items.len(),
-        "failures": items.iter().map(|i| i.failures).sum::<usize>(),
-        "pairs": pairs,
-        "bradley_terry": strengths(&items, a.resamples, a.seed, a.alpha),
-        "bradley_terry_tie_half": crate::judge::preference::strengths_half(&items, a.resamples, a.seed, a.alpha),
-        "power": {
-            "pairs": pairs.len(),
-            "alpha": a.alpha,
-            "target_power": 0.8,
-            "method": "exact two-sided sign test at Holm's first step (alpha / pairs); decisive items per pair",
-            "items_needed": needed,
-        },
-        "agreement": agreement(verdicts, a.resamples, a.seed, a.alpha),
-        "position_bias": position_bias(verdicts),
-        "per_judge": per_judge,
-    })
+    let o = crate::judge::panel::PanelOptions {
+        resamples: a.resamples,
+        seed: a.seed,
+        alpha: a.alpha,
+    };
+    serde_json::to_value(crate::judge::panel::panel_stats(verdicts, &o)).expect("serialisable")
 }
 
 fn print_block(title: &str, b: &serde_json::Value) {

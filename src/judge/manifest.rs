@@ -73,6 +73,7 @@ impl JudgeManifest {
         use anyhow::Context;
         let t = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
-        serde_json::from_str(&t).with_context(|| format!("{}: not a judge manifest", path.display()))
+        serde_json::from_str(&t)
+            .with_context(|| format!("{}: not a judge manifest", path.display()))
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod blind;
 pub mod manifest;
+pub mod panel;
 pub mod preference;
 pub mod verdict;
 
@@ -13,9 +14,9 @@ use crate::llm::prompt;
 use crate::llm::{ChatRequest, Client, ClientOptions, Job, Ledger, Message, ModelConfig};
 use crate::numeric::seed::stream;
 use crate::progress::Progress;
-use manifest::{JudgeInfo, JudgeManifest, TasksRef, TemplateRef, Templates, ToolInfo};
 use anyhow::{bail, Context, Result};
 use blind::{BlindBatch, GeneOrder, RawBatch};
+use manifest::{JudgeInfo, JudgeManifest, TasksRef, TemplateRef, Templates, ToolInfo};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -668,7 +669,12 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         flagged_judges: flagged.clone(),
         outcomes: failures
             .iter()
-            .map(|(j, m)| (j.clone(), m.iter().map(|(k, v)| (k.to_string(), *v)).collect()))
+            .map(|(j, m)| {
+                (
+                    j.clone(),
+                    m.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                )
+            })
             .collect(),
         ledger_head: ledger.head(),
     };

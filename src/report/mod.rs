@@ -8,11 +8,9 @@ pub mod svg;
 
 use crate::audit::config::AuditConfig;
 use crate::data::rows::MetricsRow;
-use crate::judge::manifest::JudgeManifest;
 use crate::data::runfile::{sha256_bytes, write_atomic};
-use crate::judge::preference::{
-    agreement, item_scores, position_bias, strengths, summarise, Verdict,
-};
+use crate::judge::manifest::JudgeManifest;
+use crate::judge::preference::{item_scores, summarise, Verdict};
 use crate::llm::ledger::{read_chain, Entry, Exchange, Source, Status, LEDGER_FILE};
 use anyhow::{Context, Result};
 use doc::Doc;
@@ -129,7 +127,9 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         );
     }
     let audit: crate::audit::AuditSummary = serde_json::from_str(&read(&run.join("audit.json"))?)
-        .with_context(|| format!("{}: not an audit summary", run.join("audit.json").display()))?;
+        .with_context(|| {
+        format!("{}: not an audit summary", run.join("audit.json").display())
+    })?;
     if !audit.complete {
         anyhow::bail!(
             "{}: the audit has not finished (run `pertaudit audit` again to resume it)",
@@ -350,7 +350,12 @@ fn design(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
     Ok(())
 }
 
-fn deviations(d: &mut Doc, run: &Path, fb_total: &Fallbacks, jm: Option<&JudgeManifest>) -> Result<()> {
+fn deviations(
+    d: &mut Doc,
+    run: &Path,
+    fb_total: &Fallbacks,
+    jm: Option<&JudgeManifest>,
+) -> Result<()> {
     d.h(1, "Deviations from the pre-registration");
     let mut dev = Vec::new();
     if let Ok(t) = std::fs::read_to_string(run.join(crate::audit::DEVIATIONS)) {
@@ -507,7 +512,12 @@ fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
 }
 
 /// The blinded panel's statistics; returns the verdicts (for the methods paragraph).
-fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -> Result<Vec<Verdict>> {
+fn judged_section(
+    d: &mut Doc,
+    run: &Path,
+    c: &AuditConfig,
+    m: &JudgeManifest,
+) -> Result<Vec<Verdict>> {
     let alpha = c.stats.alpha;
     d.h(1, "Judged coherence (blinded panel)");
     let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
@@ -521,11 +531,18 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -
         "{} blinded items ({} contexts) shown in both orders to {} judges: {} verdict rows. Blinding integrity: the strategies could not be told apart by any surface feature at α = {} (table below).",
         tasks_m["items"], tasks_m["contexts"], m.judges.len(), verdicts.len(), tasks_m["integrity"]["alpha"]
     ));
-    let items = item_scores(&verdicts);
-    let pairs = summarise(&items, c.stats.resamples, c.study.seed, alpha);
+    let panel = crate::judge::panel::panel_stats(
+        &verdicts,
+        &crate::judge::panel::PanelOptions {
+            resamples: c.stats.resamples,
+            seed: c.study.seed,
+            alpha,
+        },
+    );
+    let pairs = &panel.pairs;
     let names = c.judged_strategies();
     let cell = |i: usize, j: usize| -> Option<svg::Cell> {
-        crate::judge::preference::oriented(&pairs, &names[i], &names[j])
+        crate::judge::preference::oriented(pairs, &names[i], &names[j])
             .map(|p| svg::Cell {
                 rate: p.win_rate,
                 lo: p.bootstrap_ci.0,
@@ -565,9 +582,7 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -
         ],
         t,
     );
-    let bt = strengths(&items, c.stats.resamples, c.study.seed, alpha);
-    let half =
-        crate::judge::preference::strengths_half(&items, c.stats.resamples, c.study.seed, alpha);
+    let (bt, half) = (&panel.bradley_terry, &panel.bradley_terry_tie_half);
     d.h(2, "Bradley–Terry strengths");
     let est = |s: &crate::judge::preference::Strengths, i: usize| -> (String, String) {
         if s.theta.is_empty() {
@@ -625,8 +640,8 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let (a, b) = est(&bt, i);
-                let (x, y) = est(&half, i);
+                let (a, b) = est(bt, i);
+                let (x, y) = est(half, i);
                 vec![s.clone(), a, b, x, y]
             })
             .collect(),
@@ -646,7 +661,7 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -
         }
     }
     d.h(2, "Judge agreement and position bias");
-    let ag = agreement(&verdicts, c.stats.resamples, c.study.seed, alpha);
+    let ag = &panel.agreement;
     let mut t = vec![
         vec![
             "Fleiss' κ".into(),
@@ -679,7 +694,8 @@ fn judged_section(d: &mut Doc, run: &Path, c: &AuditConfig, m: &JudgeManifest) -
             "McNemar p",
             "flag",
         ],
-        position_bias(&verdicts)
+        panel
+            .position_bias
             .iter()
             .map(|b| {
                 vec![
@@ -972,10 +988,7 @@ fn provenance(d: &mut Doc, p: &Provenance) {
         (p.lock, p.lock_sha, p.run_id, p.config_text, p.head);
     d.h(1, "Provenance");
     let mut t = vec![
-        vec![
-            "tool".into(),
-            format!("pertaudit {}", lock.tool.version),
-        ],
+        vec!["tool".into(), format!("pertaudit {}", lock.tool.version)],
         vec![
             "report made by".into(),
             format!("pertaudit {}", env!("CARGO_PKG_VERSION")),

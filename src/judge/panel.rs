@@ -1,0 +1,127 @@
+//! The panel statistics of one set of verdicts, computed once as a typed result: `stats`
+//! prints it (tables or JSON) and the report renders it, so the two can never disagree.
+
+use crate::judge::preference::{
+    agreement, item_scores, position_bias, strengths, strengths_half, summarise, Agreement,
+    JudgeBias, PairSummary, Strengths, Verdict,
+};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// Resampling and testing settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PanelOptions {
+    /// Cluster-bootstrap resamples.
+    pub resamples: usize,
+    pub seed: u64,
+    pub alpha: f64,
+}
+
+/// One judge alone on one pair (the exploratory per-judge family).
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgePair {
+    pub judge: String,
+    pub s: String,
+    pub t: String,
+    pub items: usize,
+    pub win_rate: f64,
+    pub sign_test_p: f64,
+    /// Benjamini–Hochberg across every judge × pair.
+    pub bh_q: f64,
+}
+
+/// Decisive items per pair needed for a true win rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemsNeeded {
+    pub win_rate: f64,
+    pub items: Option<u64>,
+}
+
+/// The power table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Power {
+    pub pairs: usize,
+    pub alpha: f64,
+    pub target_power: f64,
+    pub method: String,
+    pub items_needed: Vec<ItemsNeeded>,
+}
+
+/// Everything the panel's verdicts say (field order = `stats --json` key order).
+#[derive(Debug, Clone, Serialize)]
+pub struct PanelStats {
+    pub items: usize,
+    pub failures: usize,
+    pub pairs: Vec<PairSummary>,
+    pub bradley_terry: Strengths,
+    pub bradley_terry_tie_half: Strengths,
+    pub power: Power,
+    pub agreement: Agreement,
+    pub position_bias: Vec<JudgeBias>,
+    pub per_judge: Vec<JudgePair>,
+}
+
+/// The true win rates of the power table.
+pub const POWER_WIN_RATES: [f64; 5] = [0.6, 0.65, 0.7, 0.75, 0.8];
+
+/// Compute every panel statistic of `verdicts`.
+pub fn panel_stats(verdicts: &[Verdict], o: &PanelOptions) -> PanelStats {
+    let items = item_scores(verdicts);
+    let pairs = summarise(&items, o.resamples, o.seed, o.alpha);
+    // Exploratory family: every judge alone on every pair, Benjamini–Hochberg across it.
+    let judges: BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
+    let mut per_judge = Vec::new();
+    for j in &judges {
+        let vs: Vec<_> = verdicts
+            .iter()
+            .filter(|v| &v.judge == *j)
+            .cloned()
+            .collect();
+        for p in summarise(&item_scores(&vs), o.resamples, o.seed, o.alpha) {
+            per_judge.push((j.to_string(), p));
+        }
+    }
+    let bh = crate::stats::benjamini_hochberg(
+        &per_judge
+            .iter()
+            .map(|(_, p)| p.sign_test_p)
+            .collect::<Vec<_>>(),
+    );
+    let per_judge = per_judge
+        .into_iter()
+        .zip(bh)
+        .map(|((judge, p), bh_q)| JudgePair {
+            judge,
+            s: p.s,
+            t: p.t,
+            items: p.items,
+            win_rate: p.win_rate,
+            sign_test_p: p.sign_test_p,
+            bh_q,
+        })
+        .collect();
+    let items_needed = POWER_WIN_RATES
+        .iter()
+        .map(|&w| ItemsNeeded {
+            win_rate: w,
+            items: crate::stats::items_needed(w, o.alpha, pairs.len().max(1), 0.8, 100_000),
+        })
+        .collect();
+    PanelStats {
+        items: items.len(),
+        failures: items.iter().map(|i| i.failures).sum(),
+        bradley_terry: strengths(&items, o.resamples, o.seed, o.alpha),
+        bradley_terry_tie_half: strengths_half(&items, o.resamples, o.seed, o.alpha),
+        power: Power {
+            pairs: pairs.len(),
+            alpha: o.alpha,
+            target_power: 0.8,
+            method: "exact two-sided sign test at Holm's first step (alpha / pairs); decisive items per pair".into(),
+            items_needed,
+        },
+        pairs,
+        agreement: agreement(verdicts, o.resamples, o.seed, o.alpha),
+        position_bias: position_bias(verdicts),
+        per_judge,
+    }
+}
