@@ -1,0 +1,331 @@
+//! The step runner: preflight, the lock, then plan → ablation → blind → judge, one shared
+//! ledger, and `audit.json` kept current (a crash leaves it unfinished).
+
+use super::config::{self, AuditConfig};
+use super::lock::{build_lock, effective_lock, lock_changes, resolve, run_id};
+use super::{analysis_plan, AuditSummary, Deviation, Step, DEVIATIONS, LOCK};
+use crate::data::runfile::{sha256_bytes, write_atomic};
+use crate::judge::{BlindSpec, JudgeSpec};
+use crate::planner::llm::Arm;
+use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec};
+use crate::progress::Progress;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// How to run an audit (besides its config).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Answer every LLM call from this run's ledger (a miss is an error).
+    pub replay: Option<PathBuf>,
+    /// Accept changed locked inputs, recording this reason as a deviation.
+    pub deviation: Option<String>,
+    /// Worker threads of the planner.
+    pub threads: Option<usize>,
+    /// Resolve the config's relative paths from here (default: the config's folder).
+    pub inputs_from: Option<PathBuf>,
+}
+
+/// What can be checked before the lock is written: strategy names and that every pathway is
+/// in its gene-set file (so a study that cannot run never gets a lock).
+fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
+    if let Err(e) = parse_strategies(&c.design.strategies) {
+        bail!("{}: field `design.strategies`: {e}", config_path.display());
+    }
+    for (i, s) in c.screens.iter().enumerate() {
+        let sets = crate::data::pathway::GeneSets::load(&resolve(base, &s.gene_sets))?;
+        for p in &s.pathways {
+            sets.find(p).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: field `screens[{i}].pathways`: {e}",
+                    config_path.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The plan spec of one screen and pathway: the documented defaults, then the design.
+fn plan_spec(
+    c: &AuditConfig,
+    s: &config::ScreenCfg,
+    pathway: &str,
+    base: &Path,
+    out: &Path,
+    run: &Path,
+    o: &RunOptions,
+) -> Result<PlanSpec> {
+    let mut a = PlanSpec::default();
+    let d = &c.design;
+    a.screen = resolve(base, &s.screen);
+    a.pathways = resolve(base, &s.gene_sets);
+    a.pathway = pathway.to_string();
+    a.strategies = parse_strategies(&d.strategies)?;
+    a.rounds = d.rounds;
+    a.batch = d.batch;
+    a.seeds = d.seeds;
+    a.seed = c.study.seed;
+    a.out = Some(out.to_path_buf());
+    a.network = s.network.as_ref().map(|p| resolve(base, p));
+    a.go = s.go.as_ref().map(|p| resolve(base, p));
+    a.annotations = s.annotations.as_ref().map(|p| resolve(base, p));
+    a.genes = s.genes.as_ref().map(|p| resolve(base, p));
+    a.control = s.control.clone();
+    a.control_vector = s.control_vector.as_ref().map(|p| resolve(base, p));
+    a.initial = d.initial;
+    macro_rules! opt {
+        ($($f:ident),*) => { $( if let Some(v) = d.$f { a.$f = v; } )* };
+    }
+    opt!(
+        test_fraction,
+        members,
+        lambda,
+        pca_dim,
+        feature_fraction,
+        prior_dim,
+        min_score
+    );
+    a.threads = o.threads;
+    a.prompts = None;
+    if let Some(p) = &c.planner {
+        a.llm_model = Some(resolve(base, &p.model));
+        a.sequential = p.sequential;
+        if let Some(f) = p.shortlist_factor {
+            a.shortlist_factor = f;
+        }
+        if let Some(r) = p.reprompts {
+            a.reprompts = r;
+        }
+        a.prompts = p.prompts.as_ref().map(|d| resolve(base, d));
+    }
+    a.replay = o.replay.clone();
+    a.ledger = Some(run.to_path_buf());
+    Ok(a)
+}
+
+/// The ablation's arms (the config checked they are LLM arms).
+fn ablation_arms(arms: &[String]) -> Result<Vec<Arm>> {
+    parse_strategies(arms)?
+        .into_iter()
+        .map(|k| {
+            k.arm()
+                .ok_or_else(|| anyhow::anyhow!("ablation arm {k} is not an LLM arm"))
+        })
+        .collect()
+}
+
+/// The audit's outcome.
+pub struct Audited {
+    pub run_id: String,
+    pub dir: PathBuf,
+}
+
+/// Run (or resume) an audit. `config_path` is the config as given; `out` the run directory.
+pub fn run_audit(
+    config_path: &Path,
+    out: &Path,
+    o: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Audited> {
+    let (c, text) = AuditConfig::load(config_path)?;
+    let base = o.inputs_from.clone().unwrap_or_else(|| {
+        config_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
+    let plan_text = analysis_plan(&c);
+    let lock = build_lock(&c, &text, &plan_text, &base, o.replay.is_some())?;
+    preflight(&c, config_path, &base)?;
+    let lock_path = out.join(LOCK);
+    let lock_bytes = (serde_json::to_string_pretty(&lock)? + "\n").into_bytes();
+    let locked_bytes = match std::fs::read(&lock_path) {
+        Ok(b) => {
+            let locked = effective_lock(out)?;
+            let changes = lock_changes(&locked, &lock);
+            if changes.is_empty() {
+                progress.note(&format!(
+                    "resuming {}: every locked input is unchanged",
+                    out.display()
+                ));
+            } else {
+                let Some(reason) = &o.deviation else {
+                    bail!(
+                        "{}: the pre-registered inputs changed ({}); rerun with --deviation \"REASON\" to record the change as a deviation, or use a new --out",
+                        lock_path.display(),
+                        changes.join("; ")
+                    );
+                };
+                let mut log = std::fs::read_to_string(out.join(DEVIATIONS)).unwrap_or_default();
+                log.push_str(&serde_json::to_string(&Deviation {
+                    changes: changes.clone(),
+                    reason: reason.clone(),
+                    lock: lock.clone(),
+                })?);
+                log.push('\n');
+                write_atomic(&out.join(DEVIATIONS), log.as_bytes())?;
+                let n = log.lines().count();
+                write_atomic(&out.join(format!("audit.{n}.toml")), text.as_bytes())?;
+                // The outputs made under the lock are kept, moved aside; the ledger stays (its
+                // answers are still valid for the requests they answer).
+                let aside = out.join("superseded").join(n.to_string());
+                for d in ["plan", "ablation", "tasks", "judged"] {
+                    if out.join(d).exists() {
+                        std::fs::create_dir_all(&aside)?;
+                        std::fs::rename(out.join(d), aside.join(d)).with_context(|| {
+                            format!("{}: cannot move aside", out.join(d).display())
+                        })?;
+                    }
+                }
+                progress.note(&format!(
+                    "deviation recorded: {} (earlier outputs moved to {})",
+                    changes.join("; "),
+                    aside.display()
+                ));
+            }
+            b
+        }
+        Err(_) => {
+            if out.join("ledger.jsonl").exists() {
+                bail!(
+                    "{}: has a ledger but no lock; use a new --out",
+                    out.display()
+                );
+            }
+            // The lock goes first, before any step (and so before any LLM call).
+            write_atomic(&out.join("audit.toml"), text.as_bytes())?;
+            write_atomic(&out.join("analysis_plan.md"), plan_text.as_bytes())?;
+            write_atomic(&lock_path, &lock_bytes)?;
+            lock_bytes.clone()
+        }
+    };
+    let id = run_id(&c.study.name, &locked_bytes);
+    // Whether the models of a role (`planner.`, `judges.`) are all the embedded one, from the
+    // lock just built (it read every model file).
+    let all_local = |role: &str| lock.all_local(role);
+    // A local planner answers one request at a time: planning one job at a time keeps the
+    // ledger's order (and so its head hash) the same on every run, at no cost in speed.
+    let o = &RunOptions {
+        threads: o
+            .threads
+            .or((c.planner.is_some() && all_local("planner.")).then_some(1)),
+        ..o.clone()
+    };
+    if c.simulated() {
+        progress
+            .note("NOTE: the screen is SIMULATED (a documented generative model, not real data)");
+    }
+    progress.note(&format!(
+        "audit {id}: pre-registration lock {}",
+        &sha256_bytes(&locked_bytes)[..16]
+    ));
+
+    let summary = |steps: &[Step], complete: bool| -> Result<()> {
+        let v = AuditSummary {
+            run_id: id.clone(),
+            study: c.study.name.clone(),
+            lock_sha256: sha256_bytes(&locked_bytes),
+            simulated: c.simulated(),
+            complete,
+            steps: steps.to_vec(),
+            config_dir: base.display().to_string(),
+        };
+        write_atomic(
+            &out.join("audit.json"),
+            (serde_json::to_string_pretty(&v)? + "\n").as_bytes(),
+        )?;
+        Ok(())
+    };
+    summary(&[], false)?;
+    let mut steps = Vec::new();
+    let mut plan_dirs = Vec::new();
+    for s in &c.screens {
+        for p in &s.pathways {
+            let dir = out.join("plan").join(&s.name).join(p);
+            progress.note(&format!("== plan: {} / {p}", s.name));
+            let a = plan_spec(&c, s, p, &base, &dir, out, o)?;
+            crate::planner::run::run_plan(&a, progress)
+                .with_context(|| format!("plan {} / {p}", s.name))?;
+            steps.push(Step {
+                step: "plan".into(),
+                screen: Some(s.name.clone()),
+                pathway: Some(p.clone()),
+                dir: format!("plan/{}/{p}", s.name),
+                tasks: None,
+            });
+            plan_dirs.push(dir);
+        }
+    }
+    if let Some(ab) = &c.ablation {
+        let s = &c.screens[0];
+        for p in c.ablation_pathways() {
+            let dir = out.join("ablation").join(&s.name).join(&p);
+            progress.note(&format!(
+                "== ablation: {} / {p} ({})",
+                s.name,
+                ab.arms.join(", ")
+            ));
+            let spec = AblationSpec {
+                plan: plan_spec(&c, s, &p, &base, &dir, out, o)?,
+                arms: ablation_arms(&ab.arms)?,
+            };
+            crate::planner::run::run_ablation(&spec, progress)
+                .with_context(|| format!("ablation {} / {p}", s.name))?;
+            steps.push(Step {
+                step: "ablation".into(),
+                screen: Some(s.name.clone()),
+                pathway: Some(p.clone()),
+                dir: format!("ablation/{}/{p}", s.name),
+                tasks: None,
+            });
+        }
+    }
+    if let Some(j) = &c.judges {
+        let first = &c.screens[0];
+        progress.note("== blind");
+        crate::judge::blind(
+            &BlindSpec {
+                runs: plan_dirs.clone(),
+                out: out.join("tasks"),
+                annotations: first.annotations.as_ref().map(|p| resolve(&base, p)),
+                strategies: Some(c.judged_strategies()),
+                // Acquisition rounds 1..=R are the selections' rounds 0..R-1.
+                rounds: j.rounds.as_ref().map(|r| r.iter().map(|x| x - 1).collect()),
+                sorted: j.sorted,
+                seed: c.study.seed,
+                alpha: j.integrity_alpha.unwrap_or(0.01),
+            },
+            progress,
+        )?;
+        let models: Vec<PathBuf> = j.models.iter().map(|p| resolve(&base, p)).collect();
+        progress.note(&format!("== judge ({} judges)", models.len()));
+        crate::judge::judge(
+            &JudgeSpec {
+                tasks: out.join("tasks"),
+                judges: models,
+                run: out.join("judged"),
+                prompts: j.prompts.as_ref().map(|d| resolve(&base, d)),
+                planner_family: j.planner_family.clone(),
+                replay: o.replay.clone(),
+                cost_cap: j.cost_cap_usd,
+                seed: c.study.seed,
+                ledger: Some(out.to_path_buf()),
+                one_at_a_time: all_local("judges."),
+            },
+            progress,
+        )?;
+        steps.push(Step {
+            step: "judge".into(),
+            screen: None,
+            pathway: None,
+            dir: "judged".into(),
+            tasks: Some("tasks".into()),
+        });
+    }
+    summary(&steps, true)?;
+    Ok(Audited {
+        run_id: id,
+        dir: out.to_path_buf(),
+    })
+}

@@ -1,0 +1,870 @@
+//! The report's sections, each written into the document model from the run's files: design, deviations, predictive performance, judged coherence, the masking ablation, failures, tokens and cost, provenance, methods.
+
+use super::*;
+use crate::audit::config::AuditConfig;
+use crate::data::runfile::sha256_bytes;
+use crate::judge::manifest::JudgeManifest;
+use crate::judge::preference::{item_scores, summarise, Verdict};
+use crate::llm::ledger::{Exchange, Source, Status};
+use anyhow::{Context, Result};
+use doc::Doc;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+pub(crate) fn design(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
+    let alpha = c.stats.alpha;
+    let metric = c.stats.metric.as_str();
+    d.h(1, "Design");
+    let dz = &c.design;
+    let mut rows = vec![
+        vec!["strategies".into(), dz.strategies.join(", ")],
+        vec![
+            "budget".into(),
+            format!(
+                "{} rounds × {} knock-downs (initial set {}), {} seeds from seed {}",
+                dz.rounds,
+                dz.batch,
+                dz.initial.unwrap_or(dz.batch),
+                dz.seeds,
+                c.study.seed
+            ),
+        ],
+        vec![
+            "primary metric".into(),
+            format!("`{metric}` on held-out pathway knock-downs; AUC over rounds"),
+        ],
+        vec![
+            "statistics".into(),
+            format!("α = {alpha}, {} bootstrap resamples", c.stats.resamples),
+        ],
+    ];
+    if let Some(p) = &c.planner {
+        rows.push(vec![
+            "LLM planner".into(),
+            format!(
+                "`{}`{}, shortlist {}× batch, {} re-prompt(s)",
+                p.model.display(),
+                if p.sequential {
+                    " (one gene per call)"
+                } else {
+                    " (whole batch per call)"
+                },
+                p.shortlist_factor.unwrap_or(3),
+                p.reprompts.unwrap_or(2)
+            ),
+        ]);
+    }
+    if let Some(j) = &c.judges {
+        rows.push(vec![
+            "judges".into(),
+            j.models
+                .iter()
+                .map(|m| format!("`{}`", m.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ]);
+        rows.push(vec![
+            "judged".into(),
+            format!(
+                "{} in {}",
+                c.judged_strategies().join(", "),
+                match &j.rounds {
+                    Some(r) => format!(
+                        "round(s) {}",
+                        r.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => "every round".into(),
+                }
+            ),
+        ]);
+    }
+    if let Some(a) = &c.ablation {
+        rows.push(vec![
+            "masking ablation".into(),
+            format!(
+                "bald, {} on {}",
+                a.arms.join(", "),
+                c.ablation_pathways().join(", ")
+            ),
+        ]);
+    }
+    d.table(&["setting", "value"], rows);
+    let mut srows = Vec::new();
+    for s in &c.screens {
+        for p in &s.pathways {
+            let cfg = read_json(&run.join("plan").join(&s.name).join(p).join("config.json"))?;
+            srows.push(vec![
+                s.name.clone(),
+                format!(
+                    "{}{}",
+                    if s.simulated { "SIMULATED " } else { "" },
+                    s.screen.display()
+                ),
+                format!(
+                    "{} × {}",
+                    cfg["screen"]["perturbations"], cfg["screen"]["readout_genes"]
+                ),
+                p.clone(),
+                format!(
+                    "{} ({} perturbed)",
+                    cfg["pathway"]["genes"], cfg["pathway"]["perturbed_members"]
+                ),
+            ]);
+        }
+    }
+    d.table(
+        &[
+            "screen",
+            "file",
+            "perturbations × readouts",
+            "pathway",
+            "pathway genes",
+        ],
+        srows,
+    );
+
+    Ok(())
+}
+
+pub(crate) fn deviations(
+    d: &mut Doc,
+    run: &Path,
+    fb_total: &Fallbacks,
+    jm: Option<&JudgeManifest>,
+) -> Result<()> {
+    d.h(1, "Deviations from the pre-registration");
+    let mut dev = Vec::new();
+    if let Ok(t) = std::fs::read_to_string(run.join(crate::audit::DEVIATIONS)) {
+        for l in t.lines() {
+            let v: crate::audit::Deviation =
+                serde_json::from_str(l).context("deviations.jsonl: not a deviation")?;
+            dev.push(format!(
+                "Locked input changed after the lock: {} (reason given: \"{}\").",
+                v.changes.join("; "),
+                v.reason
+            ));
+        }
+    }
+    for (k, (n, fb)) in fb_total {
+        if *fb > 0 {
+            dev.push(format!("`{k}`: {fb} of {n} LLM batches fell back (in part) to the uncertainty order after invalid answers, as the plan allows; they are kept and counted."));
+        }
+    }
+    if let Some(m) = jm {
+        let mut failed = 0u64;
+        let mut total = 0u64;
+        for o in m.outcomes.values() {
+            for (k, v) in o {
+                total += *v as u64;
+                if k != "verdict" {
+                    failed += *v as u64;
+                }
+            }
+        }
+        if failed > 0 {
+            dev.push(format!("{failed} of {total} judge answers were failures (see Failures); they are counted, not imputed."));
+        }
+    }
+    if dev.is_empty() {
+        d.p("None: every locked input is unchanged and every planned answer was obtained.");
+    } else {
+        d.list(dev);
+    }
+
+    Ok(())
+}
+
+pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
+    let alpha = c.stats.alpha;
+    let metric = c.stats.metric.as_str();
+    let dz = &c.design;
+    d.h(1, "Predictive performance");
+    d.p(format!("Learning curves of `{metric}` on each pathway's held-out knock-downs: mean over seeds with a ±1 SE band. The table gives the area under each curve (mean ± SE over seeds) and the paired Wilcoxon signed-rank test of the best strategy against each other strategy over seeds, Holm-adjusted."));
+    for s in &c.screens {
+        for p in &s.pathways {
+            let dir = run.join("plan").join(&s.name).join(p);
+            let rows = read_metrics(&dir.join("metrics.csv"), metric)?;
+            let seeds: BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+            let series: Vec<svg::Series> = dz
+                .strategies
+                .iter()
+                .map(|st| {
+                    let mut by_round: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+                    for r in rows.iter().filter(|r| &r.strategy == st) {
+                        by_round.entry(r.round).or_default().push(r.value);
+                    }
+                    svg::Series {
+                        name: st.clone(),
+                        points: by_round
+                            .into_iter()
+                            .map(|(k, v)| {
+                                let (m, se) = crate::stats::mean_se(&v);
+                                (k as f64, m, se)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            d.h(2, format!("{} / {p}", s.name));
+            let file = format!("curve-{}-{p}.svg", s.name);
+            d.figure(
+                file,
+                svg::line_chart(&format!("{p} ({})", s.name), "round", metric, &series),
+                format!(
+                    "Learning curves on {p}: `{metric}` by round, mean ± 1 SE over {} seeds.",
+                    seeds.len()
+                ),
+            );
+            let aucs: Vec<Vec<f64>> = dz
+                .strategies
+                .iter()
+                .map(|st| {
+                    seeds
+                        .iter()
+                        .map(|&sd| {
+                            let mut v: Vec<(usize, f64)> = rows
+                                .iter()
+                                .filter(|r| &r.strategy == st && r.seed == sd)
+                                .map(|r| (r.round, r.value))
+                                .collect();
+                            v.sort_by_key(|x| x.0);
+                            crate::planner::comparison::auc(
+                                &v.iter().map(|x| x.1).collect::<Vec<_>>(),
+                            )
+                        })
+                        .collect()
+                })
+                .collect();
+            let cmp =
+                crate::planner::comparison::compare_aucs(&dz.strategies, &aucs, metric, alpha);
+            let mut t = Vec::new();
+            for (st, m, se) in &cmp.auc {
+                let vs = cmp
+                    .pairs
+                    .iter()
+                    .find(|q| (q.a == cmp.best && &q.b == st) || (q.b == cmp.best && &q.a == st));
+                t.push(vec![
+                    if *st == cmp.best {
+                        format!("**{st}** (best)")
+                    } else {
+                        st.clone()
+                    },
+                    format!("{} ± {}", f(*m, 4), f(*se, 4)),
+                    vs.map_or("—".into(), |q| {
+                        f(
+                            if q.a == cmp.best {
+                                q.mean_difference
+                            } else {
+                                -q.mean_difference
+                            },
+                            4,
+                        )
+                    }),
+                    vs.map_or("—".into(), |q| fmt_p(q.wilcoxon_p)),
+                    vs.map_or("—".into(), |q| fmt_p(q.holm_p)),
+                ]);
+            }
+            d.table(
+                &[
+                    "strategy",
+                    "AUC (mean ± SE)",
+                    "best − this",
+                    "Wilcoxon p",
+                    "Holm p",
+                ],
+                t,
+            );
+            d.p(format!(
+                "Best on {p}: **{}**, {} (α = {alpha}; with {} seeds the smallest two-sided exact Wilcoxon p is {}).",
+                cmp.best,
+                if cmp.best_is_significant { "significantly better than every other strategy" } else { "not significantly better than every other strategy" },
+                seeds.len(),
+                fmt_p(2.0 / 2f64.powi(seeds.len() as i32))
+            ));
+        }
+    }
+
+    Ok(())
+}
+
+/// The blinded panel's statistics; returns the verdicts (for the methods paragraph).
+pub(crate) fn judged_section(
+    d: &mut Doc,
+    run: &Path,
+    c: &AuditConfig,
+    m: &JudgeManifest,
+) -> Result<Vec<Verdict>> {
+    let alpha = c.stats.alpha;
+    d.h(1, "Judged coherence (blinded panel)");
+    let tasks_m = read_json(&run.join("tasks").join("manifest.json"))?;
+    let vpath = run.join("judged").join("verdicts.csv");
+    let verdicts =
+        crate::judge::preference::parse_verdicts(&read(&vpath)?).map_err(|(l, fld, msg)| {
+            anyhow::anyhow!("{}:{l}: field `{fld}`: {msg}", vpath.display())
+        })?;
+    let flagged: Vec<String> = m.flagged_judges.clone();
+    d.p(format!(
+        "{} blinded items ({} contexts) shown in both orders to {} judges: {} verdict rows. Blinding integrity: the strategies could not be told apart by any surface feature at α = {} (table below).",
+        tasks_m["items"], tasks_m["contexts"], m.judges.len(), verdicts.len(), tasks_m["integrity"]["alpha"]
+    ));
+    let panel = crate::judge::panel::panel_stats(
+        &verdicts,
+        &crate::judge::panel::PanelOptions {
+            resamples: c.stats.resamples,
+            seed: c.study.seed,
+            alpha,
+        },
+    );
+    let pairs = &panel.pairs;
+    let names = c.judged_strategies();
+    let cell = |i: usize, j: usize| -> Option<svg::Cell> {
+        crate::judge::preference::oriented(pairs, &names[i], &names[j])
+            .map(|p| svg::Cell {
+                rate: p.win_rate,
+                lo: p.bootstrap_ci.0,
+                hi: p.bootstrap_ci.1,
+                holm_p: p.holm_p,
+            })
+            .filter(|x| x.rate.is_finite())
+    };
+    d.figure("winrate-heatmap.svg", svg::heatmap("Pairwise win rates (all judges)", &names, &cell), "Win rate of the row strategy over the column strategy, with 95% cluster-bootstrap CIs and Holm-adjusted sign-test p-values.");
+    let t: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{} vs {}", p.s, p.t),
+                p.items.to_string(),
+                format!("{}/{}/{}", p.wins, p.losses, p.ties),
+                p.failed_items.to_string(),
+                f(p.win_rate, 3),
+                ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
+                ci(p.wilson_ci.0, p.wilson_ci.1, 3),
+                fmt_p(p.sign_test_p),
+                fmt_p(p.holm_p),
+            ]
+        })
+        .collect();
+    d.table(
+        &[
+            "pair (s vs t)",
+            "items",
+            "s wins/losses/ties",
+            "failed items",
+            "win rate of s",
+            "bootstrap CI",
+            "Wilson CI (decisive)",
+            "sign p",
+            "Holm p",
+        ],
+        t,
+    );
+    let (bt, half) = (&panel.bradley_terry, &panel.bradley_terry_tie_half);
+    d.h(2, "Bradley–Terry strengths");
+    let est = |s: &crate::judge::preference::Strengths, i: usize| -> (String, String) {
+        if s.theta.is_empty() {
+            ("—".into(), "—".into())
+        } else {
+            (f(s.theta[i], 3), ci(s.theta_ci[i].0, s.theta_ci[i].1, 3))
+        }
+    };
+    // The figure shows the Davidson fit, or the ties-as-halves fit when only that one is
+    // estimable.
+    let shown = if bt.theta.is_empty() { &half } else { &bt };
+    if !shown.theta.is_empty() {
+        let rows: Vec<(String, f64, f64, f64)> = shown
+            .strategies
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s.clone(),
+                    shown.theta[i],
+                    shown.theta_ci[i].0,
+                    shown.theta_ci[i].1,
+                )
+            })
+            .collect();
+        let which = if bt.theta.is_empty() {
+            "ties as halves"
+        } else {
+            "Davidson ties"
+        };
+        d.figure(
+            "bradley-terry.svg",
+            svg::forest(
+                &format!("Bradley–Terry log-strengths ({which}; sum zero)"),
+                "log-strength",
+                &rows,
+            ),
+            format!("Bradley–Terry log-strengths ({which}) with 95% cluster-bootstrap CIs."),
+        );
+    }
+    let names_bt = if bt.strategies.is_empty() {
+        &half.strategies
+    } else {
+        &bt.strategies
+    };
+    d.table(
+        &[
+            "strategy",
+            "Davidson log-strength",
+            "95% CI",
+            "ties-as-halves log-strength",
+            "95% CI",
+        ],
+        names_bt
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (a, b) = est(bt, i);
+                let (x, y) = est(half, i);
+                vec![s.clone(), a, b, x, y]
+            })
+            .collect(),
+    );
+    for (label, s) in [("Davidson", &bt), ("Ties as halves", &half)] {
+        match &s.note {
+            Some(n) if s.theta.is_empty() => d.p(format!("{label}: not estimable ({n}).")),
+            _ => d.p(format!(
+                "{label}: {} bootstrap resamples were not estimable and are left out of the CIs{}.",
+                s.failed_resamples,
+                if label == "Davidson" {
+                    format!("; tie parameter ν = {}", f(s.nu, 3))
+                } else {
+                    String::new()
+                }
+            )),
+        }
+    }
+    d.h(2, "Judge agreement and position bias");
+    let ag = &panel.agreement;
+    let mut t = vec![
+        vec![
+            "Fleiss' κ".into(),
+            f(ag.fleiss_kappa, 3),
+            ci(ag.fleiss_ci.0, ag.fleiss_ci.1, 3),
+            format!("{} complete units of {}", ag.complete_units, ag.units),
+        ],
+        vec![
+            "Krippendorff's α (nominal)".into(),
+            f(ag.krippendorff_alpha, 3),
+            ci(ag.krippendorff_ci.0, ag.krippendorff_ci.1, 3),
+            format!("{} units", ag.units),
+        ],
+    ];
+    for k in &ag.cohen {
+        t.push(vec![
+            format!("Cohen's κ {} / {}", k.a, k.b),
+            f(k.kappa, 3),
+            ci(k.ci.0, k.ci.1, 3),
+            format!("{} units", k.n),
+        ]);
+    }
+    d.table(&["statistic", "value", "95% CI", "n"], t);
+    d.table(
+        &[
+            "judge",
+            "first-position rate",
+            "binomial p",
+            "order consistency",
+            "McNemar p",
+            "flag",
+        ],
+        panel
+            .position_bias
+            .iter()
+            .map(|b| {
+                vec![
+                    b.judge.clone(),
+                    format!(
+                        "{} ({}/{})",
+                        f(b.first_position_rate, 3),
+                        b.first_position,
+                        b.decisive
+                    ),
+                    fmt_p(b.first_position_p),
+                    format!("{} of {} pairs", f(b.consistency, 3), b.paired),
+                    fmt_p(b.mcnemar_p),
+                    if flagged.contains(&b.judge) {
+                        "same family as the planner".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect(),
+    );
+    if !flagged.is_empty() {
+        let rest: Vec<Verdict> = verdicts
+            .iter()
+            .filter(|v| !flagged.contains(&v.judge))
+            .cloned()
+            .collect();
+        if rest.is_empty() {
+            d.p(format!("Every judge ({}) is of the planner's model family, so self-preference cannot be ruled out and no verdict is left without them.", flagged.join(", ")));
+        } else {
+            let ps = summarise(&item_scores(&rest), c.stats.resamples, c.study.seed, alpha);
+            d.p(format!(
+                "Without the judges of the planner's family ({}):",
+                flagged.join(", ")
+            ));
+            d.table(
+                &["pair", "items", "win rate of s", "bootstrap CI", "Holm p"],
+                ps.iter()
+                    .map(|p| {
+                        vec![
+                            format!("{} vs {}", p.s, p.t),
+                            p.items.to_string(),
+                            f(p.win_rate, 3),
+                            ci(p.bootstrap_ci.0, p.bootstrap_ci.1, 3),
+                            fmt_p(p.holm_p),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+    }
+    d.h(2, "Blinding integrity");
+    d.table(
+        &["feature", "accuracy", "chance", "Holm p", "blocking"],
+        tasks_m["integrity"]["features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| {
+                vec![
+                    x["feature"].as_str().unwrap_or("").to_string(),
+                    format!(
+                        "{} ({}/{})",
+                        f(x["accuracy"].as_f64().unwrap_or(f64::NAN), 3),
+                        x["correct"],
+                        x["n"]
+                    ),
+                    f(x["chance"].as_f64().unwrap_or(f64::NAN), 3),
+                    fmt_p(x["p_holm"].as_f64().unwrap_or(f64::NAN)),
+                    if x["blocking"].as_bool() == Some(true) {
+                        "yes".into()
+                    } else {
+                        "reported".into()
+                    },
+                ]
+            })
+            .collect(),
+    );
+    Ok(verdicts)
+}
+
+pub(crate) fn ablation_section(
+    d: &mut Doc,
+    run: &Path,
+    c: &AuditConfig,
+    ab: &crate::audit::config::AblationCfg,
+) -> Result<()> {
+    d.h(1, "Symbol-masking ablation");
+    d.p(format!("Arms {} and bald (the shortlist's own order). Genes in masked prompts are shown under seeded opaque IDs; if the LLM relied on memorised gene names, masked picks would diverge from full ones and lose performance. Exploratory: Benjamini–Hochberg across arm pairs × rounds.", ab.arms.join(", ")));
+    for p in c.ablation_pathways() {
+        let a = read_json(
+            &run.join("ablation")
+                .join(&c.screens[0].name)
+                .join(&p)
+                .join("ablation.json"),
+        )?;
+        d.h(2, p.clone());
+        let fr: Vec<String> = a["fallback_rate"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("`{k}` {}", f(v.as_f64().unwrap_or(f64::NAN), 3)))
+            .collect();
+        d.p(format!("Fallback rate per arm (share of rounds replaced in part by the uncertainty order): {}.", fr.join(", ")));
+        let mut t = Vec::new();
+        for q in a["pairs"].as_array().into_iter().flatten() {
+            let last = q["rounds"]
+                .as_array()
+                .and_then(|r| r.last())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+            t.push(vec![
+                format!(
+                    "{} vs {}",
+                    q["a"].as_str().unwrap_or(""),
+                    q["b"].as_str().unwrap_or("")
+                ),
+                format!(
+                    "{} ± {}",
+                    f(g(&q["jaccard_mean"]), 3),
+                    f(g(&q["jaccard_se"]), 3)
+                ),
+                q["batches"].to_string(),
+                f(g(&last["mean_difference"]), 4),
+                fmt_p(g(&last["wilcoxon_p"])),
+                fmt_p(g(&last["bh_q"])),
+            ]);
+        }
+        d.table(
+            &[
+                "arms",
+                "Jaccard of batches (mean ± SE)",
+                "batches",
+                "last-round Δ pearson_delta",
+                "Wilcoxon p",
+                "BH q",
+            ],
+            t,
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn failures(
+    d: &mut Doc,
+    jm: Option<&JudgeManifest>,
+    fb_total: &Fallbacks,
+    exchanges: &[Exchange],
+) {
+    d.h(1, "Failures");
+    if let Some(m) = jm {
+        let cats = [
+            "verdict",
+            "parse_error",
+            "refusal",
+            "provider_error",
+            "truncated",
+        ];
+        let t: Vec<Vec<String>> = m
+            .outcomes
+            .iter()
+            .map(|(j, o)| {
+                std::iter::once(j.clone())
+                    .chain(
+                        cats.iter()
+                            .map(|k| o.get(*k).copied().unwrap_or(0).to_string()),
+                    )
+                    .collect()
+            })
+            .collect();
+        d.p("Judge answers by outcome (a failure is never counted as a verdict):");
+        d.table(
+            &[
+                "judge",
+                "verdict",
+                "parse error",
+                "refusal",
+                "provider error",
+                "truncated",
+            ],
+            t,
+        );
+    }
+    if !fb_total.is_empty() {
+        d.p("LLM planner batches (seed × round) that fell back, in part or whole, to the uncertainty order after invalid answers:");
+        d.table(
+            &["strategy", "batches", "with fallback"],
+            fb_total
+                .iter()
+                .map(|(k, (n, fb))| vec![k.clone(), n.to_string(), fb.to_string()])
+                .collect(),
+        );
+    }
+    let mut status: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for x in exchanges {
+        let s = match x.status {
+            Status::Error => format!(
+                "error: {}",
+                x.error
+                    .as_ref()
+                    .map_or("unknown".into(), |e| serde_json::to_value(e.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default())
+            ),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        *status.entry((x.endpoint.clone(), s)).or_default() += 1;
+    }
+    if status.is_empty() {
+        d.p("The ledger holds no LLM exchange.");
+    } else {
+        d.p("Ledger exchanges by endpoint and status:");
+        d.table(
+            &["endpoint", "status", "exchanges"],
+            status
+                .iter()
+                .map(|((e, s), n)| vec![e.clone(), s.clone(), n.to_string()])
+                .collect(),
+        );
+    }
+}
+
+pub(crate) fn tokens(d: &mut Doc, exchanges: &[Exchange]) {
+    d.h(1, "Token use and cost");
+    let mut use_: BTreeMap<String, (usize, u64, u64, u64, f64)> = BTreeMap::new();
+    for x in exchanges {
+        let e = use_.entry(x.endpoint.clone()).or_default();
+        e.0 += 1;
+        e.1 += x.attempts as u64;
+        e.2 += x.prompt_tokens;
+        e.3 += x.completion_tokens;
+        e.4 += if x.source == Source::Network {
+            x.cost_usd
+        } else {
+            0.0
+        };
+    }
+    let total: (usize, u64, u64, u64, f64) = use_.values().fold((0, 0, 0, 0, 0.0), |a, b| {
+        (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3, a.4 + b.4)
+    });
+    let mut t: Vec<Vec<String>> = use_
+        .iter()
+        .map(|(k, v)| {
+            vec![
+                k.clone(),
+                v.0.to_string(),
+                v.1.to_string(),
+                v.2.to_string(),
+                v.3.to_string(),
+                format!("{:.4}", v.4),
+            ]
+        })
+        .collect();
+    t.push(vec![
+        "**total**".into(),
+        total.0.to_string(),
+        total.1.to_string(),
+        total.2.to_string(),
+        total.3.to_string(),
+        format!("{:.4}", total.4),
+    ]);
+    d.table(
+        &[
+            "endpoint",
+            "exchanges",
+            "HTTP attempts",
+            "prompt tokens",
+            "completion tokens",
+            "cost (USD)",
+        ],
+        t,
+    );
+    d.p("Costs use the prices in each model file; the embedded local model costs nothing. Answers served from the ledger on resume are not sent again and cost nothing.");
+}
+
+/// What the provenance table shows.
+pub(crate) struct Provenance<'a> {
+    pub(crate) lock: &'a crate::audit::Lock,
+    pub(crate) lock_sha: &'a str,
+    pub(crate) run_id: &'a str,
+    pub(crate) config_text: &'a str,
+    pub(crate) head: &'a str,
+    pub(crate) records: usize,
+    pub(crate) judge_manifest: Option<&'a JudgeManifest>,
+}
+
+pub(crate) fn provenance(d: &mut Doc, p: &Provenance) {
+    let (lock, lock_sha, run_id, config_text, head) =
+        (p.lock, p.lock_sha, p.run_id, p.config_text, p.head);
+    d.h(1, "Provenance");
+    let mut t = vec![
+        vec!["tool".into(), format!("pertaudit {}", lock.tool.version)],
+        vec![
+            "report made by".into(),
+            format!("pertaudit {}", env!("CARGO_PKG_VERSION")),
+        ],
+        vec!["run id".into(), format!("`{run_id}`")],
+        vec!["lock.json sha256".into(), format!("`{lock_sha}`")],
+        vec![
+            "config sha256".into(),
+            format!("`{}`", sha256_bytes(config_text.as_bytes())),
+        ],
+        vec![
+            "analysis plan sha256".into(),
+            format!("`{}`", lock.analysis_plan.sha256),
+        ],
+        vec![
+            "ledger head".into(),
+            format!("`{head}` ({} records)", p.records),
+        ],
+    ];
+    if let Some(m) = p.judge_manifest {
+        t.push(vec![
+            "blinded tasks sha256".into(),
+            format!("`{}`", m.tasks.tasks_sha256.as_deref().unwrap_or("")),
+        ]);
+        t.push(vec![
+            "un-blinding key sha256".into(),
+            format!("`{}`", m.tasks.key_sha256.as_deref().unwrap_or("")),
+        ]);
+    }
+    d.table(&["what", "value"], t);
+    let mut t = Vec::new();
+    let row = |what: &str, path: &str, sha: &str| {
+        vec![what.to_string(), format!("`{path}`"), format!("`{sha}`")]
+    };
+    for e in &lock.inputs {
+        t.push(row(&e.role, &e.path, &e.sha256));
+    }
+    for e in &lock.models {
+        t.push(row(&e.role, &e.path, &e.sha256));
+    }
+    for e in &lock.templates {
+        t.push(row(&e.name, &e.source, &e.sha256));
+    }
+    for e in &lock.weights {
+        t.push(row("model weights", &e.model, &e.sha256));
+    }
+    d.table(&["input", "path (as in the config)", "sha256"], t);
+    d.p("`pertaudit verify RUN` re-walks the ledger's hash chain, checks every stored request and response body against its hash, and re-hashes every locked input. `pertaudit report RUN --replay` recomputes every step from the ledger alone (no LLM call) and rebuilds this report byte for byte.");
+}
+
+/// The methods paragraph, written from the config.
+pub(crate) fn methods(c: &AuditConfig, verdicts: &[Verdict]) -> String {
+    let dz = &c.design;
+    let mut s = format!(
+        "We simulated budgeted active learning on {} screen(s) ({}). For each pathway, half of the pathway's perturbed members were held out as the test set; every strategy started from the same initial set of {} knock-downs and acquired {} knock-downs per round for {} rounds. After every round an ensemble of ridge regressions on a PCA gene embedding plus prior-network embeddings was refit, and `{}` was scored on the held-out knock-downs. Strategies: {}. Each design was repeated over {} seeds (base seed {}); strategies were compared by the area under the learning curve with paired Wilcoxon signed-rank tests over seeds, Holm-adjusted (α = {}).",
+        c.screens.len(),
+        c.screens.iter().map(|s| format!("{}{}", s.name, if s.simulated { ", simulated" } else { "" })).collect::<Vec<_>>().join("; "),
+        dz.initial.unwrap_or(dz.batch),
+        dz.batch,
+        dz.rounds,
+        c.stats.metric,
+        dz.strategies.join(", "),
+        dz.seeds,
+        c.study.seed,
+        c.stats.alpha
+    );
+    if let Some(p) = &c.planner {
+        s.push_str(&format!(
+            " The LLM planner shortlisted the {}× batch most uncertain candidates by ensemble mutual information and asked the model in `{}` to re-rank them {} with pathway context, gene annotations and diversity criteria, with a one-line rationale per pick; invalid answers were re-prompted up to {} time(s) with the specific error and then replaced by the uncertainty order, and every fallback was recorded.",
+            p.shortlist_factor.unwrap_or(3),
+            p.model.display(),
+            if p.sequential { "one gene per call (genes already chosen left out of the answer schema)" } else { "as a whole batch" },
+            p.reprompts.unwrap_or(2)
+        ));
+    }
+    if let Some(j) = &c.judges {
+        s.push_str(&format!(
+            " Batches of {} were blinded (opaque IDs, canonical gene lists in a seeded order, annotations clipped to one length and neutralised) after a blinding-integrity check, and both orders of every pair were judged by {} judge(s) ({} verdict rows) with a JSON-schema verdict; failures were counted, not imputed. Win rates carry cluster-bootstrap CIs ({} resamples) and exact sign tests, Holm-adjusted across pairs; Bradley–Terry strengths use Davidson's tie model; agreement is reported as Fleiss' κ, Krippendorff's α and pairwise Cohen's κ; position bias as first-position rates and order consistency.",
+            c.judged_strategies().join(", "),
+            j.models.len(),
+            verdicts.len(),
+            c.stats.resamples
+        ));
+    }
+    if let Some(a) = &c.ablation {
+        s.push_str(&format!(
+            " In the masking ablation ({}), every gene symbol and alias the prompt named was replaced by a seeded opaque ID, to test whether the model used context or memorised names.",
+            a.arms.join(", ")
+        ));
+    }
+    if c.planner.is_some() || c.judges.is_some() {
+        s.push_str(" Every LLM call was recorded in a hash-chained ledger, and the configuration, analysis plan, data, templates and model files were hashed into a pre-registration lock before the first call.");
+    } else {
+        s.push_str(" No LLM was called; the configuration, analysis plan and data were hashed into a pre-registration lock before the run.");
+    }
+    s
+}

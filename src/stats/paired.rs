@@ -1,0 +1,192 @@
+//! Paired comparisons over seeds: mean ± SE, mid-ranks, the exact Wilcoxon signed-rank test and the paired sign-flip permutation test.
+
+use super::multiplicity::ascending;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// Mean and standard error of the mean (sample SD / √n; SE is NaN for n < 2).
+pub fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let se = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt()
+    } else {
+        f64::NAN
+    };
+    (mean, se)
+}
+
+/// Mid-ranks (1-based) of values, ties sharing their average rank.
+pub fn midranks(v: &[f64]) -> Vec<f64> {
+    let idx = ascending(v);
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let mid = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = mid;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Result of a Wilcoxon signed-rank test.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Wilcoxon {
+    /// min(R+, R−), as scipy reports for the two-sided test.
+    pub statistic: f64,
+    pub pvalue: f64,
+    /// "exact", "permutation" (ties or zeros, n ≤ 13) or "asymptotic".
+    pub method: &'static str,
+}
+
+/// Number of subsets of {1..n} with each sum, as probabilities: the null distribution of R+.
+pub(crate) fn signed_rank_null(n: usize) -> Vec<f64> {
+    let max = n * (n + 1) / 2;
+    let mut counts = vec![0.0f64; max + 1];
+    counts[0] = 1.0;
+    for r in 1..=n {
+        for s in (r..=max).rev() {
+            counts[s] += counts[s - r];
+        }
+    }
+    let total = 2f64.powi(n as i32);
+    counts.iter().map(|c| c / total).collect()
+}
+
+/// Two-sided p from an exhaustive sign-flip enumeration: `2 · min(P(T ≤ t), P(T ≥ t))`, with
+/// scipy's relative tolerance of 1e-14 on the comparisons.
+pub(crate) fn sign_flip_pvalue(d: &[f64], stat: impl Fn(&[f64]) -> f64) -> f64 {
+    let n = d.len();
+    let observed = stat(d);
+    let gamma = (observed * 1e-14).abs();
+    let (mut le, mut ge) = (0u64, 0u64);
+    let mut flipped = d.to_vec();
+    let total = 1u64 << n;
+    for mask in 0..total {
+        for (i, f) in flipped.iter_mut().enumerate() {
+            *f = if mask >> i & 1 == 1 { -d[i] } else { d[i] };
+        }
+        let t = stat(&flipped);
+        if t <= observed + gamma {
+            le += 1;
+        }
+        if t >= observed - gamma {
+            ge += 1;
+        }
+    }
+    (2.0 * le.min(ge) as f64 / total as f64).min(1.0)
+}
+
+pub(crate) fn r_plus(d: &[f64]) -> f64 {
+    let nz: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0).collect();
+    let ranks = midranks(&nz.iter().map(|v| v.abs()).collect::<Vec<_>>());
+    nz.iter()
+        .zip(&ranks)
+        .filter(|(v, _)| **v > 0.0)
+        .map(|(_, r)| r)
+        .sum()
+}
+
+/// Two-sided Wilcoxon signed-rank test of paired samples, as `scipy.stats.wilcoxon` with its
+/// defaults (zeros dropped, method "auto": exact without ties or zeros; an exact sign-flip
+/// permutation with ties or zeros when n ≤ 13; otherwise normal with tie correction).
+pub fn wilcoxon_signed_rank(x: &[f64], y: &[f64]) -> Wilcoxon {
+    let d: Vec<f64> = x.iter().zip(y).map(|(a, b)| a - b).collect();
+    let nz: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0).collect();
+    let n_zero = d.len() - nz.len();
+    let count = nz.len();
+    if count == 0 {
+        return Wilcoxon {
+            statistic: f64::NAN,
+            pvalue: f64::NAN,
+            method: "exact",
+        };
+    }
+    let rp = r_plus(&d);
+    let total = (count * (count + 1)) as f64 / 2.0;
+    let statistic = rp.min(total - rp);
+    // sizes of the groups of tied |d|
+    let mut sorted: Vec<f64> = nz.iter().map(|v| v.abs()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let ties: Vec<f64> = sorted
+        .chunk_by(|a, b| a == b)
+        .map(|g| g.len() as f64)
+        .collect();
+    let has_ties = ties.iter().any(|&t| t > 1.0);
+    if !has_ties && n_zero == 0 {
+        let null = signed_rank_null(count);
+        let cdf = |k: f64| {
+            null[..=(k.ceil() as usize).min(null.len() - 1)]
+                .iter()
+                .sum::<f64>()
+        };
+        let sf = |k: f64| {
+            null[(k.floor() as usize).min(null.len())..]
+                .iter()
+                .sum::<f64>()
+        };
+        let p = (2.0 * sf(rp).min(cdf(rp))).min(1.0);
+        return Wilcoxon {
+            statistic,
+            pvalue: p,
+            method: "exact",
+        };
+    }
+    if d.len() <= 13 {
+        return Wilcoxon {
+            statistic,
+            pvalue: sign_flip_pvalue(&d, r_plus),
+            method: "permutation",
+        };
+    }
+    let n = count as f64;
+    let mean = n * (n + 1.0) / 4.0;
+    let tie_term: f64 = ties.iter().map(|t| t * t * t - t).sum();
+    let se = (n * (n + 1.0) * (2.0 * n + 1.0) / 24.0 - tie_term / 48.0).sqrt();
+    let z = (rp - mean) / se;
+    let p = (2.0 * (1.0 - Normal::standard().cdf(z.abs()))).min(1.0);
+    Wilcoxon {
+        statistic,
+        pvalue: p,
+        method: "asymptotic",
+    }
+}
+
+/// Exact two-sided paired permutation test of the mean difference (all 2ⁿ sign flips, as
+/// `scipy.stats.permutation_test(permutation_type="samples")`); for n > 20, `resamples`
+/// random sign flips from `rng` (p = (hits + 1)/(resamples + 1) per side, as scipy).
+pub fn paired_permutation_test(
+    x: &[f64],
+    y: &[f64],
+    resamples: usize,
+    rng: &mut rand::rngs::ChaCha8Rng,
+) -> f64 {
+    use rand::RngExt;
+    let d: Vec<f64> = x.iter().zip(y).map(|(a, b)| a - b).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    if d.is_empty() {
+        return f64::NAN;
+    }
+    if d.len() <= 20 {
+        return sign_flip_pvalue(&d, mean);
+    }
+    let observed = mean(&d);
+    let gamma = (observed * 1e-14).abs();
+    let (mut le, mut ge) = (0u64, 0u64);
+    let mut f = d.clone();
+    for _ in 0..resamples {
+        for (i, v) in f.iter_mut().enumerate() {
+            *v = if rng.random::<bool>() { -d[i] } else { d[i] };
+        }
+        let t = mean(&f);
+        le += (t <= observed + gamma) as u64;
+        ge += (t >= observed - gamma) as u64;
+    }
+    let r = resamples as f64;
+    (2.0 * ((le as f64 + 1.0) / (r + 1.0)).min((ge as f64 + 1.0) / (r + 1.0))).min(1.0)
+}
