@@ -21,7 +21,7 @@ pub fn analysis_plan(c: &AuditConfig) -> String {
         t,
         "For every screen and pathway: {} strategies ({}) × {} seeds (base seed {}) × {} rounds of {} knock-downs. \
 The endpoint is the area under the learning curve of `{}` on the held-out knock-downs of the pathway (trapezoid over rounds 0..{}, divided by {}). \
-The best strategy has the highest mean AUC; it is called significantly best only if its paired Wilcoxon signed-rank test over seeds against every other strategy, Holm-adjusted across those comparisons, is below α = {}.\n",
+The best strategy has the best mean AUC in the metric's direction (lower for an MSE, higher otherwise; a NaN AUC is flagged, never ranked); it is called significantly best only if its paired Wilcoxon signed-rank test over seeds against every other strategy, Holm-adjusted across those comparisons, is below α = {}.\n",
         d.strategies.len(),
         d.strategies.join(", "),
         d.seeds,

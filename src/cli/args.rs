@@ -49,6 +49,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Known public data files: `data list`, `data fetch NAME` (sha256-checked downloads).
     Data(DataArgs),
+    /// What a loader made of a screen file: sizes, value range, signs, targets in their own
+    /// response, twins, control handling, and warnings for layouts that are easy to misread.
+    Inspect(InspectArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -281,6 +284,21 @@ pub struct BenchArgs {
     /// Server answer delay, milliseconds.
     #[arg(long, default_value_t = 100)]
     pub delay_ms: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InspectArgs {
+    /// Screen file (any format `plan --screen` takes).
+    pub screen: PathBuf,
+    /// Print the figures as JSON (stable keys).
+    #[arg(long)]
+    pub json: bool,
+    /// Name of the control perturbation in a dense matrix.
+    #[arg(long)]
+    pub control: Option<String>,
+    /// A control vector (gene, value) to subtract from a dense matrix.
+    #[arg(long)]
+    pub control_vector: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

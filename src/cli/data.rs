@@ -1,6 +1,7 @@
-//! `pertaudit data list | fetch NAME`: known public files, size- and sha256-checked downloads.
+//! `pertaudit data list | fetch NAME`: known public files, size- and sha256-checked downloads;
+//! `pertaudit inspect SCREEN`: what a loader made of a screen file.
 
-use crate::cli::args::DataArgs;
+use crate::cli::args::{DataArgs, InspectArgs};
 use crate::cli::Bars;
 use anyhow::{bail, Context, Result};
 
@@ -34,4 +35,54 @@ pub fn data(a: &DataArgs) -> Result<()> {
         }
         other => bail!("unknown data action `{other}` (known: list, fetch)"),
     }
+}
+
+pub fn inspect(a: &InspectArgs) -> Result<()> {
+    let opts = crate::data::screen_file::LoadOptions {
+        control: a.control.clone(),
+        control_vector: a.control_vector.clone(),
+    };
+    let i = crate::data::inspect::inspect(&a.screen, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&i)?);
+        return Ok(());
+    }
+    println!(
+        "{} ({}; responses read as {:?})",
+        i.file, i.format, i.response
+    );
+    println!(
+        "  perturbations × readouts   {} × {}",
+        i.perturbations, i.readouts
+    );
+    println!(
+        "  value range                [{}, {}]",
+        i.value_min, i.value_max
+    );
+    println!(
+        "  positive / negative / zero {:.4} / {:.4} / {:.4}",
+        i.fraction_positive, i.fraction_negative, i.fraction_zero
+    );
+    println!(
+        "  target in own response     {} of {} whose target is a readout ({} down)",
+        i.targets_in_own_response, i.targets_measured, i.targets_down_in_own_response
+    );
+    println!("  duplicate targets          {}", i.duplicate_targets);
+    println!("  controls                   {}", i.controls);
+    println!(
+        "  whole-readout Pearson      reported as \"{}\"",
+        i.metric_label
+    );
+    if let Some(f) = &i.flag {
+        println!(
+            "  in_top_up flag             {:.2}% of entries (mean rank {:.1} flagged, {:.1} not)",
+            100.0 * f.fraction_flagged,
+            f.mean_rank_flagged,
+            f.mean_rank_unflagged
+        );
+    }
+    for w in &i.warnings {
+        println!("warning: {w}");
+    }
+    Ok(())
 }

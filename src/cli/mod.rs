@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => audit::demo(&args),
         Command::Report(args) => audit::report(&args),
         Command::Data(args) => data::data(&args),
+        Command::Inspect(args) => data::inspect(&args),
         Command::Serve(args) => model::serve(&args),
         Command::Model(args) => match args.action.as_str() {
             "fetch" => crate::llm::embedded::fetch::fetch(

@@ -58,8 +58,9 @@ pub fn plan(a: &PlanArgs) -> Result<()> {
 
 /// What `plan` prints about a finished run.
 pub fn print_plan(o: &PlanOutcome) {
-    print!("{}", curve_table(&o.curve, &o.strategies, PRIMARY_METRIC));
-    println!("\narea under the learning curve ({PRIMARY_METRIC}, mean ± SE over seeds)");
+    let label = format!("{PRIMARY_METRIC}: {}", o.response.pearson_label());
+    print!("{}", curve_table(&o.curve, &o.strategies, &label));
+    println!("\narea under the learning curve ({label}, mean ± SE over seeds)");
     for (s, m, se) in &o.comparison.auc {
         println!("  {s:<10} {m:.4} ± {se:.4}");
     }

@@ -5,6 +5,7 @@
 pub mod annotation;
 pub mod fetch;
 pub mod h5ad;
+pub mod inspect;
 pub mod network;
 pub mod pathway;
 pub mod rows;

@@ -2,9 +2,12 @@
 //!
 //! Loaders, by format (picked by [`load`] from the extension and header):
 //! - **ranked DEG lists** (`perturbation rank gene in_top_up`, e.g. sigrecon's Replogle top-1000
-//!   lists): response = `s · (1 − (rank − 1) / N)` where `s` = +1 for an up-regulated gene and −1
-//!   otherwise, and `N` is the largest rank in the file (1,000 for sigrecon); 0 when the gene is
-//!   not in the perturbation's list. The top DE gene scores ±1, the N-th ±1/N.
+//!   lists) are **up-signatures** ([`Response::UpSignature`]): each list is the top of a ranking
+//!   by log2FC × −log10(padj), most up-regulated first; `in_top_up` marks the significant
+//!   subset and is *not* a sign (down-regulated genes, the knocked-down target included, are
+//!   absent). Response = `1 − (rank − 1) / N` with `N` the list's own length (1,000 for
+//!   sigrecon), 0 when the gene is not listed. An earlier version read `in_top_up = 0` as
+//!   "down" and so invented negative responses; `pertaudit inspect` shows what a file holds.
 //! - **labelled pairs** (`pert,gene,label[,split]` with a sibling `*-dir.csv`, PerturbQA):
 //!   response +1 for DE-up, −1 for DE-down, 0 for not-DE or unlabelled; labels kept.
 //! - **dense matrices** (TSV/CSV, one row per perturbation): control row(s) (`control`,
@@ -14,7 +17,7 @@
 
 use crate::data::textio::{DataError, Table};
 use crate::numeric::linalg::Mat;
-pub use crate::screen::{is_control, target_of, LabelledPair, Screen};
+pub use crate::screen::{is_control, target_of, LabelledPair, Response, Screen};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -169,11 +172,17 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
         }
         entries.push((p, g, rank, up));
     }
-    let n_max = entries.iter().map(|e| e.2).max().unwrap_or(1) as f64;
+    // An up-signature: every listed gene is at the up end of its list's ranking (`in_top_up`
+    // marks the significant subset, it is not a sign). Score 1 − (rank − 1)/N with N the
+    // list's own length, so a row's values depend on that row alone; unlisted genes are 0.
+    let mut n_of = vec![1u32; perts.names.len()];
+    for &(p, _, rank, _) in &entries {
+        n_of[p as usize] = n_of[p as usize].max(rank);
+    }
     let mut values = Mat::zeros(perts.names.len(), genes.names.len());
-    for &(p, g, rank, up) in &entries {
-        let mag = 1.0 - (rank as f64 - 1.0) / n_max;
-        values.set(p as usize, g as usize, if up { mag } else { -mag });
+    for &(p, g, rank, _) in &entries {
+        let mag = 1.0 - (rank as f64 - 1.0) / n_of[p as usize] as f64;
+        values.set(p as usize, g as usize, mag);
     }
     Ok(Screen {
         name: stem(&t.path),
@@ -183,6 +192,7 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
         genes: genes.names,
         values,
         labels: None,
+        response: Response::UpSignature,
     })
 }
 
@@ -278,6 +288,7 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
         genes: genes.names,
         values,
         labels: Some(pairs),
+        response: Response::Labels,
     })
 }
 
@@ -359,6 +370,7 @@ pub(crate) fn subtract_controls(
         genes,
         values: Mat::from_vec(n, n_genes, data),
         labels: None,
+        response: Response::Signed,
     })
 }
 

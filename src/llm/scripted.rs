@@ -28,7 +28,9 @@
 //! Re-rankers read the shortlist and the count from the request's JSON schema:
 //! `planner-good` (the first N shortlisted genes), `planner-unknown` (one gene not in the
 //! shortlist), `planner-dups` (a gene twice), `planner-few` (N − 1 genes), `planner-fix`
-//! (duplicates first, a valid answer once re-prompted).
+//! (duplicates first, a valid answer once re-prompted), `planner-hash` (a valid answer chosen
+//! by the sha256 of the whole request, so any change to the prompt changes the picks: the
+//! re-ranker of the leak properties).
 
 use crate::data::runfile::sha256_bytes;
 use axum::body::Bytes;
@@ -347,6 +349,14 @@ async fn persona(
                 &v["response_format"]["json_schema"]["schema"]["properties"]["gene"]["enum"];
             let g = match p {
                 "planner-good" => allowed[0].as_str().unwrap_or("").to_string(),
+                "planner-hash" => {
+                    let n = allowed.as_array().map_or(0, Vec::len).max(1);
+                    let h = u64::from_str_radix(&sha256_bytes(&body)[..15], 16).unwrap_or(0);
+                    allowed[(h % n as u64) as usize]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                }
                 _ => "NOTAGENE".to_string(),
             };
             (
@@ -367,6 +377,16 @@ async fn persona(
             let mut genes: Vec<String> = names.iter().take(n).cloned().collect();
             match p {
                 "planner-good" => {}
+                "planner-hash" => {
+                    // A permutation of the shortlist keyed by the request's hash.
+                    let h = sha256_bytes(&body);
+                    let mut keyed: Vec<(String, &String)> = names
+                        .iter()
+                        .map(|g| (sha256_bytes(format!("{h}{g}").as_bytes()), g))
+                        .collect();
+                    keyed.sort();
+                    genes = keyed.into_iter().take(n).map(|(_, g)| g.clone()).collect();
+                }
                 "planner-unknown" => genes[0] = "NOTAGENE".into(),
                 "planner-dups" => genes[1] = genes[0].clone(),
                 "planner-few" => {

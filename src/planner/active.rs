@@ -64,7 +64,11 @@ pub struct Split {
     pub initial: Vec<usize>,
 }
 
-/// Hold out `test_fraction` of P's perturbed members (at least 1, leaving at least 1).
+/// Hold out `test_fraction` of P's perturbed **target genes** (at least 1, leaving at least 1):
+/// every perturbation of a held-out target is a test perturbation, and none of them stays in
+/// the pool (Replogle `_P1`/`_P2` guides or one gene in several contexts are twins: holding out
+/// one and measuring the other would leak). With one perturbation per target this is the same
+/// draw as holding out perturbations.
 pub fn split(
     targets: &[String],
     pathway: &GeneSet,
@@ -82,9 +86,13 @@ pub fn split(
     }
     let members: std::collections::HashSet<&str> =
         pathway.genes.iter().map(|s| s.as_str()).collect();
-    let mut inside: Vec<usize> = (0..targets.len())
-        .filter(|&i| members.contains(targets[i].as_str()))
-        .collect();
+    // The pathway's perturbed targets, in order of first appearance.
+    let mut inside: Vec<&str> = Vec::new();
+    for t in targets {
+        if members.contains(t.as_str()) && !inside.contains(&t.as_str()) {
+            inside.push(t.as_str());
+        }
+    }
     if inside.len() < 2 {
         return Err(PlanError::TooFewMembers {
             pathway: pathway.name.clone(),
@@ -95,10 +103,12 @@ pub fn split(
     shuffle(&mut inside, &mut rng);
     let n_test =
         ((inside.len() as f64 * cfg.test_fraction).round() as usize).clamp(1, inside.len() - 1);
-    let mut test = inside[..n_test].to_vec();
-    test.sort_unstable();
+    let held: std::collections::HashSet<&str> = inside[..n_test].iter().copied().collect();
+    let test: Vec<usize> = (0..targets.len())
+        .filter(|&i| held.contains(targets[i].as_str()))
+        .collect();
     let mut pool: Vec<usize> = (0..targets.len())
-        .filter(|i| test.binary_search(i).is_err())
+        .filter(|&i| !held.contains(targets[i].as_str()))
         .collect();
     if cfg.initial < 2 {
         return Err(PlanError::Config(format!(
@@ -216,6 +226,8 @@ pub fn run_job(
         });
         if round < cfg.rounds {
             let uncertainty = model.uncertainty(&pool);
+            let (oob_perts, oob_pred) = model.oob_prediction();
+            let measured = score(&screen.values, &oob_perts, &oob_pred, labels);
             let ctx = AcquisitionContext {
                 screen,
                 pathway,
@@ -227,7 +239,7 @@ pub fn run_job(
                 batch: cfg.batch,
                 round,
                 seed,
-                current,
+                measured,
             };
             let mut rng = stream(seed, &format!("strategy/{}/round{round}", strategy.name()));
             let sel = strategy.select(&ctx, &mut rng)?;
@@ -325,4 +337,60 @@ pub fn learning_curve(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predict::ensemble::EnsembleConfig;
+
+    fn cfg() -> LoopConfig {
+        LoopConfig {
+            rounds: 1,
+            batch: 2,
+            initial: 2,
+            test_fraction: 0.5,
+            ensemble: EnsembleConfig {
+                members: 2,
+                lambda: 1.0,
+                pca_dim: 2,
+                feature_fraction: 1.0,
+            },
+        }
+    }
+
+    /// Twins (several perturbations of one target, e.g. `_P1`/`_P2` guides) are held out
+    /// together: no held-out target is ever measured or left in the pool.
+    #[test]
+    fn split_holds_out_whole_targets() {
+        let targets: Vec<String> = ["A", "A", "B", "C", "C", "C", "D", "E", "F", "G", "H", "I"]
+            .map(String::from)
+            .to_vec();
+        let pathway = GeneSet {
+            name: "P".into(),
+            description: String::new(),
+            genes: ["A", "B", "C", "D"].map(String::from).to_vec(),
+        };
+        let mut twin_held = 0;
+        for seed in 0..200 {
+            let s = split(&targets, &pathway, seed, &cfg()).unwrap();
+            let held: std::collections::BTreeSet<&str> =
+                s.test.iter().map(|&i| targets[i].as_str()).collect();
+            assert_eq!(held.len(), 2, "half of the 4 perturbed targets");
+            for (i, t) in targets.iter().enumerate() {
+                let in_test = s.test.contains(&i);
+                assert_eq!(
+                    in_test,
+                    held.contains(t.as_str()),
+                    "seed {seed}: {t} split apart"
+                );
+                if in_test {
+                    assert!(!s.pool.contains(&i) && !s.initial.contains(&i));
+                }
+            }
+            twin_held += held.contains("C") as usize;
+        }
+        // Each target is held out about half the time, whatever its number of twins.
+        assert!((70..130).contains(&twin_held), "{twin_held}");
+    }
 }

@@ -31,11 +31,44 @@ pub struct PairedComparison {
     pub holm_p: f64,
 }
 
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    HigherIsBetter,
+    LowerIsBetter,
+}
+
+impl Direction {
+    /// The direction of a metric by name: errors (`…mse…`) are lower-is-better; correlations,
+    /// AUROC/AUPRC and accuracies are higher-is-better.
+    pub fn of(metric: &str) -> Direction {
+        if metric.contains("mse") {
+            Direction::LowerIsBetter
+        } else {
+            Direction::HigherIsBetter
+        }
+    }
+
+    /// Whether `a` is better than `b` (a strict improvement).
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::HigherIsBetter => a > b,
+            Direction::LowerIsBetter => a < b,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     pub metric: String,
+    /// Which way the metric improves; "best" follows it.
+    pub direction: Direction,
     /// (strategy, mean AUC, SE) in input order.
     pub auc: Vec<(String, f64, f64)>,
+    /// Strategies whose mean AUC is not a number (e.g. an AUROC with one class): flagged,
+    /// never ranked.
+    pub not_estimable: Vec<String>,
     pub pairs: Vec<PairedComparison>,
     pub best: String,
     pub best_is_significant: bool,
@@ -115,26 +148,41 @@ pub fn compare_aucs(
     for (p, a) in pairs.iter_mut().zip(adj) {
         p.holm_p = a;
     }
+    let direction = Direction::of(metric);
+    let not_estimable: Vec<String> = auc_summary
+        .iter()
+        .filter(|a| !a.1.is_finite())
+        .map(|a| a.0.clone())
+        .collect();
+    // The best finite mean AUC in the metric's direction (the first of equals).
     let best = auc_summary
         .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|a| a.1.is_finite())
+        .fold(None::<&(String, f64, f64)>, |acc, a| match acc {
+            Some(b) if !direction.better(a.1, b.1) => Some(b),
+            _ => Some(a),
+        })
         .map(|b| b.0.clone())
         .unwrap_or_default();
     let best_is_significant = !pairs.is_empty()
+        && !best.is_empty()
+        && not_estimable.is_empty()
         && pairs
             .iter()
             .filter(|p| p.a == best || p.b == best)
             .all(|p| {
                 let better = if p.a == best {
-                    p.mean_difference > 0.0
+                    direction.better(p.mean_difference, 0.0)
                 } else {
-                    p.mean_difference < 0.0
+                    direction.better(0.0, p.mean_difference)
                 };
                 better && p.holm_p < alpha
             });
     Comparison {
         metric: metric.to_string(),
+        direction,
         auc: auc_summary,
+        not_estimable,
         pairs,
         best,
         best_is_significant,
@@ -150,5 +198,37 @@ mod tests {
         assert_eq!(auc(&[0.0, 1.0]), 0.5);
         assert!((auc(&[0.2, 0.4, 0.4]) - 0.35).abs() < 1e-15);
         assert_eq!(auc(&[0.7]), 0.7);
+    }
+
+    /// "Best" follows the metric's direction, and a NaN AUC is flagged, never the maximum.
+    #[test]
+    fn best_follows_direction_and_skips_nan() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        // 8 seeds; b is clearly highest, a clearly lowest.
+        let aucs = vec![
+            (0..8).map(|i| 0.10 + 0.001 * i as f64).collect::<Vec<_>>(),
+            (0..8).map(|i| 0.90 + 0.002 * i as f64).collect(),
+            (0..8).map(|i| 0.50 + 0.003 * i as f64).collect(),
+        ];
+        let hi = compare_aucs(&names, &aucs, "pearson_delta", 0.05);
+        assert_eq!(
+            (hi.direction, hi.best.as_str()),
+            (Direction::HigherIsBetter, "b")
+        );
+        assert!(hi.best_is_significant);
+        let lo = compare_aucs(&names, &aucs, "top20_mse", 0.05);
+        assert_eq!(
+            (lo.direction, lo.best.as_str()),
+            (Direction::LowerIsBetter, "a")
+        );
+        assert!(lo.best_is_significant, "a is lowest on every seed");
+        let mut with_nan = aucs.clone();
+        with_nan[1][3] = f64::NAN;
+        let n = compare_aucs(&names, &with_nan, "auroc_de", 0.05);
+        assert_eq!(n.not_estimable, vec!["b".to_string()]);
+        assert_eq!(n.best, "c", "a NaN is never the best");
+        assert!(!n.best_is_significant);
+        let json = serde_json::to_value(&lo).unwrap();
+        assert_eq!(json["direction"], "lower_is_better");
     }
 }

@@ -39,6 +39,8 @@ pub struct PlanOutcome {
     /// The learning curve of the primary metric.
     pub curve: Vec<active::CurvePoint>,
     pub comparison: Comparison,
+    /// What the screen's responses are (names the primary metric honestly).
+    pub response: crate::screen::Response,
 }
 
 /// What an ablation produced: its plan run and the ablation written beside it.
@@ -167,7 +169,8 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         "tool": { "name": "pertaudit", "version": env!("CARGO_PKG_VERSION") },
         "inputs": inputs_json,
         "screen": { "name": screen.name, "perturbations": screen.n_perts(), "readout_genes": screen.n_genes(),
-                    "labelled_pairs": screen.labels.as_ref().map(|l| l.len()) },
+                    "labelled_pairs": screen.labels.as_ref().map(|l| l.len()),
+                    "response": screen.response, "metric_label": screen.response.pearson_label() },
         "pathway": { "name": inputs.pathway.name, "genes": inputs.pathway.genes.len(), "perturbed_members": n_members },
         "strategies": names,
         "seeds": seeds,
@@ -335,6 +338,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         selections,
         curve,
         comparison: cmp,
+        response: screen.response,
     })
 }
 

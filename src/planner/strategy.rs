@@ -39,8 +39,10 @@ pub struct AcquisitionContext<'a> {
     pub batch: usize,
     pub round: usize,
     pub seed: u64,
-    /// Scores of the current model on the test set.
-    pub current: Scores,
+    /// Scores of the current model on the measured knock-downs, out of bag (what an
+    /// experimenter can know). Never the held-out test set: nothing a strategy reads may
+    /// depend on it.
+    pub measured: Scores,
 }
 
 /// One chosen perturbation with its acquisition score and any details worth keeping.

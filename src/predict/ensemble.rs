@@ -144,6 +144,10 @@ pub struct FittedEnsemble {
     pub members: Vec<Member>,
     /// Out-of-bag residual variance per latent component.
     pub noise: Vec<f64>,
+    /// Out-of-bag latent predictions of the measured perturbations: (perturbation, mean over
+    /// the members whose bootstrap left it out). Only measured rows: what an experimenter can
+    /// score the model on without a held-out set.
+    pub oob: Vec<(usize, Vec<f64>)>,
 }
 
 impl FittedEnsemble {
@@ -184,10 +188,24 @@ impl FittedEnsemble {
 
     /// Mean predicted responses over all readout genes (m × G).
     pub fn predict(&self, perts: &[usize]) -> Mat {
-        let lat = self.latent_mean(perts);
+        self.to_genes(&self.latent_mean(perts))
+    }
+
+    /// The out-of-bag predictions of the measured perturbations that some member left out:
+    /// their indices and predicted responses (the PCA basis was fitted with them, so the
+    /// figure is mildly optimistic, but it reads measured data only).
+    pub fn oob_prediction(&self) -> (Vec<usize>, Mat) {
+        let perts: Vec<usize> = self.oob.iter().map(|(p, _)| *p).collect();
+        let k = self.k();
+        let lat = Mat::from_fn(perts.len(), k, |r, c| self.oob[r].1[c]);
+        (perts, self.to_genes(&lat))
+    }
+
+    /// Latent rows → gene space: `ȳ + V_K z`.
+    fn to_genes(&self, lat: &Mat) -> Mat {
         let g = self.y_mean.len();
-        let mut out = Mat::zeros(perts.len(), g);
-        for r in 0..perts.len() {
+        let mut out = Mat::zeros(lat.rows, g);
+        for r in 0..lat.rows {
             let row = out.row_mut(r);
             row.copy_from_slice(&self.y_mean);
             for gi in 0..g {
@@ -292,6 +310,8 @@ pub fn fit(
     let mut members = Vec::with_capacity(cfg.members);
     let mut oob_sum = vec![0.0; k];
     let mut oob_n = 0usize;
+    let mut oob_lat = vec![vec![0.0; k]; n];
+    let mut oob_count = vec![0usize; n];
     for _ in 0..cfg.members {
         let boot: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
         let mut cols: Vec<usize> = (0..d).collect();
@@ -316,7 +336,9 @@ pub fn fit(
             ridge.predict_row(&z, &mut pred);
             for c in 0..k {
                 oob_sum[c] += (t.get(r, c) - pred[c]).powi(2);
+                oob_lat[r][c] += pred[c];
             }
+            oob_count[r] += 1;
             oob_n += 1;
         }
         members.push(Member { cols, ridge });
@@ -328,6 +350,13 @@ pub fn fit(
             .map(|c| (0..n).map(|r| t.get(r, c).powi(2)).sum::<f64>() / n as f64)
             .collect()
     };
+    let oob = (0..n)
+        .filter(|&r| oob_count[r] > 0)
+        .map(|r| {
+            let m = oob_count[r] as f64;
+            (train[r], oob_lat[r].iter().map(|x| x / m).collect())
+        })
+        .collect();
     Ok(FittedEnsemble {
         train: train.to_vec(),
         y_mean: mu,
@@ -335,6 +364,7 @@ pub fn fit(
         features,
         members,
         noise,
+        oob,
     })
 }
 
@@ -388,6 +418,7 @@ mod tests {
             genes: vec!["G0".into(), "G1".into(), "G2".into(), "G3".into()],
             values,
             labels: None,
+            response: Default::default(),
         }
     }
 

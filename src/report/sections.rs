@@ -186,6 +186,10 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
             let dir = run.join("plan").join(&s.name).join(p);
             let rows = read_metrics(&dir.join("metrics.csv"), metric)?;
             let seeds: BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+            // What the screen's responses are, as the plan recorded it.
+            let label = read_json(&dir.join("config.json"))
+                .ok()
+                .and_then(|c| c["screen"]["metric_label"].as_str().map(str::to_string));
             let series: Vec<svg::Series> = dz
                 .strategies
                 .iter()
@@ -212,7 +216,11 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                 file,
                 svg::line_chart(&format!("{p} ({})", s.name), "round", metric, &series),
                 format!(
-                    "Learning curves on {p}: `{metric}` by round, mean ± 1 SE over {} seeds.",
+                    "Learning curves on {p}: `{metric}`{} by round, mean ± 1 SE over {} seeds.",
+                    match (&label, metric) {
+                        (Some(l), "pearson_delta") => format!(" ({l})"),
+                        _ => String::new(),
+                    },
                     seeds.len()
                 ),
             );
@@ -275,8 +283,18 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                 ],
                 t,
             );
+            let dir = match cmp.direction {
+                crate::planner::comparison::Direction::HigherIsBetter => "higher is better",
+                crate::planner::comparison::Direction::LowerIsBetter => "lower is better",
+            };
+            if !cmp.not_estimable.is_empty() {
+                d.p(format!(
+                    "Not estimable on {p} (a NaN AUC, flagged and not ranked): {}.",
+                    cmp.not_estimable.join(", ")
+                ));
+            }
             d.p(format!(
-                "Best on {p}: **{}**, {} (α = {alpha}; with {} seeds the smallest two-sided exact Wilcoxon p is {}).",
+                "Best on {p} (`{metric}`: {dir}): **{}**, {} (α = {alpha}; with {} seeds the smallest two-sided exact Wilcoxon p is {}).",
                 cmp.best,
                 if cmp.best_is_significant { "significantly better than every other strategy" } else { "not significantly better than every other strategy" },
                 seeds.len(),

@@ -19,6 +19,31 @@ pub struct LabelledPair {
     pub up: Option<bool>,
 }
 
+/// What a screen's responses are, which decides what its metrics may be called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// A signed change against control (dense matrices, `.h5ad` pseudo-bulk).
+    #[default]
+    Signed,
+    /// A ranked up-regulation signature: listed genes positive by rank, every other gene 0
+    /// (sigrecon's top-1000 lists). 0 does not mean "down"; there is no down.
+    UpSignature,
+    /// Labelled pairs: +1 DE-up, −1 DE-down, 0 not DE (PerturbQA).
+    Labels,
+}
+
+impl Response {
+    /// The honest name of the whole-transcriptome Pearson metric (`pearson_delta` in files).
+    pub fn pearson_label(self) -> &'static str {
+        match self {
+            Response::Signed => "Pearson delta",
+            Response::UpSignature => "up-signature Pearson",
+            Response::Labels => "DE-label Pearson",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Screen {
     pub name: String,
@@ -33,6 +58,8 @@ pub struct Screen {
     pub values: Mat,
     /// Present for screens of labelled pairs.
     pub labels: Option<Vec<LabelledPair>>,
+    /// What the responses are.
+    pub response: Response,
 }
 
 impl Screen {

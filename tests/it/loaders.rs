@@ -42,9 +42,11 @@ fn ranked_degs_fixture() {
     let s = load(&p, &LoadOptions::default()).unwrap();
     assert_eq!(s.perturbations, vec!["A", "B"]);
     assert_eq!(s.genes, vec!["G1", "G2"]);
-    // N = 2: rank 1 → ±1, rank 2 → ±0.5
-    assert_eq!(s.row(0), &[1.0, -0.5]);
+    // An up-signature: in_top_up is not a sign. A's list has N = 2 (rank 1 → 1, rank 2 →
+    // 0.5); B's has N = 1. Unlisted → 0.
+    assert_eq!(s.row(0), &[1.0, 0.5]);
     assert_eq!(s.row(1), &[0.0, 1.0]);
+    assert_eq!(s.response, pertaudit::screen::Response::UpSignature);
 }
 
 #[test]
@@ -129,6 +131,121 @@ fn real_sigrecon_k562() {
                                          // every (perturbation, listed gene) entry is non-zero: 585 × 1000 of them
     let nonzero = s.values.data.iter().filter(|v| **v != 0.0).count();
     assert_eq!(nonzero, 585_000);
+    // The sign the file really has: none. Every listed gene is positive (an up-signature)
+    // and no knocked-down target is in its own list.
+    assert!(s.values.data.iter().all(|v| *v >= 0.0));
+    let idx = s.gene_index();
+    let in_own = s
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            idx.get(t.as_str())
+                .is_some_and(|&g| s.values.get(*i, g) != 0.0)
+        })
+        .count();
+    assert_eq!(in_own, 0);
+}
+
+/// `inspect --json` on the real sigrecon file: stable keys, no negative value, and the
+/// warnings a careful reader needs (flag = significance, targets never in their lists).
+#[test]
+fn inspect_real_sigrecon_and_perturbqa() {
+    let Some(p) =
+        shared("perturbseq/sigrecon/replogle2022_k562_essential_top1000_ranked_DEGs.tsv.gz")
+    else {
+        return;
+    };
+    let o = crate::util::bin()
+        .args(["inspect", p.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["perturbations"], 585);
+    assert_eq!(v["readouts"], 7225);
+    assert_eq!(v["fraction_negative"], 0.0);
+    assert!(
+        (v["fraction_positive"].as_f64().unwrap() - 585_000.0 / (585.0 * 7225.0)).abs() < 1e-12
+    );
+    assert!(
+        (v["fraction_zero"].as_f64().unwrap() + v["fraction_positive"].as_f64().unwrap() - 1.0)
+            .abs()
+            < 1e-12
+    );
+    assert_eq!(v["response"], "up_signature");
+    assert_eq!(v["targets_in_own_response"], 0);
+    let w = v["warnings"].to_string();
+    assert!(w.contains("marks significance, not direction"), "{w}");
+    assert!(
+        w.contains("no knocked-down target appears in its own response"),
+        "{w}"
+    );
+
+    let Some(q) = shared("perturbseq/perturbqa/k562-de.csv") else {
+        return;
+    };
+    let o = crate::util::bin()
+        .args(["inspect", q.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["response"], "labels");
+    assert!(
+        v["fraction_negative"].as_f64().unwrap() > 0.0,
+        "PerturbQA has down calls"
+    );
+    assert!(!v["warnings"].to_string().contains("marks significance"));
+}
+
+/// The inspector's warnings fire on planted layouts and stay quiet on a clean one.
+#[test]
+fn inspect_warnings_fire_on_planted_layouts() {
+    let d = tempfile::tempdir().unwrap();
+    let run = |p: &Path| -> serde_json::Value {
+        let o = crate::util::bin()
+            .args(["inspect", p.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // A clean signed dense screen: each target down in its own response, one twin pair.
+    let clean = write(
+        d.path(),
+        "clean.tsv",
+        "perturbation\tA\tB\tC\ncontrol\t1\t1\t1\nA\t0\t2\t1\nB\t2\t0\t1\n1_C_P1\t1\t2\t0\n2_C_P2\t1\t1\t0.5\n",
+    );
+    let v = run(&clean);
+    assert_eq!(v["response"], "signed");
+    assert_eq!(v["targets_down_in_own_response"], 4);
+    let w = v["warnings"].as_array().unwrap();
+    assert!(
+        w.iter().all(|x| !x.as_str().unwrap().contains("negative")),
+        "{w:?}"
+    );
+    // All-positive data read as a delta, with every target up in its own response.
+    let pos = write(
+        d.path(),
+        "pos.tsv",
+        "perturbation\tA\tB\tC\tD\tE\ncontrol\t0\t0\t0\t0\t0\nA\t1\t2\t1\t1\t1\nB\t2\t1\t1\t1\t1\nC\t1\t2\t3\t1\t1\nD\t1\t1\t1\t2\t1\nE\t1\t1\t1\t1\t2\n",
+    );
+    let w = run(&pos)["warnings"].to_string();
+    assert!(w.contains("all-positive data are not a delta"), "{w}");
+    assert!(
+        w.contains("down in its own response for only 0 of 5"),
+        "{w}"
+    );
+    // A rare, top-bunched flag on ranked lists.
+    let mut ranked = String::from("perturbation\trank\tgene\tin_top_up\n");
+    for p in ["P1", "P2"] {
+        for r in 1..=20 {
+            ranked += &format!("{p}\t{r}\tG{r}\t{}\n", (r <= 2) as u8);
+        }
+    }
+    let w = run(&write(d.path(), "r.tsv", &ranked))["warnings"].to_string();
+    assert!(w.contains("marks significance, not direction"), "{w}");
 }
 
 #[test]

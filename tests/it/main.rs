@@ -6,6 +6,7 @@ mod util;
 mod audit;
 mod judge_panel;
 mod layers;
+mod leaks;
 mod llm_client;
 mod llm_crash;
 mod llm_prompts;

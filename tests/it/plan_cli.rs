@@ -263,6 +263,7 @@ mod properties {
             genes: (0..g).map(|j| format!("R{j}")).collect(),
             values,
             labels: None,
+            response: Default::default(),
         }
     }
 
@@ -283,7 +284,7 @@ mod properties {
             let pathway = GeneSet { name: "P".into(), description: String::new(), genes: vec!["R1".into()] };
             let ctx = AcquisitionContext {
                 screen: &s, pathway: &pathway, priors: &priors, model: &model, train: &train, pool: &pool,
-                uncertainty: &unc, batch, round: 0, seed, current: Scores { pearson_delta: 0.0, top20_pearson: 0.0, top20_mse: 0.0, auroc_de: f64::NAN, auprc_de: f64::NAN, direction_accuracy: f64::NAN },
+                uncertainty: &unc, batch, round: 0, seed, measured: Scores { pearson_delta: 0.0, top20_pearson: 0.0, top20_mse: 0.0, auroc_de: f64::NAN, auprc_de: f64::NAN, direction_accuracy: f64::NAN },
             };
             let name = BUILTIN[si];
             let a = builtin(name).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();

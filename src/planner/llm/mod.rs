@@ -87,6 +87,7 @@ pub struct RerankInput<'a> {
     pub batch: usize,
     pub seed: u64,
     pub round: usize,
+    /// The model's out-of-bag scores on the measured knock-downs (never the test set).
     pub pearson_delta: f64,
     pub top20_pearson: f64,
     /// Sequential mode: ask for one gene at a time; `chosen` holds the picks so far
@@ -431,8 +432,8 @@ impl Strategy for LlmPlanner {
             batch: ctx.batch,
             seed: ctx.seed,
             round: ctx.round,
-            pearson_delta: ctx.current.pearson_delta,
-            top20_pearson: ctx.current.top20_pearson,
+            pearson_delta: ctx.measured.pearson_delta,
+            top20_pearson: ctx.measured.top20_pearson,
             sequential: setup.sequential,
             chosen: Vec::new(),
         };
