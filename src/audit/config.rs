@@ -45,6 +45,9 @@ pub struct ScreenCfg {
     pub pathways: Vec<String>,
     pub network: Option<PathBuf>,
     pub go: Option<PathBuf>,
+    /// Another screen of the same knock-downs (IterPert's cross-cell-line kernel).
+    #[serde(default)]
+    pub cross_screen: Option<PathBuf>,
     pub annotations: Option<PathBuf>,
     pub genes: Option<PathBuf>,
     pub control: Option<String>,

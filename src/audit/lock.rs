@@ -203,7 +203,7 @@ pub fn build_lock(
 ) -> Result<Lock> {
     let mut inputs = Vec::new();
     for s in &c.screens {
-        let files: [(&str, Option<&PathBuf>); 7] = [
+        let files: [(&str, Option<&PathBuf>); 8] = [
             ("screen", Some(&s.screen)),
             ("gene_sets", Some(&s.gene_sets)),
             ("network", s.network.as_ref()),
@@ -211,6 +211,7 @@ pub fn build_lock(
             ("annotations", s.annotations.as_ref()),
             ("genes", s.genes.as_ref()),
             ("control_vector", s.control_vector.as_ref()),
+            ("cross_screen", s.cross_screen.as_ref()),
         ];
         for (k, p) in files {
             if let Some(p) = p {

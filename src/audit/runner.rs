@@ -68,6 +68,7 @@ fn plan_spec(
     a.out = Some(out.to_path_buf());
     a.network = s.network.as_ref().map(|p| resolve(base, p));
     a.go = s.go.as_ref().map(|p| resolve(base, p));
+    a.cross_screen = s.cross_screen.as_ref().map(|p| resolve(base, p));
     a.annotations = s.annotations.as_ref().map(|p| resolve(base, p));
     a.genes = s.genes.as_ref().map(|p| resolve(base, p));
     a.control = s.control.clone();

@@ -360,6 +360,10 @@ pub struct PlanArgs {
     /// Direct gene → GO annotations (TSV with `symbol`, `go_id`).
     #[arg(long)]
     pub go: Option<PathBuf>,
+    /// Another screen of the same knock-downs (e.g. RPE1 for K562): its response similarities
+    /// become IterPert's cross-cell-line Perturb-seq kernel.
+    #[arg(long)]
+    pub cross_screen: Option<PathBuf>,
     /// Initial measured set size (default: the batch size).
     #[arg(long)]
     pub initial: Option<usize>,

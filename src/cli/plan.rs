@@ -26,6 +26,7 @@ impl PlanArgs {
             network: self.network.clone(),
             min_score: self.min_score,
             go: self.go.clone(),
+            cross_screen: self.cross_screen.clone(),
             initial: self.initial,
             test_fraction: self.test_fraction,
             members: self.members,

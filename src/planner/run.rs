@@ -57,6 +57,7 @@ struct PlanInputs {
     pathway: GeneSet,
     network: Option<Network>,
     annotations: Option<Annotations>,
+    cross_screen: Option<Screen>,
 }
 
 fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
@@ -95,11 +96,17 @@ fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
     } else {
         None
     };
+    let cross_screen = a
+        .cross_screen
+        .as_deref()
+        .map(|p| screen_file::load(p, &LoadOptions::default()))
+        .transpose()?;
     Ok(PlanInputs {
         screen,
         pathway,
         network,
         annotations,
+        cross_screen,
     })
 }
 
@@ -151,6 +158,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
     for (k, p) in [
         ("network", &a.network),
         ("go", &a.go),
+        ("cross_screen", &a.cross_screen),
         ("control_vector", &a.control_vector),
         ("annotations", &a.annotations),
         ("genes", &a.genes),
@@ -199,7 +207,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         _ => None,
     };
     let prior_cfg = PriorConfig { dim: a.prior_dim };
-    let priors = prior::build(
+    let mut priors = prior::build(
         screen,
         &inputs.pathway,
         inputs.network.as_ref(),
@@ -207,6 +215,12 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         &prior_cfg,
     )
     .context("building prior embeddings")?;
+    if let Some(other) = &inputs.cross_screen {
+        priors.kernels.push((
+            "cross_screen".to_string(),
+            prior::cross_screen_kernel(screen, other),
+        ));
+    }
     config["prior"]["kernels"] = json!(priors
         .kernels
         .iter()

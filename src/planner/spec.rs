@@ -16,12 +16,27 @@ pub enum StrategyKind {
     Bald,
     Coreset,
     Iterpert,
+    /// IterPert with uncertainty-weighted distances (this tool's earlier `iterpert`).
+    IterpertUnc,
+    /// Random within the pathway's STRING neighbourhood.
+    RandomPathway,
     /// The LLM-guided planner in one of its arms (`llm`, `llm-masked`, …).
     Llm(Arm),
 }
 
 impl StrategyKind {
-    /// The built-in strategies (no LLM), in their documented order.
+    /// Every built-in strategy (no LLM), in their documented order.
+    pub const ALL_BUILTIN: [StrategyKind; 7] = [
+        StrategyKind::Random,
+        StrategyKind::Prior,
+        StrategyKind::Bald,
+        StrategyKind::Coreset,
+        StrategyKind::Iterpert,
+        StrategyKind::IterpertUnc,
+        StrategyKind::RandomPathway,
+    ];
+
+    /// The default strategies of a plan.
     pub const BUILTIN: [StrategyKind; 5] = [
         StrategyKind::Random,
         StrategyKind::Prior,
@@ -38,6 +53,8 @@ impl StrategyKind {
             StrategyKind::Bald => "bald",
             StrategyKind::Coreset => "coreset",
             StrategyKind::Iterpert => "iterpert",
+            StrategyKind::IterpertUnc => "iterpert-unc",
+            StrategyKind::RandomPathway => "random-pathway",
             StrategyKind::Llm(arm) => arm.strategy(),
         }
     }
@@ -52,7 +69,7 @@ impl StrategyKind {
 
     /// Every known name, for error messages.
     pub fn known() -> String {
-        StrategyKind::BUILTIN
+        StrategyKind::ALL_BUILTIN
             .iter()
             .map(|s| s.name())
             .chain(Arm::ALL.iter().map(|a| a.strategy()))
@@ -81,7 +98,7 @@ impl std::error::Error for UnknownStrategy {}
 impl FromStr for StrategyKind {
     type Err = UnknownStrategy;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        StrategyKind::BUILTIN
+        StrategyKind::ALL_BUILTIN
             .into_iter()
             .find(|k| k.name() == s)
             .or_else(|| Arm::from_strategy(s).map(StrategyKind::Llm))
@@ -130,6 +147,9 @@ pub struct PlanSpec {
     pub min_score: f64,
     /// Direct gene → GO annotations.
     pub go: Option<PathBuf>,
+    /// Another screen of the same knock-downs (e.g. another cell line): its response
+    /// similarities are one more prior kernel (IterPert's cross-cell-line Perturb-seq kernel).
+    pub cross_screen: Option<PathBuf>,
     /// Initial measured set size (default: the batch size).
     pub initial: Option<usize>,
     /// Fraction of the pathway's perturbed members held out as the test set.
@@ -180,6 +200,7 @@ impl Default for PlanSpec {
             network: None,
             min_score: 0.0,
             go: None,
+            cross_screen: None,
             initial: None,
             test_fraction: 0.5,
             members: 10,
@@ -246,7 +267,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for k in StrategyKind::BUILTIN
+        for k in StrategyKind::ALL_BUILTIN
             .into_iter()
             .chain(Arm::ALL.map(StrategyKind::Llm))
         {

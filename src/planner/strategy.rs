@@ -7,11 +7,16 @@
 //! - `bald`: the largest ensemble mutual information (BALD for a Gaussian ensemble).
 //! - `coreset`: greedy k-centre (Sener & Savarese) on the model's standardised perturbation
 //!   features, starting from the measured set.
-//! - `iterpert`: IterPert-style (Huang et al. 2024): the kernel is the mean of the cosine-
-//!   normalised prior kernels (STRING, GO) and the model's embedding kernel (cosine of the
-//!   ensemble's latent predictions); the batch is chosen greedily by kernel distance to the
-//!   measured-and-chosen set, weighted by ensemble uncertainty (`d_min(i) · σ²(i)/max σ²`), so
-//!   that it is both uncertain and diverse.
+//! - `iterpert`: IterPert as published (Huang et al. 2024): the kernel is the mean of the
+//!   max-normalised prior kernels (STRING, GO, and a cross-cell-line Perturb-seq kernel from
+//!   another screen when `--cross-screen` gives one) and the model's embedding kernel (cosine of
+//!   the ensemble's latent predictions); the batch is plain greedy k-centre (max-distance) with
+//!   the measured set included in the distance.
+//! - `iterpert-unc`: the same kernels (cosine-normalised, no cross-screen scaling), each
+//!   distance weighted by ensemble uncertainty (`d_min(i) · σ²(i)/max σ²`): uncertain and diverse
+//!   (this tool's `iterpert` before it was made faithful).
+//! - `random-pathway`: uniform among the pool's pathway members and their STRING neighbours,
+//!   topped up at random when that neighbourhood is smaller than the batch.
 
 use crate::data::pathway::GeneSet;
 use crate::numeric::linalg::Mat;
@@ -65,7 +70,7 @@ pub struct Selection {
 
 #[derive(Debug, Error)]
 pub enum StrategyError {
-    #[error("unknown strategy {0:?} (known: random, prior, bald, coreset, iterpert)")]
+    #[error("unknown strategy {0:?} (known: random, prior, bald, coreset, iterpert, iterpert-unc, random-pathway)")]
     Unknown(String),
     #[error("strategy {strategy}: {msg}")]
     Failed { strategy: String, msg: String },
@@ -80,7 +85,15 @@ pub trait Strategy: Send {
     ) -> Result<Selection, StrategyError>;
 }
 
-pub const BUILTIN: [&str; 5] = ["random", "prior", "bald", "coreset", "iterpert"];
+pub const BUILTIN: [&str; 7] = [
+    "random",
+    "prior",
+    "bald",
+    "coreset",
+    "iterpert",
+    "iterpert-unc",
+    "random-pathway",
+];
 
 /// A built-in strategy by name.
 pub fn builtin(name: &str) -> Result<Box<dyn Strategy>, StrategyError> {
@@ -90,6 +103,8 @@ pub fn builtin(name: &str) -> Result<Box<dyn Strategy>, StrategyError> {
         "bald" => Box::new(Bald),
         "coreset" => Box::new(Coreset),
         "iterpert" => Box::new(IterPert),
+        "iterpert-unc" => Box::new(IterPertUnc),
+        "random-pathway" => Box::new(RandomPathway),
         other => return Err(StrategyError::Unknown(other.to_string())),
     })
 }
@@ -286,10 +301,104 @@ impl Strategy for Coreset {
     }
 }
 
+/// IterPert as published (Huang et al. 2024; Genentech/iterative-perturb-seq): the mean of
+/// the max-normalised kernels (the model's latent kernel and every prior kernel, the
+/// cross-cell-line Perturb-seq kernel among them when given), then plain greedy k-centre
+/// (max-distance) with the measured set included in the distance.
 pub struct IterPert;
 impl Strategy for IterPert {
     fn name(&self) -> &str {
         "iterpert"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let n = ctx.screen.n_perts();
+        let all: Vec<usize> = (0..n).collect();
+        let model_kernel = cosine_kernel(&ctx.model.latent_mean(&all));
+        let mut kernels: Vec<&Mat> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
+        kernels.push(&model_kernel);
+        // Max-normalised: each kernel divided by its largest absolute entry.
+        let scale: Vec<f64> = kernels
+            .iter()
+            .map(|k| {
+                let m = k.data.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                if m > 0.0 {
+                    1.0 / m
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let m = kernels.len() as f64;
+        let k = |a: usize, b: usize| {
+            kernels
+                .iter()
+                .zip(&scale)
+                .map(|(k, s)| k.get(a, b) * s)
+                .sum::<f64>()
+                / m
+        };
+        let dist2 = |a: usize, b: usize| k(a, a) + k(b, b) - 2.0 * k(a, b);
+        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
+        let picks = chosen
+            .into_iter()
+            .map(|(i, s, d)| pick(ctx.pool[i], s, &[("kernel_distance", d)]))
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![],
+        })
+    }
+}
+
+/// Random among the pool's pathway members and their STRING neighbours (what a designer who
+/// knows the pathway would draw from), topped up at random from the rest of the pool when that
+/// neighbourhood is smaller than the batch. The baseline that separates "knows the pathway"
+/// from "reasons well".
+pub struct RandomPathway;
+impl Strategy for RandomPathway {
+    fn name(&self) -> &str {
+        "random-pathway"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let (near, far): (Vec<usize>, Vec<usize>) =
+            (0..ctx.pool.len()).partition(|&i| ctx.priors.neighbourhood[ctx.pool[i]]);
+        let take_near = ctx.batch.min(near.len());
+        let mut picks: Vec<Pick> = rand::seq::index::sample(rng, near.len(), take_near)
+            .iter()
+            .map(|i| pick(ctx.pool[near[i]], 1.0, &[("in_neighbourhood", 1.0)]))
+            .collect();
+        let rest = (ctx.batch - take_near).min(far.len());
+        picks.extend(
+            rand::seq::index::sample(rng, far.len(), rest)
+                .iter()
+                .map(|i| pick(ctx.pool[far[i]], 0.0, &[("in_neighbourhood", 0.0)])),
+        );
+        let notes = if rest > 0 {
+            vec![format!(
+                "the pathway neighbourhood held {} pool candidates: {rest} drawn from the rest",
+                near.len()
+            )]
+        } else {
+            vec![]
+        };
+        Ok(Selection { picks, notes })
+    }
+}
+
+/// The uncertainty-weighted IterPert variant: greedy k-centre on the mean cosine kernel, each
+/// candidate's distance weighted by its relative ensemble variance.
+pub struct IterPertUnc;
+impl Strategy for IterPertUnc {
+    fn name(&self) -> &str {
+        "iterpert-unc"
     }
     fn select(
         &mut self,

@@ -37,6 +37,41 @@ pub struct Priors {
     pub embedding: Mat,
     /// Curated closeness of each perturbation's target to the pathway (higher = closer).
     pub closeness: Vec<f64>,
+    /// Whether each perturbation's target is a pathway member or a STRING neighbour of one
+    /// (what a designer who knows the pathway would draw from: `random-pathway`).
+    pub neighbourhood: Vec<bool>,
+}
+
+/// A kernel over this screen's perturbations from another screen's responses (e.g. the same
+/// knock-downs in another cell line): cosine similarity of the other screen's response
+/// profiles of the same targets (averaged over its perturbations of a target), on the readout
+/// genes both share. A perturbation whose target the other screen lacks has a unit diagonal
+/// and zero similarity to everything else.
+pub fn cross_screen_kernel(screen: &Screen, other: &Screen) -> Mat {
+    let mine = screen.gene_index();
+    // The other screen's readout columns that this screen also reads out.
+    let shared: Vec<usize> = (0..other.n_genes())
+        .filter(|&j| mine.contains_key(other.genes[j].as_str()))
+        .collect();
+    let mut by_target: std::collections::HashMap<&str, (Vec<f64>, usize)> =
+        std::collections::HashMap::new();
+    for (i, t) in other.targets.iter().enumerate() {
+        let e = by_target
+            .entry(t.as_str())
+            .or_insert_with(|| (vec![0.0; shared.len()], 0));
+        for (k, &j) in shared.iter().enumerate() {
+            e.0[k] += other.values.get(i, j);
+        }
+        e.1 += 1;
+    }
+    let n = screen.n_perts();
+    let d = shared.len();
+    let e = Mat::from_fn(n, d, |p, k| {
+        by_target
+            .get(screen.targets[p].as_str())
+            .map_or(0.0, |(s, c)| s[k] / *c as f64)
+    });
+    cosine_kernel(&e)
 }
 
 /// Cosine-normalise rows of an embedding into a kernel; rows of zero norm get a unit diagonal
@@ -156,16 +191,56 @@ pub fn build(
             inside + s + g
         })
         .collect();
+    let neighbourhood = screen
+        .targets
+        .iter()
+        .map(|t| {
+            members.contains(t.as_str())
+                || net.is_some_and(|net| {
+                    net.neighbours(t)
+                        .iter()
+                        .any(|(g, _)| members.contains(g.as_str()))
+                })
+        })
+        .collect();
     Ok(Priors {
         kernels,
         embedding,
         closeness,
+        neighbourhood,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cross-screen kernel: same-target rows of the other screen decide similarity; a
+    /// target the other screen lacks is similar only to itself.
+    #[test]
+    fn cross_screen_kernel_matches_targets() {
+        let mk = |perts: &[&str], genes: &[&str], v: Vec<f64>| Screen {
+            name: "s".into(),
+            source: "s".into(),
+            perturbations: perts.iter().map(|s| s.to_string()).collect(),
+            targets: perts.iter().map(|s| s.to_string()).collect(),
+            genes: genes.iter().map(|s| s.to_string()).collect(),
+            values: Mat::from_vec(perts.len(), genes.len(), v),
+            labels: None,
+            response: Default::default(),
+        };
+        let here = mk(&["A", "B", "C"], &["g1", "g2"], vec![0.0; 6]);
+        // A and B respond alike in the other screen, C is absent; g3 is not read out here.
+        let other = mk(
+            &["A", "B", "D"],
+            &["g1", "g2", "g3"],
+            vec![1.0, 2.0, 9.0, 2.0, 4.0, -9.0, -1.0, 0.0, 0.0],
+        );
+        let k = cross_screen_kernel(&here, &other);
+        assert!((k.get(0, 1) - 1.0).abs() < 1e-12, "A ~ B on g1, g2");
+        assert_eq!(k.get(0, 2), 0.0);
+        assert_eq!(k.get(2, 2), 1.0);
+    }
 
     #[test]
     fn string_embedding_separates_components() {

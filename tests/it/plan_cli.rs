@@ -271,11 +271,11 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
         fn picks_come_from_the_pool_never_repeat_and_are_seed_stable(
-            n in 20usize..40, salt in 0u64..1000, seed in 0u64..1000, batch in 1usize..6, si in 0usize..5,
+            n in 20usize..40, salt in 0u64..1000, seed in 0u64..1000, batch in 1usize..6, si in 0usize..7,
         ) {
             let s = screen(n, 12, salt);
             let emb = Mat::from_fn(n, 3, |i, j| ((i * (j + 2)) % 5) as f64);
-            let priors = Priors { kernels: vec![("toy".into(), cosine_kernel(&emb))], embedding: emb, closeness: (0..n).map(|i| (i % 4) as f64).collect() };
+            let priors = Priors { kernels: vec![("toy".into(), cosine_kernel(&emb))], embedding: emb, closeness: (0..n).map(|i| (i % 4) as f64).collect(), neighbourhood: (0..n).map(|i| i % 3 == 0).collect() };
             let ws = Workspace::new(&s, &priors.embedding);
             let train: Vec<usize> = (0..6).collect();
             let pool: Vec<usize> = (8..n).collect();
@@ -296,6 +296,13 @@ mod properties {
             ids.sort_unstable();
             ids.dedup();
             prop_assert_eq!(ids.len(), batch);
+            // random-pathway draws from the pathway neighbourhood first (here every third
+            // perturbation): all picks inside it while it holds enough candidates.
+            if name == "random-pathway" {
+                let near = pool.iter().filter(|&&p| priors.neighbourhood[p]).count();
+                let inside = a.picks.iter().filter(|p| priors.neighbourhood[p.pert]).count();
+                prop_assert_eq!(inside, batch.min(near));
+            }
         }
     }
 }
