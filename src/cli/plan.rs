@@ -65,6 +65,21 @@ pub fn print_plan(o: &PlanOutcome) {
     for (s, m, se) in &o.comparison.auc {
         println!("  {s:<10} {m:.4} ± {se:.4}");
     }
+    let neg = o.negative_skill();
+    if neg.is_empty() {
+        println!("skill over the mean-of-training baseline: positive in every (strategy, round)");
+    } else {
+        let cells: Vec<String> = neg
+            .iter()
+            .map(|(s, r, m)| format!("{s} r{r} ({m:+.4})"))
+            .collect();
+        println!(
+            "warning: the model is below the mean-of-training baseline in {} of {} (strategy, round) cells: {}",
+            neg.len(),
+            o.skill.len(),
+            cells.join(", ")
+        );
+    }
     println!(
         "best strategy on {}: {} ({}; paired Wilcoxon over {} seeds, Holm-adjusted)",
         o.pathway,

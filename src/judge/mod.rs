@@ -508,7 +508,11 @@ pub struct Judgement {
     pub request: String,
 }
 
+/// The reason recorded for a tie between identical batches (no judge was asked).
+pub const IDENTICAL: &str = "identical batches: a tie by construction, no judge asked";
+
 /// Ask every judge both orders of every item; write verdicts, judgements and the manifest.
+/// Items whose two batches hold the same genes are recorded as ties without a call.
 pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
     let (tasks, manifest) = load_tasks(&a.tasks)?;
     if a.judges.is_empty() {
@@ -522,15 +526,29 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
     let (system, system_src) = prompt::template_text(a.prompts.as_deref(), prompt::JUDGE_SYSTEM)?;
     let (user_t, user_src) = prompt::template_text(a.prompts.as_deref(), prompt::JUDGE_PAIRWISE)?;
     let system = prompt::render(prompt::JUDGE_SYSTEM, &system, &json!({}))?;
+    // Identical batches (the same genes from two strategies) are a tie by construction: no
+    // judge is asked, and the tie is recorded as such.
+    let identical = |t: &Task| {
+        let set = |b: &BlindBatch| -> BTreeSet<String> {
+            b.genes.iter().map(|g| g.symbol.clone()).collect()
+        };
+        set(&t.a) == set(&t.b)
+    };
     let mut jobs = Vec::new();
-    for t in &tasks {
+    // (task index, judge index) of every job, in job order.
+    let mut slots = Vec::new();
+    for (ti, t) in tasks.iter().enumerate() {
+        if identical(t) {
+            continue;
+        }
         let req = judge_request(&system, &user_t, t)?;
-        for j in &judges {
+        for (ji, j) in judges.iter().enumerate() {
             jobs.push(Job {
                 endpoint: j.name.clone(),
                 request: req.clone(),
                 tag: format!("{}/{}", t.task, j.name),
             });
+            slots.push((ti, ji));
         }
     }
     let ledger = Arc::new(Ledger::open(a.ledger.as_ref().unwrap_or(&a.run))?);
@@ -568,8 +586,25 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             .with_context(|| format!("batch {id} is not in the key"))
     };
     let mut rows = Vec::new();
-    for (i, (job, ans)) in jobs.iter().zip(&answers).enumerate() {
-        let t = &tasks[i / judges.len()];
+    for t in tasks.iter().filter(|t| identical(t)) {
+        for j in &judges {
+            rows.push(Judgement {
+                task: t.task.clone(),
+                item: t.item.clone(),
+                context: key.items.get(&t.item).cloned().unwrap_or_default(),
+                order: t.order.clone(),
+                judge: j.name.clone(),
+                strategy_a: strategy(&t.a.id)?,
+                strategy_b: strategy(&t.b.id)?,
+                winner: Some(Label::Tie),
+                failure: None,
+                reason: Some(IDENTICAL.to_string()),
+                request: String::new(),
+            });
+        }
+    }
+    for ((job, ans), &(ti, _)) in jobs.iter().zip(&answers).zip(&slots) {
+        let t = &tasks[ti];
         let r = verdict::read(&ans.exchange);
         rows.push(Judgement {
             task: t.task.clone(),

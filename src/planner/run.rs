@@ -41,6 +41,19 @@ pub struct PlanOutcome {
     pub comparison: Comparison,
     /// What the screen's responses are (names the primary metric honestly).
     pub response: crate::screen::Response,
+    /// Mean skill over seeds per (strategy, round), and the cells where it is negative.
+    pub skill: Vec<active::CurvePoint>,
+}
+
+impl PlanOutcome {
+    /// The (strategy, round, mean skill) cells where the model is worse than the baseline.
+    pub fn negative_skill(&self) -> Vec<(&str, usize, f64)> {
+        self.skill
+            .iter()
+            .filter(|p| p.mean < 0.0)
+            .map(|p| (p.strategy.as_str(), p.round, p.mean))
+            .collect()
+    }
 }
 
 /// What an ablation produced: its plan run and the ablation written beside it.
@@ -331,6 +344,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
     }
     write_plan_outputs(&out, &config, &names, &splits, &rounds, &selections, screen)?;
     let curve = active::learning_curve(&rounds, &names, |r| r.model.pearson_delta);
+    let skill_curve = active::learning_curve(&rounds, &names, skill);
     let cmp = comparison::compare(
         &rounds,
         &names,
@@ -353,6 +367,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         curve,
         comparison: cmp,
         response: screen.response,
+        skill: skill_curve,
     })
 }
 
@@ -428,14 +443,21 @@ pub fn metrics_rows(rounds: &[RoundRecord]) -> Vec<MetricsRow> {
 
 type Metric = fn(&RoundRecord) -> f64;
 
+/// Skill: the model's primary metric minus the mean-of-training baseline's. A model that does
+/// not beat predicting the average measured response has nothing to design for.
+pub fn skill(r: &RoundRecord) -> f64 {
+    r.model.pearson_delta - r.baseline.pearson_delta
+}
+
 /// The `curve.csv` rows: mean and SE over seeds of each summarised metric.
 pub fn curve_rows(rounds: &[RoundRecord], strategies: &[String]) -> Vec<CurveRow> {
-    let metrics: [(&str, Metric); 5] = [
+    let metrics: [(&str, Metric); 6] = [
         ("pearson_delta", |r| r.model.pearson_delta),
         ("top20_pearson", |r| r.model.top20_pearson),
         ("top20_mse", |r| r.model.top20_mse),
         ("auroc_de", |r| r.model.auroc_de),
         ("baseline_pearson_delta", |r| r.baseline.pearson_delta),
+        ("skill_pearson_delta", skill),
     ];
     let mut out = Vec::new();
     for (name, f) in metrics {

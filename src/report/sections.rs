@@ -186,6 +186,16 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
             let dir = run.join("plan").join(&s.name).join(p);
             let rows = read_metrics(&dir.join("metrics.csv"), metric)?;
             let seeds: BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+            // Skill over the mean-of-training baseline, per (strategy, round).
+            let base = read_metrics(&dir.join("metrics.csv"), "baseline_pearson_delta")?;
+            let model = read_metrics(&dir.join("metrics.csv"), "pearson_delta")?;
+            let mut skill: BTreeMap<(String, usize), Vec<f64>> = BTreeMap::new();
+            for (m, b) in model.iter().zip(&base) {
+                skill
+                    .entry((m.strategy.clone(), m.round))
+                    .or_default()
+                    .push(m.value - b.value);
+            }
             // What the screen's responses are, as the plan recorded it.
             let label = read_json(&dir.join("config.json"))
                 .ok()
@@ -287,6 +297,23 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                 crate::planner::comparison::Direction::HigherIsBetter => "higher is better",
                 crate::planner::comparison::Direction::LowerIsBetter => "lower is better",
             };
+            let neg: Vec<String> = skill
+                .iter()
+                .filter_map(|((st, r), v)| {
+                    let (m, _) = crate::stats::mean_se(v);
+                    (m < 0.0).then(|| format!("{st} round {r} ({})", f(m, 4)))
+                })
+                .collect();
+            d.p(if neg.is_empty() {
+                format!("Skill (`pearson_delta` of the model minus that of the mean-of-training baseline) is positive in all {} (strategy, round) cells.", skill.len())
+            } else {
+                format!(
+                    "**Negative skill**: the model is below the mean-of-training baseline in {} of {} (strategy, round) cells: {}. Learning curves there measure how strategies move a model that does not yet beat predicting the average response.",
+                    neg.len(),
+                    skill.len(),
+                    neg.join(", ")
+                )
+            });
             if !cmp.not_estimable.is_empty() {
                 d.p(format!(
                     "Not estimable on {p} (a NaN AUC, flagged and not ranked): {}.",

@@ -311,3 +311,88 @@ fn a_planted_size_leak_stops_blinding() {
     );
     assert!(!tasks.exists());
 }
+
+/// Two strategies that chose the same genes are a tie by construction: recorded as ties with
+/// the reason, and no judge is asked about them (the ledger holds only the other calls).
+#[test]
+fn identical_batches_are_ties_without_a_call() {
+    let d = tempfile::tempdir().unwrap();
+    let run = d.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let gmt = d.path().join("sets.gmt");
+    let genes: Vec<String> = (1..=30).map(|i| format!("G{i}")).collect();
+    std::fs::write(&gmt, format!("P\tdesc\t{}\n", genes.join("\t"))).unwrap();
+    let sha = pertaudit::data::runfile::sha256_file(&gmt).unwrap();
+    let cfg = json!({"screen": {"name": "toy"}, "pathway": {"name": "P"},
+                     "inputs": {"pathways": {"path": gmt.display().to_string(), "sha256": sha}}});
+    std::fs::write(run.join("config.json"), cfg.to_string()).unwrap();
+    // Rounds 0 and 1: x and y choose the same genes; rounds 2 and 3: different ones.
+    let mut lines = String::new();
+    for round in 0..4 {
+        for (s, off) in [("x", 0), ("y", if round < 2 { 0 } else { 3 })] {
+            for rank in 0..3 {
+                let g = &genes[(round * 6 + off + rank) % genes.len()];
+                lines += &format!(
+                    "{}\n",
+                    json!({"seed": 0, "strategy": s, "round": round, "rank": rank, "perturbation": g, "target": g, "score": 0.0})
+                );
+            }
+        }
+    }
+    std::fs::write(run.join("selections.jsonl"), lines).unwrap();
+    let tasks = d.path().join("tasks");
+    let o = bin()
+        .args([
+            "blind",
+            run.to_str().unwrap(),
+            "--out",
+            tasks.to_str().unwrap(),
+            "--alpha",
+            "0.000001",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+    let j = judge_file(
+        d.path(),
+        "j1",
+        &format!("http://{}/always-a/v1", server.addr),
+        "x",
+    );
+    let judged = d.path().join("judged");
+    let o = bin()
+        .args([
+            "judge",
+            tasks.to_str().unwrap(),
+            "--judges",
+            j.to_str().unwrap(),
+            "--run",
+            judged.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let verdicts = std::fs::read_to_string(judged.join("verdicts.csv")).unwrap();
+    // 4 contexts × 1 pair × 2 orders = 8 rows; the 4 of rounds 0–1 are ties.
+    assert_eq!(verdicts.lines().count(), 9, "{verdicts}");
+    let ties = verdicts.lines().filter(|l| l.ends_with(",tie")).count();
+    assert_eq!(ties, 4, "{verdicts}");
+    let jl = std::fs::read_to_string(judged.join("judgements.jsonl")).unwrap();
+    assert_eq!(
+        jl.matches(pertaudit::judge::IDENTICAL).count(),
+        4,
+        "the ties say why"
+    );
+    let exchanges = std::fs::read_to_string(judged.join("ledger.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"exchange\""))
+        .count();
+    assert_eq!(exchanges, 4, "only the differing items were asked");
+}

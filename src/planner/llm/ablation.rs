@@ -33,6 +33,10 @@ pub struct Ablation {
     pub arms: Vec<String>,
     /// Fraction of each arm's rounds that fell back to the uncertainty order.
     pub fallback_rate: BTreeMap<String, f64>,
+    /// Mean shortlist (uncertainty) rank of each LLM arm's picks (0 = most uncertain; the
+    /// shortlist is shown in random order, so a mean near (shortlist − 1)/2 means the model
+    /// did not just follow the uncertainty ranking).
+    pub mean_shortlist_rank: BTreeMap<String, f64>,
     pub pairs: Vec<ArmPair>,
 }
 
@@ -143,9 +147,22 @@ pub fn ablation(
             )
         })
         .collect();
+    let mut ranks: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for s in selections {
+        if let Some(r) = s.pick.details.get("shortlist_rank") {
+            if s.pick.details.get("llm_fallback").copied() != Some(1.0) {
+                ranks.entry(s.strategy.clone()).or_default().push(*r);
+            }
+        }
+    }
+    let mean_shortlist_rank = ranks
+        .into_iter()
+        .map(|(k, v)| (k, v.iter().sum::<f64>() / v.len() as f64))
+        .collect();
     Ablation {
         arms: arms.to_vec(),
         fallback_rate,
+        mean_shortlist_rank,
         pairs,
     }
 }

@@ -164,7 +164,7 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
         m.dedup();
         m
     };
-    let mut candidates: Vec<Shown> = input
+    let candidates: Vec<Shown> = input
         .candidates
         .iter()
         .map(|(s, mi)| {
@@ -190,6 +190,14 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
             }
         })
         .collect();
+    // Shown in a seeded random order (the same for every arm and every pick of a round), so
+    // the list's order does not tell the model the uncertainty ranking.
+    let mut shown_order: Vec<usize> = (0..candidates.len()).collect();
+    shown_order.shuffle(&mut stream(
+        kit.seed,
+        &format!("llm/order/seed{}/round{}", input.seed, input.round),
+    ));
+    let mut candidates: Vec<Shown> = shown_order.iter().map(|&i| candidates[i].clone()).collect();
     match arm {
         Arm::SymbolsOnly => {
             for c in &mut candidates {
@@ -280,9 +288,14 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
     } else {
         (system, user)
     };
-    // The enum in shortlist (uncertainty) order, as the prompt lists the candidates.
+    // The enum in the order the prompt lists the candidates.
+    let position: BTreeMap<usize, usize> = shown_order
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| (i, pos))
+        .collect();
     let mut enum_ids: Vec<&String> = ids.keys().collect();
-    enum_ids.sort_by_key(|k| ids[*k]);
+    enum_ids.sort_by_key(|k| position[&ids[*k]]);
     let schema = if input.sequential {
         // One gene, from those not chosen yet.
         let chosen: BTreeSet<usize> = input
