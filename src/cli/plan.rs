@@ -65,6 +65,28 @@ pub fn print_plan(o: &PlanOutcome) {
     for (s, m, se) in &o.comparison.auc {
         println!("  {s:<10} {m:.4} ± {se:.4}");
     }
+    let cal: Vec<String> = o
+        .strategies
+        .iter()
+        .map(|st| {
+            let v: Vec<f64> = o
+                .rounds
+                .iter()
+                .filter(|r| &r.strategy == st && r.calibration.is_finite())
+                .map(|r| r.calibration)
+                .collect();
+            let m = if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            };
+            format!("{st} {m:.3}")
+        })
+        .collect();
+    println!(
+        "uncertainty calibration (Spearman, predicted variance vs realised error on the next batch; mean): {}",
+        cal.join(", ")
+    );
     let neg = o.negative_skill();
     if neg.is_empty() {
         println!("skill over the mean-of-training baseline: positive in every (strategy, round)");

@@ -60,6 +60,8 @@ pub struct MetricsRow {
     pub baseline_top20_pearson: Num,
     pub baseline_top20_mse: Num,
     pub baseline_auroc_de: Num,
+    /// Spearman of predicted variance against realised squared error on the next batch.
+    pub calibration_spearman: Num,
 }
 
 impl Row for MetricsRow {
@@ -78,6 +80,7 @@ impl Row for MetricsRow {
         "baseline_top20_pearson",
         "baseline_top20_mse",
         "baseline_auroc_de",
+        "calibration_spearman",
     ];
 }
 
@@ -96,6 +99,7 @@ impl MetricsRow {
                 "baseline_top20_pearson" => self.baseline_top20_pearson,
                 "baseline_top20_mse" => self.baseline_top20_mse,
                 "baseline_auroc_de" => self.baseline_auroc_de,
+                "calibration_spearman" => self.calibration_spearman,
                 _ => return None,
             }
             .0,

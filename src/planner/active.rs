@@ -156,6 +156,10 @@ pub struct RoundRecord {
     pub n_train: usize,
     pub model: Scores,
     pub baseline: Scores,
+    /// Uncertainty calibration of this round's model: Spearman of the predicted variance of
+    /// the batch it chose against the squared error of its predictions for that batch, once
+    /// measured (NaN in the last round, which acquires nothing).
+    pub calibration: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,6 +227,7 @@ pub fn run_job(
             n_train: train.len(),
             model: current,
             baseline: base,
+            calibration: f64::NAN,
         });
         if round < cfg.rounds {
             let uncertainty = model.uncertainty(&pool);
@@ -279,6 +284,28 @@ pub fn run_job(
                     pick,
                     notes: if rank == 0 { sel.notes.clone() } else { vec![] },
                 });
+            }
+            // Calibration: did the variance the model predicted for the batch rank the errors
+            // it made on it (now measured)?
+            let predicted: Vec<f64> = chosen
+                .iter()
+                .map(|p| uncertainty[pool.binary_search(p).expect("in the pool")].variance)
+                .collect();
+            let pred = model.predict(&chosen);
+            let err: Vec<f64> = chosen
+                .iter()
+                .enumerate()
+                .map(|(r, &p)| {
+                    screen
+                        .row(p)
+                        .iter()
+                        .zip(pred.row(r))
+                        .map(|(y, f)| (y - f).powi(2))
+                        .sum()
+                })
+                .collect();
+            if let Some(last) = rounds.last_mut() {
+                last.calibration = crate::predict::metrics::spearman(&predicted, &err);
             }
             pool.retain(|p| chosen.binary_search(p).is_err());
             train.extend(chosen);

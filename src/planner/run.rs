@@ -436,6 +436,7 @@ pub fn metrics_rows(rounds: &[RoundRecord]) -> Vec<MetricsRow> {
                 baseline_top20_pearson: Num(b.top20_pearson),
                 baseline_top20_mse: Num(b.top20_mse),
                 baseline_auroc_de: Num(b.auroc_de),
+                calibration_spearman: Num(r.calibration),
             }
         })
         .collect()
@@ -451,13 +452,14 @@ pub fn skill(r: &RoundRecord) -> f64 {
 
 /// The `curve.csv` rows: mean and SE over seeds of each summarised metric.
 pub fn curve_rows(rounds: &[RoundRecord], strategies: &[String]) -> Vec<CurveRow> {
-    let metrics: [(&str, Metric); 6] = [
+    let metrics: [(&str, Metric); 7] = [
         ("pearson_delta", |r| r.model.pearson_delta),
         ("top20_pearson", |r| r.model.top20_pearson),
         ("top20_mse", |r| r.model.top20_mse),
         ("auroc_de", |r| r.model.auroc_de),
         ("baseline_pearson_delta", |r| r.baseline.pearson_delta),
         ("skill_pearson_delta", skill),
+        ("calibration_spearman", |r| r.calibration),
     ];
     let mut out = Vec::new();
     for (name, f) in metrics {

@@ -27,6 +27,16 @@ pub struct Scores {
     pub direction_accuracy: f64,
 }
 
+/// Spearman's rank correlation (Pearson of mid-ranks; NaN when either side is constant or
+/// there are fewer than 3 pairs). Matches `scipy.stats.spearmanr` on ties.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let constant = |v: &[f64]| v.iter().all(|x| *x == v[0]);
+    if a.len() < 3 || a.len() != b.len() || constant(a) || constant(b) {
+        return f64::NAN;
+    }
+    pearson(&crate::stats::midranks(a), &crate::stats::midranks(b))
+}
+
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
     if a.len() < 2 {
@@ -179,6 +189,16 @@ mod tests {
         let t = [(0.5, false), (0.5, true), (0.2, false), (0.9, true)];
         assert!((auroc(&t) - 0.875).abs() < 1e-15);
         assert!(auroc(&[(0.1, true)]).is_nan());
+    }
+
+    #[test]
+    fn spearman_matches_scipy() {
+        // scipy 1.17.1: spearmanr([1, 2, 2, 4, 5], [5, 3, 3, 1, 2]).statistic
+        // = -0.8947368421052632 (= -17/19 with mid-ranks).
+        let r = spearman(&[1.0, 2.0, 2.0, 4.0, 5.0], &[5.0, 3.0, 3.0, 1.0, 2.0]);
+        assert!((r - (-0.894_736_842_105_263_2)).abs() < 1e-12, "{r}");
+        assert!(spearman(&[1.0, 2.0], &[2.0, 1.0]).is_nan());
+        assert!(spearman(&[1.0, 1.0, 1.0], &[2.0, 1.0, 3.0]).is_nan());
     }
 
     #[test]

@@ -188,6 +188,7 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
             let seeds: BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
             // Skill over the mean-of-training baseline, per (strategy, round).
             let base = read_metrics(&dir.join("metrics.csv"), "baseline_pearson_delta")?;
+            let cal = read_metrics(&dir.join("metrics.csv"), "calibration_spearman")?;
             let model = read_metrics(&dir.join("metrics.csv"), "pearson_delta")?;
             let mut skill: BTreeMap<(String, usize), Vec<f64>> = BTreeMap::new();
             for (m, b) in model.iter().zip(&base) {
@@ -314,6 +315,29 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                     neg.join(", ")
                 )
             });
+            // Uncertainty calibration per strategy: Spearman of predicted variance against the
+            // realised error on the next acquired batch, mean over seeds and rounds.
+            let cal_text: Vec<String> = dz
+                .strategies
+                .iter()
+                .filter_map(|st| {
+                    let v: Vec<f64> = cal
+                        .iter()
+                        .filter(|r| &r.strategy == st && r.value.is_finite())
+                        .map(|r| r.value)
+                        .collect();
+                    (!v.is_empty()).then(|| {
+                        let (m, se) = crate::stats::mean_se(&v);
+                        format!("{st} {} ± {} (n = {})", f(m, 3), f(se, 3), v.len())
+                    })
+                })
+                .collect();
+            if !cal_text.is_empty() {
+                d.p(format!(
+                    "Uncertainty calibration (Spearman of each round's predicted variance against the realised squared error on the batch it acquired; mean ± SE over seeds × rounds): {}.",
+                    cal_text.join("; ")
+                ));
+            }
             if !cmp.not_estimable.is_empty() {
                 d.p(format!(
                     "Not estimable on {p} (a NaN AUC, flagged and not ranked): {}.",

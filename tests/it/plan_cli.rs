@@ -98,6 +98,26 @@ fn plan_runs_and_is_byte_identical_across_runs() {
     let metrics = std::fs::read_to_string(o1.join("metrics.csv")).unwrap();
     // 2 seeds × 5 strategies × 4 rounds (0..=3) + header
     assert_eq!(metrics.lines().count(), 1 + 2 * 5 * 4);
+    // Typed rows: calibration is a number for every round that acquired a batch (4 picks,
+    // so a Spearman exists unless a side is constant) and NA in the last round.
+    let rows: Vec<pertaudit::data::rows::MetricsRow> =
+        pertaudit::data::rows::read_csv(&o1.join("metrics.csv")).unwrap();
+    for r in &rows {
+        if r.round == 3 {
+            assert!(r.calibration_spearman.0.is_nan(), "{r:?}");
+        }
+    }
+    let finite = rows
+        .iter()
+        .filter(|r| r.round < 3 && r.calibration_spearman.0.is_finite())
+        .count();
+    assert!(
+        finite >= 20,
+        "{finite} of 30 acquiring rounds have a calibration"
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.calibration_spearman.0.is_nan() || r.calibration_spearman.0.abs() <= 1.0));
     // selections: 2 seeds × 5 strategies × 3 rounds × 4 picks
     let sel = std::fs::read_to_string(o1.join("selections.jsonl")).unwrap();
     assert_eq!(sel.lines().count(), 2 * 5 * 3 * 4);
