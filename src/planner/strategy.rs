@@ -167,6 +167,11 @@ impl Strategy for Prior {
     }
 }
 
+/// BALD in closed form: the Bayesian ridge's mutual information `Σ_k ½ ln(1 + h(x))` with
+/// leverage `h`, the batch chosen greedily with the posterior updated after every pick (no
+/// sampling noise: the 10-member ensemble's variances carry ≈ 47 % relative error). Each pick
+/// records its leverage and the ensemble's mutual information; the notes give the rank
+/// stability: Spearman of the two rankings over the pool.
 pub struct Bald;
 impl Strategy for Bald {
     fn name(&self) -> &str {
@@ -175,29 +180,47 @@ impl Strategy for Bald {
     fn select(
         &mut self,
         ctx: &AcquisitionContext,
-        rng: &mut ChaCha8Rng,
+        _rng: &mut ChaCha8Rng,
     ) -> Result<Selection, StrategyError> {
-        let s: Vec<f64> = ctx
+        let k = ctx.model.k() as f64;
+        let failed = |e: crate::numeric::linalg::LinalgError| StrategyError::Failed {
+            strategy: "bald".into(),
+            msg: format!("closed-form posterior: {e}"),
+        };
+        let chosen = ctx
+            .model
+            .closed_form_bald(ctx.pool, ctx.batch)
+            .map_err(failed)?;
+        // Rank stability: leverage over the whole pool against the sampled ensemble's mutual
+        // information.
+        let lev = ctx.model.leverage(ctx.pool).map_err(failed)?;
+        let mi: Vec<f64> = ctx
             .uncertainty
             .iter()
             .map(|u| u.mutual_information)
             .collect();
-        let picks = top_by(ctx, &s, rng)
+        let stability = crate::predict::metrics::spearman(&lev, &mi);
+        let picks = chosen
             .into_iter()
-            .map(|i| {
+            .map(|(i, h)| {
                 pick(
                     ctx.pool[i],
-                    s[i],
+                    0.5 * k * h.ln_1p(),
                     &[
-                        ("mutual_information", s[i]),
+                        ("leverage", h),
+                        ("mutual_information", mi[i]),
                         ("variance", ctx.uncertainty[i].variance),
+                        ("rank_stability", stability),
                     ],
                 )
             })
             .collect();
         Ok(Selection {
             picks,
-            notes: vec![],
+            notes: vec![format!(
+                "closed-form BALD; Spearman of leverage vs the {}-member ensemble's mutual information over the pool: {stability:.3}",
+                ctx.model.members.len()
+            )],
         })
     }
 }
