@@ -324,6 +324,52 @@ impl Strategy for Coreset {
     }
 }
 
+/// The model's kernel: cosine similarity of the ensemble's latent predictions.
+fn model_kernel(ctx: &AcquisitionContext) -> Mat {
+    let all: Vec<usize> = (0..ctx.screen.n_perts()).collect();
+    cosine_kernel(&ctx.model.latent_mean(&all))
+}
+
+/// The mean of every prior kernel and the model's, optionally each divided by its largest
+/// absolute entry (max-normalised, as IterPert does; a no-op for cosine kernels, whose
+/// diagonal is 1), with the kernel distance it induces.
+struct KernelMean<'a> {
+    kernels: Vec<&'a Mat>,
+    scale: Vec<f64>,
+}
+
+impl<'a> KernelMean<'a> {
+    fn new(ctx: &'a AcquisitionContext, model: &'a Mat, max_normalise: bool) -> Self {
+        let mut kernels: Vec<&Mat> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
+        kernels.push(model);
+        let scale = kernels
+            .iter()
+            .map(|k| {
+                let m = k.data.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                match (max_normalise, m > 0.0) {
+                    (false, _) => 1.0,
+                    (true, true) => 1.0 / m,
+                    (true, false) => 0.0,
+                }
+            })
+            .collect();
+        KernelMean { kernels, scale }
+    }
+
+    fn k(&self, a: usize, b: usize) -> f64 {
+        self.kernels
+            .iter()
+            .zip(&self.scale)
+            .map(|(k, s)| k.get(a, b) * s)
+            .sum::<f64>()
+            / self.kernels.len() as f64
+    }
+
+    fn dist2(&self, a: usize, b: usize) -> f64 {
+        self.k(a, a) + self.k(b, b) - 2.0 * self.k(a, b)
+    }
+}
+
 /// IterPert as published (Huang et al. 2024; Genentech/iterative-perturb-seq): the mean of
 /// the max-normalised kernels (the model's latent kernel and every prior kernel, the
 /// cross-cell-line Perturb-seq kernel among them when given), then plain greedy k-centre
@@ -338,33 +384,9 @@ impl Strategy for IterPert {
         ctx: &AcquisitionContext,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Selection, StrategyError> {
-        let n = ctx.screen.n_perts();
-        let all: Vec<usize> = (0..n).collect();
-        let model_kernel = cosine_kernel(&ctx.model.latent_mean(&all));
-        let mut kernels: Vec<&Mat> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
-        kernels.push(&model_kernel);
-        // Max-normalised: each kernel divided by its largest absolute entry.
-        let scale: Vec<f64> = kernels
-            .iter()
-            .map(|k| {
-                let m = k.data.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                if m > 0.0 {
-                    1.0 / m
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let m = kernels.len() as f64;
-        let k = |a: usize, b: usize| {
-            kernels
-                .iter()
-                .zip(&scale)
-                .map(|(k, s)| k.get(a, b) * s)
-                .sum::<f64>()
-                / m
-        };
-        let dist2 = |a: usize, b: usize| k(a, a) + k(b, b) - 2.0 * k(a, b);
+        let model_kernel = model_kernel(ctx);
+        let kernels = KernelMean::new(ctx, &model_kernel, true);
+        let dist2 = |a: usize, b: usize| kernels.dist2(a, b);
         let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
         let picks = chosen
             .into_iter()
@@ -428,14 +450,9 @@ impl Strategy for IterPertUnc {
         ctx: &AcquisitionContext,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Selection, StrategyError> {
-        let n = ctx.screen.n_perts();
-        let all: Vec<usize> = (0..n).collect();
-        let model_kernel = cosine_kernel(&ctx.model.latent_mean(&all));
-        let mut kernels: Vec<&Mat> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
-        kernels.push(&model_kernel);
-        let m = kernels.len() as f64;
-        let k = |a: usize, b: usize| kernels.iter().map(|k| k.get(a, b)).sum::<f64>() / m;
-        let dist2 = |a: usize, b: usize| k(a, a) + k(b, b) - 2.0 * k(a, b);
+        let model_kernel = model_kernel(ctx);
+        let kernels = KernelMean::new(ctx, &model_kernel, false);
+        let dist2 = |a: usize, b: usize| kernels.dist2(a, b);
         let umax = ctx
             .uncertainty
             .iter()

@@ -353,12 +353,7 @@ fn identical_batches_are_ties_without_a_call() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+    let (_rt, server) = crate::util::scripted_server();
     let j = judge_file(
         d.path(),
         "j1",

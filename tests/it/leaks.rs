@@ -5,9 +5,7 @@
 //! perturbation shows it has power: there the selections do change.
 
 use crate::util::bin;
-use pertaudit::llm::scripted::ScriptedServer;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 const STRATEGIES: &str =
     "random,prior,bald,coreset,iterpert,llm,llm-masked,llm-symbols,llm-shuffled";
@@ -132,12 +130,7 @@ fn split_of(run: &Path) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn rewriting_held_out_responses_changes_no_selection() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+    let (_rt, server) = crate::util::scripted_server();
     let base = format!("http://{}/planner-hash/v1", server.addr);
     for (seed, sequential) in [(0u64, false), (1, true)] {
         let d = tempfile::tempdir().unwrap();

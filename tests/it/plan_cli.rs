@@ -639,3 +639,41 @@ fn simulated_screen_end_to_end() {
     // The pathway structure is learnable: the curated prior (network closeness) beats random.
     assert!(auc["prior"] > auc["random"], "{auc:?}");
 }
+
+/// `--cross-screen`: another screen's responses become one more prior kernel (IterPert's
+/// cross-cell-line kernel), recorded with its hash; it changes what iterpert picks.
+#[test]
+fn cross_screen_adds_a_kernel() {
+    let d = tempfile::tempdir().unwrap();
+    let (s, g, n) = synthetic(d.path());
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = plan_args(&s, &g, &n, out);
+        args.extend(["--strategies", "iterpert"].map(String::from));
+        args.extend(extra.iter().map(|x| x.to_string()));
+        let o = bin().args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        (
+            cfg,
+            std::fs::read_to_string(out.join("selections.jsonl")).unwrap(),
+        )
+    };
+    let (plain, sel_plain) = run(&d.path().join("a"), &[]);
+    let (cross, sel_cross) = run(
+        &d.path().join("b"),
+        &["--cross-screen", s.to_str().unwrap()],
+    );
+    assert!(plain["inputs"].get("cross_screen").is_none());
+    assert_eq!(
+        cross["inputs"]["cross_screen"]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    let kernels = cross["prior"]["kernels"].to_string();
+    assert!(kernels.contains("cross_screen"), "{kernels}");
+    assert_ne!(sel_plain, sel_cross, "the kernel is used");
+}

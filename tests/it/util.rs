@@ -72,3 +72,21 @@ pub fn snapshot(name: &str, got: &str) {
         "{name} changed; review and rerun with UPDATE_SNAPSHOTS=1"
     );
 }
+
+/// A scripted OpenAI-compatible server on 127.0.0.1 with its runtime (keep both alive).
+pub fn scripted_server() -> (
+    tokio::runtime::Runtime,
+    pertaudit::llm::scripted::ScriptedServer,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(pertaudit::llm::scripted::ScriptedServer::start(
+            std::time::Duration::ZERO,
+        ))
+        .unwrap();
+    (rt, server)
+}
