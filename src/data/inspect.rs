@@ -2,7 +2,7 @@
 //! are easy to misread (a "sign" flag that is really a significance flag, lists that never
 //! hold the knocked-down target, all-positive data read as signed changes, twin targets).
 
-use crate::data::screen_file::{self, LoadOptions};
+use crate::data::screen_file::{self, Format, LoadOptions};
 use crate::data::textio::{DataError, Table};
 use crate::screen::{Response, Screen};
 use serde::Serialize;
@@ -46,25 +46,6 @@ pub struct Inspection {
     pub warnings: Vec<String>,
 }
 
-fn format_of(path: &Path, header: Option<&[String]>) -> &'static str {
-    if path
-        .to_string_lossy()
-        .to_ascii_lowercase()
-        .ends_with(".h5ad")
-    {
-        return "h5ad";
-    }
-    let h = header.unwrap_or(&[]);
-    let has = |c: &str| h.iter().any(|x| x == c);
-    if has("rank") && has("in_top_up") {
-        "ranked_degs"
-    } else if has("pert") && has("gene") && has("label") {
-        "labelled_pairs"
-    } else {
-        "dense"
-    }
-}
-
 /// The `in_top_up` flag of a ranked list file.
 fn flag_stats(path: &Path) -> Result<FlagStats, DataError> {
     let mut t = Table::open(path)?;
@@ -93,18 +74,13 @@ fn flag_stats(path: &Path) -> Result<FlagStats, DataError> {
 
 /// Load a screen and describe it.
 pub fn inspect(path: &Path, opts: &LoadOptions) -> Result<Inspection, DataError> {
-    let header = if path
-        .to_string_lossy()
-        .to_ascii_lowercase()
-        .ends_with(".h5ad")
-    {
-        None
+    let format = if screen_file::is_h5ad(path) {
+        Format::H5ad
     } else {
-        Some(Table::open(path)?.header.clone())
+        screen_file::format_of(&Table::open(path)?.header)
     };
-    let format = format_of(path, header.as_deref());
     let s = screen_file::load(path, opts)?;
-    let flag = if format == "ranked_degs" {
+    let flag = if format == Format::RankedDegs {
         Some(flag_stats(path)?)
     } else {
         None
@@ -113,7 +89,7 @@ pub fn inspect(path: &Path, opts: &LoadOptions) -> Result<Inspection, DataError>
 }
 
 /// The figures and warnings of a loaded screen.
-pub fn describe(s: &Screen, path: &Path, format: &str, flag: Option<FlagStats>) -> Inspection {
+pub fn describe(s: &Screen, path: &Path, format: Format, flag: Option<FlagStats>) -> Inspection {
     let v = &s.values.data;
     let n = v.len().max(1) as f64;
     let frac = |f: &dyn Fn(f64) -> bool| v.iter().filter(|x| f(**x)).count() as f64 / n;
@@ -133,10 +109,12 @@ pub fn describe(s: &Screen, path: &Path, format: &str, flag: Option<FlagStats>) 
     }
     let duplicate_targets = per_target.values().filter(|&&c| c > 1).count();
     let controls = match format {
-        "ranked_degs" => "none needed: each list is already a contrast with control",
-        "labelled_pairs" => "none needed: labels are calls against control",
-        "h5ad" => "pseudo-bulk as stored (control subtracted when a control is present)",
-        _ => "control row(s) subtracted (per context when present), or --control-vector",
+        Format::RankedDegs => "none needed: each list is already a contrast with control",
+        Format::LabelledPairs => "none needed: labels are calls against control",
+        Format::H5ad => "pseudo-bulk as stored (control subtracted when a control is present)",
+        Format::Dense => {
+            "control row(s) subtracted (per context when present), or --control-vector"
+        }
     }
     .to_string();
     let fraction_negative = frac(&|x| x < 0.0);
@@ -173,7 +151,7 @@ pub fn describe(s: &Screen, path: &Path, format: &str, flag: Option<FlagStats>) 
     }
     Inspection {
         file: path.display().to_string(),
-        format: format.to_string(),
+        format: format.as_str().to_string(),
         response: s.response,
         metric_label: s.response.pearson_label().to_string(),
         perturbations: s.n_perts(),

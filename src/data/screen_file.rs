@@ -69,22 +69,57 @@ pub fn validate(s: &Screen) -> Result<(), DataError> {
 
 /// Load a screen, choosing the format from the file's extension and header.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Screen, DataError> {
-    let lower = path.to_string_lossy().to_ascii_lowercase();
-    let screen = if lower.ends_with(".h5ad") {
+    let screen = if is_h5ad(path) {
         crate::data::h5ad::load(path, opts)?
     } else {
         let t = Table::open(path)?;
-        let h: Vec<&str> = t.header.iter().map(|s| s.as_str()).collect();
-        if h.contains(&"rank") && h.contains(&"in_top_up") {
-            load_ranked_degs(t)?
-        } else if h.contains(&"pert") && h.contains(&"gene") && h.contains(&"label") {
-            load_pairs(t)?
-        } else {
-            load_dense(t, opts)?
+        match format_of(&t.header) {
+            Format::RankedDegs => load_ranked_degs(t)?,
+            Format::LabelledPairs => load_pairs(t)?,
+            _ => load_dense(t, opts)?,
         }
     };
     validate(&screen)?;
     Ok(screen)
+}
+
+/// A screen file's format, as [`load`] decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    RankedDegs,
+    LabelledPairs,
+    Dense,
+    H5ad,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::RankedDegs => "ranked_degs",
+            Format::LabelledPairs => "labelled_pairs",
+            Format::Dense => "dense",
+            Format::H5ad => "h5ad",
+        }
+    }
+}
+
+/// Whether a path names an AnnData file.
+pub fn is_h5ad(path: &Path) -> bool {
+    path.to_string_lossy()
+        .to_ascii_lowercase()
+        .ends_with(".h5ad")
+}
+
+/// The format of a delimited screen file from its header.
+pub fn format_of(header: &[String]) -> Format {
+    let has = |c: &str| header.iter().any(|x| x == c);
+    if has("rank") && has("in_top_up") {
+        Format::RankedDegs
+    } else if has("pert") && has("gene") && has("label") {
+        Format::LabelledPairs
+    } else {
+        Format::Dense
+    }
 }
 
 fn stem(path: &Path) -> String {

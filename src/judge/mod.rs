@@ -535,20 +535,20 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         set(&t.a) == set(&t.b)
     };
     let mut jobs = Vec::new();
-    // (task index, judge index) of every job, in job order.
+    // The task index of every job, in job order.
     let mut slots = Vec::new();
     for (ti, t) in tasks.iter().enumerate() {
         if identical(t) {
             continue;
         }
         let req = judge_request(&system, &user_t, t)?;
-        for (ji, j) in judges.iter().enumerate() {
+        for j in &judges {
             jobs.push(Job {
                 endpoint: j.name.clone(),
                 request: req.clone(),
                 tag: format!("{}/{}", t.task, j.name),
             });
-            slots.push((ti, ji));
+            slots.push(ti);
         }
     }
     let ledger = Arc::new(Ledger::open(a.ledger.as_ref().unwrap_or(&a.run))?);
@@ -586,39 +586,40 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             .with_context(|| format!("batch {id} is not in the key"))
     };
     let mut rows = Vec::new();
-    for t in tasks.iter().filter(|t| identical(t)) {
-        for j in &judges {
-            rows.push(Judgement {
+    // One judgement row of task `t` by `judge`, un-blinded through the key.
+    let judgement =
+        |t: &Task, judge: &str, r: verdict::Reading, request: String| -> Result<Judgement> {
+            Ok(Judgement {
                 task: t.task.clone(),
                 item: t.item.clone(),
                 context: key.items.get(&t.item).cloned().unwrap_or_default(),
                 order: t.order.clone(),
-                judge: j.name.clone(),
+                judge: judge.to_string(),
                 strategy_a: strategy(&t.a.id)?,
                 strategy_b: strategy(&t.b.id)?,
-                winner: Some(Label::Tie),
+                winner: r.label,
+                failure: r.failure,
+                reason: r.reason,
+                request,
+            })
+        };
+    for t in tasks.iter().filter(|t| identical(t)) {
+        for j in &judges {
+            let tie = verdict::Reading {
+                label: Some(Label::Tie),
                 failure: None,
                 reason: Some(IDENTICAL.to_string()),
-                request: String::new(),
-            });
+            };
+            rows.push(judgement(t, &j.name, tie, String::new())?);
         }
     }
-    for ((job, ans), &(ti, _)) in jobs.iter().zip(&answers).zip(&slots) {
-        let t = &tasks[ti];
-        let r = verdict::read(&ans.exchange);
-        rows.push(Judgement {
-            task: t.task.clone(),
-            item: t.item.clone(),
-            context: key.items.get(&t.item).cloned().unwrap_or_default(),
-            order: t.order.clone(),
-            judge: job.endpoint.clone(),
-            strategy_a: strategy(&t.a.id)?,
-            strategy_b: strategy(&t.b.id)?,
-            winner: r.label,
-            failure: r.failure,
-            reason: r.reason,
-            request: ans.exchange.request.clone(),
-        });
+    for ((job, ans), &ti) in jobs.iter().zip(&answers).zip(&slots) {
+        rows.push(judgement(
+            &tasks[ti],
+            &job.endpoint,
+            verdict::read(&ans.exchange),
+            ans.exchange.request.clone(),
+        )?);
     }
     rows.sort_by(|x, y| (&x.item, &x.judge, &x.order).cmp(&(&y.item, &y.judge, &y.order)));
     let mut verdict_rows = Vec::with_capacity(rows.len());

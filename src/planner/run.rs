@@ -293,7 +293,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             (Some(arm), Some(setup)) => {
                 Box::new(crate::planner::llm::LlmPlanner::new(arm, setup.clone()))
             }
-            _ => strategy::builtin(kind.name()).expect("a built-in strategy"),
+            _ => strategy::builtin(kind).expect("a built-in strategy"),
         }
     };
     let ws = Workspace::new(screen, &priors.embedding);

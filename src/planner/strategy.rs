@@ -20,6 +20,7 @@
 
 use crate::data::pathway::GeneSet;
 use crate::numeric::linalg::Mat;
+use crate::planner::spec::StrategyKind;
 use crate::predict::ensemble::{FittedEnsemble, Uncertainty};
 use crate::predict::metrics::Scores;
 use crate::predict::prior::{cosine_kernel, Priors};
@@ -70,8 +71,6 @@ pub struct Selection {
 
 #[derive(Debug, Error)]
 pub enum StrategyError {
-    #[error("unknown strategy {0:?} (known: random, prior, bald, coreset, iterpert, iterpert-unc, random-pathway)")]
-    Unknown(String),
     #[error("strategy {strategy}: {msg}")]
     Failed { strategy: String, msg: String },
 }
@@ -85,27 +84,18 @@ pub trait Strategy: Send {
     ) -> Result<Selection, StrategyError>;
 }
 
-pub const BUILTIN: [&str; 7] = [
-    "random",
-    "prior",
-    "bald",
-    "coreset",
-    "iterpert",
-    "iterpert-unc",
-    "random-pathway",
-];
-
-/// A built-in strategy by name.
-pub fn builtin(name: &str) -> Result<Box<dyn Strategy>, StrategyError> {
-    Ok(match name {
-        "random" => Box::new(Random),
-        "prior" => Box::new(Prior),
-        "bald" => Box::new(Bald),
-        "coreset" => Box::new(Coreset),
-        "iterpert" => Box::new(IterPert),
-        "iterpert-unc" => Box::new(IterPertUnc),
-        "random-pathway" => Box::new(RandomPathway),
-        other => return Err(StrategyError::Unknown(other.to_string())),
+/// A built-in strategy (names are parsed once, into [`StrategyKind`]); `None` for the LLM
+/// arms, which need the planner's client.
+pub fn builtin(kind: StrategyKind) -> Option<Box<dyn Strategy>> {
+    Some(match kind {
+        StrategyKind::Random => Box::new(Random),
+        StrategyKind::Prior => Box::new(Prior),
+        StrategyKind::Bald => Box::new(Bald),
+        StrategyKind::Coreset => Box::new(Coreset),
+        StrategyKind::Iterpert => Box::new(IterPert),
+        StrategyKind::IterpertUnc => Box::new(IterPertUnc),
+        StrategyKind::RandomPathway => Box::new(RandomPathway),
+        StrategyKind::Llm(_) => return None,
     })
 }
 
@@ -187,19 +177,19 @@ impl Strategy for Bald {
             strategy: "bald".into(),
             msg: format!("closed-form posterior: {e}"),
         };
-        let chosen = ctx
+        let bald = ctx
             .model
             .closed_form_bald(ctx.pool, ctx.batch)
             .map_err(failed)?;
-        // Rank stability: leverage over the whole pool against the sampled ensemble's mutual
-        // information.
-        let lev = ctx.model.leverage(ctx.pool).map_err(failed)?;
+        let chosen = bald.picks;
         let mi: Vec<f64> = ctx
             .uncertainty
             .iter()
             .map(|u| u.mutual_information)
             .collect();
-        let stability = crate::predict::metrics::spearman(&lev, &mi);
+        // Rank stability: leverage over the whole pool against the sampled ensemble's mutual
+        // information.
+        let stability = crate::predict::metrics::spearman(&bald.leverage, &mi);
         let picks = chosen
             .into_iter()
             .map(|(i, h)| {

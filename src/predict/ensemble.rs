@@ -124,6 +124,14 @@ pub struct Member {
     pub ridge: Ridge,
 }
 
+/// What closed-form batch BALD chose: (position in the pool, leverage when picked) in pick
+/// order, and every candidate's leverage before any pick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedFormBald {
+    pub picks: Vec<(usize, f64)>,
+    pub leverage: Vec<f64>,
+}
+
 /// Per-candidate uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Uncertainty {
@@ -263,24 +271,16 @@ impl FittedEnsemble {
 
     /// The leverage `h(x) = zᵀ(ZᵀZ + λI)⁻¹z + 1/n` of each candidate given the measured set.
     pub fn leverage(&self, pool: &[usize]) -> Result<Vec<f64>, LinalgError> {
-        let (zs, inv, n) = self.design(pool)?;
-        Ok(zs
-            .iter()
-            .map(|v| {
-                let w: Vec<f64> = (0..v.len())
-                    .map(|a| crate::numeric::linalg::dot(inv.row(a), v))
-                    .collect();
-                crate::numeric::linalg::dot(&w, v) + 1.0 / n
-            })
-            .collect())
+        Ok(self.closed_form_bald(pool, 0)?.leverage)
     }
 
     /// Closed-form batch BALD (see the type's docs): greedy, with Sherman–Morrison updates.
+    /// The first sweep is every candidate's leverage, returned beside the picks.
     pub fn closed_form_bald(
         &self,
         pool: &[usize],
         batch: usize,
-    ) -> Result<Vec<(usize, f64)>, LinalgError> {
+    ) -> Result<ClosedFormBald, LinalgError> {
         let (zs, mut inv, n) = self.design(pool)?;
         let d = self.features.cols;
         let quad = |inv: &Mat, v: &[f64]| -> (Vec<f64>, f64) {
@@ -290,22 +290,20 @@ impl FittedEnsemble {
             let q = crate::numeric::linalg::dot(&w, v);
             (w, q)
         };
+        let mut h: Vec<f64> = zs.iter().map(|v| quad(&inv, v).1 + 1.0 / n).collect();
+        let leverage = h.clone();
         let mut taken = vec![false; pool.len()];
-        let mut out = Vec::with_capacity(batch);
+        let mut picks = Vec::with_capacity(batch);
         for _ in 0..batch.min(pool.len()) {
             let mut best: Option<(usize, f64)> = None;
-            for (i, v) in zs.iter().enumerate() {
-                if taken[i] {
-                    continue;
-                }
-                let h = quad(&inv, v).1 + 1.0 / n;
-                if best.is_none_or(|(_, b)| h > b) {
-                    best = Some((i, h));
+            for (i, &hi) in h.iter().enumerate() {
+                if !taken[i] && best.is_none_or(|(_, b)| hi > b) {
+                    best = Some((i, hi));
                 }
             }
-            let Some((i, h)) = best else { break };
+            let Some((i, hi)) = best else { break };
             taken[i] = true;
-            out.push((i, h));
+            picks.push((i, hi));
             // (G + z zᵀ)⁻¹ = G⁻¹ − (G⁻¹z)(G⁻¹z)ᵀ / (1 + zᵀG⁻¹z)
             let (w, q) = quad(&inv, &zs[i]);
             for a in 0..d {
@@ -313,8 +311,13 @@ impl FittedEnsemble {
                     inv.data[a * d + b] -= w[a] * w[b] / (1.0 + q);
                 }
             }
+            for (j, v) in zs.iter().enumerate() {
+                if !taken[j] {
+                    h[j] = quad(&inv, v).1 + 1.0 / n;
+                }
+            }
         }
-        Ok(out)
+        Ok(ClosedFormBald { picks, leverage })
     }
 
     /// Latent rows → gene space: `ȳ + V_K z`.
@@ -576,7 +579,7 @@ mod tests {
             let direct = crate::numeric::linalg::dot(&w.data, z) + 1.0 / n;
             assert!((direct - h).abs() < 1e-9, "{direct} vs {h}");
         }
-        let picks = m.closed_form_bald(&pool, 3).unwrap();
+        let picks = m.closed_form_bald(&pool, 3).unwrap().picks;
         assert_eq!(pool[picks[0].0], 5, "the outlier first: {picks:?} {lev:?}");
         let mut seen = std::collections::BTreeSet::new();
         for (i, h) in &picks {

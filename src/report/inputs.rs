@@ -22,16 +22,20 @@ pub(crate) struct MetricRow {
     pub(crate) value: f64,
 }
 
-pub(crate) fn read_metrics(path: &Path, metric: &str) -> Result<Vec<MetricRow>> {
-    let rows: Vec<MetricsRow> = crate::data::rows::read_csv(path)?;
-    rows.into_iter()
+/// The rows of a plan's `metrics.csv` (`path` names it in errors) for one metric.
+pub(crate) fn metric_rows(
+    rows: &[MetricsRow],
+    path: &Path,
+    metric: &str,
+) -> Result<Vec<MetricRow>> {
+    rows.iter()
         .map(|r| {
             let value = r
                 .metric(metric)
                 .with_context(|| format!("{}: line 1: no column `{metric}`", path.display()))?;
             Ok(MetricRow {
                 seed: r.seed,
-                strategy: r.strategy,
+                strategy: r.strategy.clone(),
                 round: r.round,
                 value,
             })

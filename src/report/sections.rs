@@ -184,18 +184,18 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
     for s in &c.screens {
         for p in &s.pathways {
             let dir = run.join("plan").join(&s.name).join(p);
-            let rows = read_metrics(&dir.join("metrics.csv"), metric)?;
+            // metrics.csv, read once: the chosen metric, skill and calibration come from it.
+            let path = dir.join("metrics.csv");
+            let all: Vec<crate::data::rows::MetricsRow> = crate::data::rows::read_csv(&path)?;
+            let rows = metric_rows(&all, &path, metric)?;
             let seeds: BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
             // Skill over the mean-of-training baseline, per (strategy, round).
-            let base = read_metrics(&dir.join("metrics.csv"), "baseline_pearson_delta")?;
-            let cal = read_metrics(&dir.join("metrics.csv"), "calibration_spearman")?;
-            let model = read_metrics(&dir.join("metrics.csv"), "pearson_delta")?;
             let mut skill: BTreeMap<(String, usize), Vec<f64>> = BTreeMap::new();
-            for (m, b) in model.iter().zip(&base) {
+            for r in &all {
                 skill
-                    .entry((m.strategy.clone(), m.round))
+                    .entry((r.strategy.clone(), r.round))
                     .or_default()
-                    .push(m.value - b.value);
+                    .push(r.pearson_delta.0 - r.baseline_pearson_delta.0);
             }
             // What the screen's responses are, as the plan recorded it.
             let label = read_json(&dir.join("config.json"))
@@ -321,10 +321,10 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                 .strategies
                 .iter()
                 .filter_map(|st| {
-                    let v: Vec<f64> = cal
+                    let v: Vec<f64> = all
                         .iter()
-                        .filter(|r| &r.strategy == st && r.value.is_finite())
-                        .map(|r| r.value)
+                        .filter(|r| &r.strategy == st && r.calibration_spearman.0.is_finite())
+                        .map(|r| r.calibration_spearman.0)
                         .collect();
                     (!v.is_empty()).then(|| {
                         let (m, se) = crate::stats::mean_se(&v);

@@ -264,7 +264,8 @@ mod properties {
     use pertaudit::data::pathway::GeneSet;
     use pertaudit::numeric::linalg::Mat;
     use pertaudit::numeric::seed::stream;
-    use pertaudit::planner::strategy::{builtin, AcquisitionContext, BUILTIN};
+    use pertaudit::planner::spec::StrategyKind;
+    use pertaudit::planner::strategy::{builtin, AcquisitionContext};
     use pertaudit::predict::ensemble::{fit, EnsembleConfig, Workspace};
     use pertaudit::predict::metrics::Scores;
     use pertaudit::predict::prior::{cosine_kernel, Priors};
@@ -306,9 +307,9 @@ mod properties {
                 screen: &s, pathway: &pathway, priors: &priors, model: &model, train: &train, pool: &pool,
                 uncertainty: &unc, batch, round: 0, seed, measured: Scores { pearson_delta: 0.0, top20_pearson: 0.0, top20_mse: 0.0, auroc_de: f64::NAN, auprc_de: f64::NAN, direction_accuracy: f64::NAN },
             };
-            let name = BUILTIN[si];
-            let a = builtin(name).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
-            let b = builtin(name).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
+            let kind = StrategyKind::ALL_BUILTIN[si];
+            let a = builtin(kind).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
+            let b = builtin(kind).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
             prop_assert_eq!(&a.picks, &b.picks);
             prop_assert_eq!(a.picks.len(), batch);
             let mut ids: Vec<usize> = a.picks.iter().map(|p| p.pert).collect();
@@ -318,7 +319,7 @@ mod properties {
             prop_assert_eq!(ids.len(), batch);
             // random-pathway draws from the pathway neighbourhood first (here every third
             // perturbation): all picks inside it while it holds enough candidates.
-            if name == "random-pathway" {
+            if kind == StrategyKind::RandomPathway {
                 let near = pool.iter().filter(|&&p| priors.neighbourhood[p]).count();
                 let inside = a.picks.iter().filter(|p| priors.neighbourhood[p.pert]).count();
                 prop_assert_eq!(inside, batch.min(near));

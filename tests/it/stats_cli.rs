@@ -1,6 +1,22 @@
 //! `pertaudit stats --verdicts` end to end.
 
 use crate::util::bin;
+use std::path::Path;
+
+/// `stats --verdicts FILE --json`: its stdout bytes and the parsed JSON (it must succeed).
+fn stats_json(p: &Path) -> (Vec<u8>, serde_json::Value) {
+    let out = bin()
+        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = serde_json::from_slice(&out.stdout).unwrap();
+    (out.stdout, v)
+}
 
 #[test]
 fn stats_from_a_verdict_csv_prints_json() {
@@ -14,16 +30,7 @@ fn stats_from_a_verdict_csv_prints_json() {
         csv += &format!("{i},j1,1,llm,random,{w1}\n{i},j1,2,random,llm,{w2}\n");
     }
     std::fs::write(&p, csv).unwrap();
-    let out = bin()
-        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (stdout, all) = stats_json(&p);
     let v = &all["all_judges"];
     let pair = &v["pairs"][0];
     assert_eq!(pair["s"], "llm");
@@ -43,11 +50,7 @@ fn stats_from_a_verdict_csv_prints_json() {
         .contains("no ties"));
     assert_eq!(all["without_flagged"], serde_json::Value::Null);
     // same seed → identical output
-    let again = bin()
-        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.stdout, again.stdout);
+    assert_eq!(stdout, stats_json(&p).0);
 }
 
 #[test]
@@ -155,16 +158,7 @@ fn quoted_fields_and_reordered_columns_are_read() {
         csv += &format!("A,x,random,llm,1,\"gpt, \"\"4o\"\"\",{i}\n");
     }
     std::fs::write(&p, csv).unwrap();
-    let out = bin()
-        .args(["stats", "--verdicts", p.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = stats_json(&p);
     assert_eq!(v["all_judges"]["pairs"][0]["wins"], 6);
     assert_eq!(v["all_judges"]["per_judge"][0]["judge"], "gpt, \"4o\"");
 }
