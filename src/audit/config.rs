@@ -48,6 +48,9 @@ pub struct ScreenCfg {
     /// Another screen of the same knock-downs (IterPert's cross-cell-line kernel).
     #[serde(default)]
     pub cross_screen: Option<PathBuf>,
+    /// Give the predictor the cross-screen kernel's spectral embedding as features.
+    #[serde(default)]
+    pub cross_embedding: bool,
     pub annotations: Option<PathBuf>,
     pub genes: Option<PathBuf>,
     pub control: Option<String>,
@@ -70,6 +73,8 @@ pub struct Design {
     pub lambda: Option<f64>,
     pub pca_dim: Option<usize>,
     pub feature_fraction: Option<f64>,
+    /// `ensemble` (default) or `ridge-loo`.
+    pub predictor: Option<crate::predict::ensemble::Predictor>,
     pub prior_dim: Option<usize>,
     pub min_score: Option<f64>,
 }

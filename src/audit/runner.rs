@@ -69,6 +69,7 @@ fn plan_spec(
     a.network = s.network.as_ref().map(|p| resolve(base, p));
     a.go = s.go.as_ref().map(|p| resolve(base, p));
     a.cross_screen = s.cross_screen.as_ref().map(|p| resolve(base, p));
+    a.cross_embedding = s.cross_embedding;
     a.annotations = s.annotations.as_ref().map(|p| resolve(base, p));
     a.genes = s.genes.as_ref().map(|p| resolve(base, p));
     a.control = s.control.clone();
@@ -83,6 +84,7 @@ fn plan_spec(
         lambda,
         pca_dim,
         feature_fraction,
+        predictor,
         prior_dim,
         min_score
     );

@@ -364,6 +364,10 @@ pub struct PlanArgs {
     /// become IterPert's cross-cell-line Perturb-seq kernel.
     #[arg(long)]
     pub cross_screen: Option<PathBuf>,
+    /// Give the predictor the `--cross-screen` kernel's spectral embedding (`--prior-dim`
+    /// leading eigenvectors) as features: a perturbation embedding from another screen
+    #[arg(long)]
+    pub cross_embedding: bool,
     /// Initial measured set size (default: the batch size).
     #[arg(long)]
     pub initial: Option<usize>,
@@ -382,6 +386,11 @@ pub struct PlanArgs {
     /// Fraction of features each member sees.
     #[arg(long, default_value_t = 0.8)]
     pub feature_fraction: f64,
+    /// What is scored: `ridge-loo` (one ridge on every measured knock-down, its penalty chosen
+    /// by leave-one-out error; the ensemble then gives the uncertainty only) or `ensemble` (the
+    /// members' mean, the predictor of earlier runs)
+    #[arg(long, default_value = "ridge-loo", value_parser = parse_predictor)]
+    pub predictor: crate::predict::ensemble::Predictor,
     /// Eigenvectors kept per prior embedding.
     #[arg(long, default_value_t = 16)]
     pub prior_dim: usize,
@@ -423,4 +432,9 @@ pub struct PlanArgs {
     /// Record LLM calls in this run directory's ledger (default: the output directory).
     #[arg(long)]
     pub ledger: Option<PathBuf>,
+}
+
+fn parse_predictor(s: &str) -> Result<crate::predict::ensemble::Predictor, String> {
+    crate::predict::ensemble::Predictor::parse(s)
+        .ok_or_else(|| format!("unknown predictor {s:?} (ensemble, ridge-loo)"))
 }

@@ -146,6 +146,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             lambda: a.lambda,
             pca_dim: a.pca_dim,
             feature_fraction: a.feature_fraction,
+            predictor: a.predictor,
         },
     };
     if cfg.ensemble.members == 0
@@ -229,10 +230,18 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
     )
     .context("building prior embeddings")?;
     if let Some(other) = &inputs.cross_screen {
-        priors.kernels.push((
-            "cross_screen".to_string(),
-            prior::cross_screen_kernel(screen, other),
-        ));
+        let kernel = prior::cross_screen_kernel(screen, other);
+        if a.cross_embedding {
+            let e = prior::kernel_embedding(&kernel, a.prior_dim)
+                .context("building the cross-screen embedding")?;
+            prior::append_embedding(&mut priors, &e);
+        }
+        priors.kernels.push(("cross_screen".to_string(), kernel));
+    } else if a.cross_embedding {
+        bail!("--cross-embedding needs --cross-screen");
+    }
+    if a.cross_embedding {
+        config["prior"]["cross_embedding"] = json!(true);
     }
     config["prior"]["kernels"] = json!(priors
         .kernels

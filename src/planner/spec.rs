@@ -20,13 +20,15 @@ pub enum StrategyKind {
     IterpertUnc,
     /// Random within the pathway's STRING neighbourhood.
     RandomPathway,
+    /// Target-aware expected variance reduction on the pathway's perturbations.
+    Evr,
     /// The LLM-guided planner in one of its arms (`llm`, `llm-masked`, …).
     Llm(Arm),
 }
 
 impl StrategyKind {
     /// Every built-in strategy (no LLM), in their documented order.
-    pub const ALL_BUILTIN: [StrategyKind; 7] = [
+    pub const ALL_BUILTIN: [StrategyKind; 8] = [
         StrategyKind::Random,
         StrategyKind::Prior,
         StrategyKind::Bald,
@@ -34,6 +36,7 @@ impl StrategyKind {
         StrategyKind::Iterpert,
         StrategyKind::IterpertUnc,
         StrategyKind::RandomPathway,
+        StrategyKind::Evr,
     ];
 
     /// The default strategies of a plan.
@@ -55,6 +58,7 @@ impl StrategyKind {
             StrategyKind::Iterpert => "iterpert",
             StrategyKind::IterpertUnc => "iterpert-unc",
             StrategyKind::RandomPathway => "random-pathway",
+            StrategyKind::Evr => "evr",
             StrategyKind::Llm(arm) => arm.strategy(),
         }
     }
@@ -150,6 +154,9 @@ pub struct PlanSpec {
     /// Another screen of the same knock-downs (e.g. another cell line): its response
     /// similarities are one more prior kernel (IterPert's cross-cell-line Perturb-seq kernel).
     pub cross_screen: Option<PathBuf>,
+    /// Also give the predictor the cross-screen kernel's spectral embedding as features (the
+    /// linear baseline's strongest variant: a perturbation embedding from another screen).
+    pub cross_embedding: bool,
     /// Initial measured set size (default: the batch size).
     pub initial: Option<usize>,
     /// Fraction of the pathway's perturbed members held out as the test set.
@@ -159,6 +166,8 @@ pub struct PlanSpec {
     pub lambda: f64,
     pub pca_dim: usize,
     pub feature_fraction: f64,
+    /// What is scored: the ensemble mean or the full-data ridge with a leave-one-out penalty.
+    pub predictor: crate::predict::ensemble::Predictor,
     /// Eigenvectors kept per prior embedding.
     pub prior_dim: usize,
     /// Control perturbation name / control vector for a dense matrix.
@@ -201,12 +210,14 @@ impl Default for PlanSpec {
             min_score: 0.0,
             go: None,
             cross_screen: None,
+            cross_embedding: false,
             initial: None,
             test_fraction: 0.5,
             members: 10,
             lambda: 1.0,
             pca_dim: 16,
             feature_fraction: 0.8,
+            predictor: Default::default(),
             prior_dim: 16,
             control: None,
             control_vector: None,

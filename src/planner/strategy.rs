@@ -15,6 +15,9 @@
 //! - `iterpert-unc`: the same kernels (cosine-normalised, no cross-screen scaling), each
 //!   distance weighted by ensemble uncertainty (`d_min(i) · σ²(i)/max σ²`): uncertain and diverse
 //!   (this tool's `iterpert` before it was made faithful).
+//! - `evr`: target-aware expected variance reduction: the batch that most lowers the
+//!   closed-form posterior variance summed over the pathway's unmeasured perturbations (their
+//!   features only, which a designer knows before measuring anything; never their responses).
 //! - `random-pathway`: uniform among the pool's pathway members and their STRING neighbours,
 //!   topped up at random when that neighbourhood is smaller than the batch.
 
@@ -95,6 +98,7 @@ pub fn builtin(kind: StrategyKind) -> Option<Box<dyn Strategy>> {
         StrategyKind::Iterpert => Box::new(IterPert),
         StrategyKind::IterpertUnc => Box::new(IterPertUnc),
         StrategyKind::RandomPathway => Box::new(RandomPathway),
+        StrategyKind::Evr => Box::new(Evr),
         StrategyKind::Llm(_) => return None,
     })
 }
@@ -210,6 +214,47 @@ impl Strategy for Bald {
             notes: vec![format!(
                 "closed-form BALD; Spearman of leverage vs the {}-member ensemble's mutual information over the pool: {stability:.3}",
                 ctx.model.members.len()
+            )],
+        })
+    }
+}
+
+/// Target-aware expected variance reduction (see the module docs and
+/// [`FittedEnsemble::expected_variance_reduction`]). The targets are the screen's
+/// perturbations of pathway members not yet measured: the held-out test set among them, but
+/// only as feature rows, which depend on prior knowledge and measured responses alone.
+pub struct Evr;
+impl Strategy for Evr {
+    fn name(&self) -> &str {
+        "evr"
+    }
+    fn select(
+        &mut self,
+        ctx: &AcquisitionContext,
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Selection, StrategyError> {
+        let measured: std::collections::HashSet<usize> = ctx.train.iter().copied().collect();
+        let targets: Vec<usize> = (0..ctx.screen.n_perts())
+            .filter(|p| {
+                !measured.contains(p) && ctx.pathway.genes.contains(&ctx.screen.targets[*p])
+            })
+            .collect();
+        let (chosen, before) = ctx
+            .model
+            .expected_variance_reduction(ctx.pool, &targets, ctx.batch)
+            .map_err(|e| StrategyError::Failed {
+                strategy: "evr".into(),
+                msg: format!("closed-form posterior: {e}"),
+            })?;
+        let picks = chosen
+            .into_iter()
+            .map(|(i, r)| pick(ctx.pool[i], r, &[("variance_reduction", r)]))
+            .collect();
+        Ok(Selection {
+            picks,
+            notes: vec![format!(
+                "target-aware EVR over {} unmeasured pathway perturbations; their summed posterior variance (in units of the noise) before this batch: {before:.4}",
+                targets.len()
             )],
         })
     }

@@ -14,7 +14,8 @@
 use crate::data::annotation::Annotations;
 use crate::data::network::Network;
 use crate::data::pathway::GeneSet;
-use crate::numeric::linalg::{symmetric_eigen, LinalgError, Mat};
+use crate::numeric::eigen_top::top_eigen;
+use crate::numeric::linalg::{LinalgError, Mat};
 use crate::screen::Screen;
 
 #[derive(Debug, Clone)]
@@ -95,7 +96,8 @@ pub fn cosine_kernel(e: &Mat) -> Mat {
 /// Leading `k` eigenvectors of a symmetric matrix, each column scaled by `f(λ)`, skipping the
 /// first `skip` (and any with λ ≤ 0).
 fn spectral(m: &Mat, k: usize, skip: usize, f: impl Fn(f64) -> f64) -> Result<Mat, LinalgError> {
-    let (vals, vecs) = symmetric_eigen(m)?;
+    // Only the leading k + skip pairs are ever used: a top-k solver, not the full spectrum.
+    let (vals, vecs) = top_eigen(m, k + skip)?;
     let keep: Vec<usize> = (skip..vals.len())
         .filter(|&c| vals[c] > 1e-10)
         .take(k)
@@ -103,6 +105,25 @@ fn spectral(m: &Mat, k: usize, skip: usize, f: impl Fn(f64) -> f64) -> Result<Ma
     Ok(Mat::from_fn(m.rows, keep.len(), |i, j| {
         vecs.get(i, keep[j]) * f(vals[keep[j]])
     }))
+}
+
+/// The spectral embedding of a positive semi-definite kernel (e.g. [`cross_screen_kernel`]):
+/// its leading `dim` eigenvectors scaled by √λ.
+pub fn kernel_embedding(kernel: &Mat, dim: usize) -> Result<Mat, LinalgError> {
+    spectral(kernel, dim, 0, f64::sqrt)
+}
+
+/// Append the columns of `extra` to the priors' embedding (same rows).
+pub fn append_embedding(priors: &mut Priors, extra: &Mat) {
+    let (n, d0) = (priors.embedding.rows, priors.embedding.cols);
+    assert_eq!(extra.rows, n, "embedding rows");
+    priors.embedding = Mat::from_fn(n, d0 + extra.cols, |i, j| {
+        if j < d0 {
+            priors.embedding.get(i, j)
+        } else {
+            extra.get(i, j - d0)
+        }
+    });
 }
 
 /// STRING spectral embedding of the perturbations' targets.

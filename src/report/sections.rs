@@ -894,12 +894,20 @@ pub(crate) fn provenance(d: &mut Doc, p: &Provenance) {
 pub(crate) fn methods(c: &AuditConfig, verdicts: &[Verdict]) -> String {
     let dz = &c.design;
     let mut s = format!(
-        "We simulated budgeted active learning on {} screen(s) ({}). For each pathway, half of the pathway's perturbed members were held out as the test set; every strategy started from the same initial set of {} knock-downs and acquired {} knock-downs per round for {} rounds. After every round an ensemble of ridge regressions on a PCA gene embedding plus prior-network embeddings was refit, and `{}` was scored on the held-out knock-downs. Strategies: {}. Each design was repeated over {} seeds (base seed {}); strategies were compared by the area under the learning curve with paired Wilcoxon signed-rank tests over seeds, Holm-adjusted (α = {}).",
+        "We simulated budgeted active learning on {} screen(s) ({}). For each pathway, {} of the pathway's perturbed member genes were held out as the test set (every perturbation of a held-out gene, none left in the pool); every strategy started from the same initial set of {} knock-downs and acquired {} knock-downs per round for {} rounds. After every round {}, and `{}` was scored on the held-out knock-downs beside the mean-of-training baseline. Strategies: {}. Each design was repeated over {} seeds (base seed {}); strategies were compared by the area under the learning curve with paired Wilcoxon signed-rank tests over seeds, Holm-adjusted (α = {}).",
         c.screens.len(),
         c.screens.iter().map(|s| format!("{}{}", s.name, if s.simulated { ", simulated" } else { "" })).collect::<Vec<_>>().join("; "),
+        match dz.test_fraction.unwrap_or(0.5) {
+            f if f == 0.5 => "half".to_string(),
+            f => format!("a fraction {f}"),
+        },
         dz.initial.unwrap_or(dz.batch),
         dz.batch,
         dz.rounds,
+        match dz.predictor.unwrap_or_default() {
+            crate::predict::ensemble::Predictor::RidgeLoo => "the predictor (one ridge regression on a PCA gene embedding plus prior-network embeddings, its penalty chosen by exact leave-one-out error) was refit on every measured knock-down, with a bootstrap ensemble of ridges for uncertainty",
+            crate::predict::ensemble::Predictor::Ensemble => "an ensemble of ridge regressions on a PCA gene embedding plus prior-network embeddings was refit (its mean is the prediction)",
+        },
         c.stats.metric,
         dz.strategies.join(", "),
         dz.seeds,

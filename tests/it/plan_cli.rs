@@ -292,7 +292,7 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
         fn picks_come_from_the_pool_never_repeat_and_are_seed_stable(
-            n in 20usize..40, salt in 0u64..1000, seed in 0u64..1000, batch in 1usize..6, si in 0usize..7,
+            n in 20usize..40, salt in 0u64..1000, seed in 0u64..1000, batch in 1usize..6, si in 0usize..StrategyKind::ALL_BUILTIN.len(),
         ) {
             let s = screen(n, 12, salt);
             let emb = Mat::from_fn(n, 3, |i, j| ((i * (j + 2)) % 5) as f64);
