@@ -298,6 +298,27 @@ impl AuditConfig {
         if s.resamples < 100 {
             bad("stats.resamples", "use at least 100".into())?;
         }
+        if let Err(e) = crate::stats::check_resamples(s.resamples) {
+            bad("stats.resamples", e)?;
+        }
+        if let Some(j) = &c.judges {
+            if let Some(a) = j.integrity_alpha {
+                if let Err(e) = crate::stats::check_alpha(a) {
+                    bad("judges.integrity_alpha", e)?;
+                }
+            }
+            if let Some(cap) = j.cost_cap_usd {
+                if let Err(e) = crate::stats::check_cost_cap(cap) {
+                    bad("judges.cost_cap_usd", e)?;
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &d.strategies {
+            if !seen.insert(s) {
+                bad("design.strategies", format!("{s:?} is listed twice"))?;
+            }
+        }
         if !METRICS.contains(&s.metric.as_str()) {
             bad(
                 "stats.metric",
@@ -310,6 +331,7 @@ impl AuditConfig {
     pub fn load(path: &Path) -> Result<(AuditConfig, String)> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
+        let text = crate::data::textio::strip_bom(&text).to_string();
         Ok((AuditConfig::parse(&text, path)?, text))
     }
 

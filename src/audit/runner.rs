@@ -27,7 +27,17 @@ pub struct RunOptions {
 
 /// What can be checked before the lock is written: strategy names and that every pathway is
 /// in its gene-set file (so a study that cannot run never gets a lock).
-fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
+/// Everything the audit will read, loaded and checked before anything is written (the
+/// pre-registration lock included): the settings' ranges, every screen, gene-set, network and
+/// annotation file, each pathway's perturbed members and the budget against every seed's pool.
+/// A bad input leaves no lock behind to refuse the corrected rerun.
+fn preflight(
+    c: &AuditConfig,
+    config_path: &Path,
+    base: &Path,
+    out: &Path,
+    o: &RunOptions,
+) -> Result<()> {
     if let Err(e) = parse_strategies(&c.design.strategies) {
         bail!("{}: field `design.strategies`: {e}", config_path.display());
     }
@@ -40,6 +50,21 @@ fn preflight(c: &AuditConfig, config_path: &Path, base: &Path) -> Result<()> {
                     config_path.display()
                 )
             })?;
+        }
+    }
+    for s in &c.screens {
+        for p in &s.pathways {
+            let a = plan_spec(c, s, p, base, out, out, o)?;
+            if let Err(e) = a.validate() {
+                bail!(
+                    "{}: field `design.{}`: {}",
+                    config_path.display(),
+                    e.field,
+                    e.msg
+                );
+            }
+            crate::planner::run::check(&a)
+                .with_context(|| format!("{}: screen {} / {p}", config_path.display(), s.name))?;
         }
     }
     Ok(())
@@ -140,7 +165,9 @@ pub fn run_audit(
     });
     let plan_text = analysis_plan(&c);
     let lock = build_lock(&c, &text, &plan_text, &base, o.replay.is_some())?;
-    preflight(&c, config_path, &base)?;
+    preflight(&c, config_path, &base, out, o)?;
+    // One writer per run: a second audit (or plan, judge) on this folder stops here.
+    let _run_lock = crate::data::runlock::RunLock::acquire(out)?;
     let lock_path = out.join(LOCK);
     let lock_bytes = (serde_json::to_string_pretty(&lock)? + "\n").into_bytes();
     let locked_bytes = match std::fs::read(&lock_path) {

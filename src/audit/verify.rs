@@ -14,6 +14,57 @@ pub struct RunVerified {
     pub locked_inputs: Option<usize>,
 }
 
+/// The judge outputs of a run (its own, or an audit's `judged/`) against its ledger: the
+/// ledger head each judge manifest recorded is in the chain (unless a `repair` record replaced
+/// it), and every judgement that asked a judge points at a recorded exchange.
+fn check_judged(run: &Path) -> Result<()> {
+    let (records, _) = ledger::read_chain(&run.join(ledger::LEDGER_FILE))?;
+    let repaired = records
+        .iter()
+        .any(|r| matches!(r.entry, ledger::Entry::Repair { .. }));
+    let heads: std::collections::HashSet<&str> = records.iter().map(|r| r.hash.as_str()).collect();
+    let requests: std::collections::HashSet<&str> = records
+        .iter()
+        .filter_map(|r| match &r.entry {
+            ledger::Entry::Exchange(x) => Some(x.request.as_str()),
+            _ => None,
+        })
+        .collect();
+    for dir in [run.to_path_buf(), run.join("judged")] {
+        let m = dir.join("judge_manifest.json");
+        if !m.exists() {
+            continue;
+        }
+        let manifest = crate::judge::manifest::JudgeManifest::read(&m)?;
+        let h = manifest.ledger_head.as_str();
+        if h != ledger::GENESIS && !heads.contains(h) && !repaired {
+            bail!(
+                "{}: records ledger head {}, which the ledger does not contain: records were cut from the ledger",
+                m.display(),
+                &h[..h.len().min(16)]
+            );
+        }
+        let j = dir.join("judgements.jsonl");
+        let text = std::fs::read_to_string(&j).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                anyhow::anyhow!("{}: line {}: not JSON ({e})", j.display(), i + 1)
+            })?;
+            let req = v.get("request").and_then(|r| r.as_str()).unwrap_or("");
+            if !req.is_empty() && !requests.contains(req) {
+                bail!(
+                    "{}: line {}: judgement of task {} points at request {}, which the ledger does not hold",
+                    j.display(),
+                    i + 1,
+                    v.get("task").and_then(|t| t.as_str()).unwrap_or("?"),
+                    &req[..req.len().min(16)]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Verify a run directory; any break is an error naming it.
 pub fn verify_run(run: &Path, inputs_from: Option<&Path>) -> Result<RunVerified> {
     let lock = run.join(super::LOCK);
@@ -25,6 +76,9 @@ pub fn verify_run(run: &Path, inputs_from: Option<&Path>) -> Result<RunVerified>
             Err(e) => bail!("ledger broken: {e}"),
         }
     };
+    if ledger.is_some() {
+        check_judged(run)?;
+    }
     let locked_inputs = if lock.exists() {
         let base = super::inputs_base(run, inputs_from);
         let changes = super::verify_inputs(run, &base)?;

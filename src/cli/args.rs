@@ -171,7 +171,7 @@ pub struct BlindArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Significance level of the blinding-integrity check.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = parse_alpha)]
     pub alpha: f64,
 }
 
@@ -195,7 +195,7 @@ pub struct JudgeArgs {
     /// Answer from this run's ledger instead of the network.
     #[arg(long)]
     pub replay: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, value_parser = parse_cost_cap)]
     pub cost_cap: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -254,7 +254,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub replay: Option<PathBuf>,
     /// Stop sending when the run would spend more than this many USD.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_cost_cap)]
     pub cost_cap: Option<f64>,
     /// Where to write the answers (JSONL, in request order; default stdout).
     #[arg(long)]
@@ -271,6 +271,11 @@ pub struct VerifyArgs {
     /// where the audit ran them from, else the run directory).
     #[arg(long)]
     pub inputs_from: Option<PathBuf>,
+    /// Repair a ledger found cut or emptied: re-append every answer whose stored copy the chain
+    /// lacks (nothing is sent; the lost answers are not paid for again), record a `repair`
+    /// entry naming the watermark it replaces, then verify
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -312,11 +317,11 @@ pub struct StatsArgs {
     #[arg(long)]
     pub json: bool,
     /// Cluster-bootstrap resamples.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = parse_resamples)]
     pub resamples: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
     pub alpha: f64,
 }
 
@@ -437,4 +442,16 @@ pub struct PlanArgs {
 fn parse_predictor(s: &str) -> Result<crate::predict::ensemble::Predictor, String> {
     crate::predict::ensemble::Predictor::parse(s)
         .ok_or_else(|| format!("unknown predictor {s:?} (ensemble, ridge-loo)"))
+}
+
+fn parse_alpha(s: &str) -> Result<f64, String> {
+    crate::stats::check_alpha(s.trim().parse::<f64>().map_err(|e| e.to_string())?)
+}
+
+fn parse_resamples(s: &str) -> Result<usize, String> {
+    crate::stats::check_resamples(s.trim().parse::<usize>().map_err(|e| e.to_string())?)
+}
+
+fn parse_cost_cap(s: &str) -> Result<f64, String> {
+    crate::stats::check_cost_cap(s.trim().parse::<f64>().map_err(|e| e.to_string())?)
 }

@@ -24,12 +24,12 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
 
 fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {
     let w = crate::report::report(&done.dir, reports)?;
-    println!("audit {} done: run {}", done.run_id, done.dir.display());
+    outln!("audit {} done: run {}", done.run_id, done.dir.display());
     if simulated {
-        println!("(the screen is SIMULATED: a smoke test of the pipeline, not evidence)");
+        outln!("(the screen is SIMULATED: a smoke test of the pipeline, not evidence)");
     }
-    println!("report: {}", w.html.display());
-    println!("        {}", w.markdown.display());
+    outln!("report: {}", w.html.display());
+    outln!("        {}", w.markdown.display());
     Ok(())
 }
 
@@ -60,7 +60,7 @@ pub fn demo(a: &DemoArgs) -> Result<()> {
 pub fn report(a: &ReportArgs) -> Result<()> {
     if !a.replay {
         let w = crate::report::report(&a.run, &a.reports)?;
-        println!(
+        outln!(
             "report: {}\n        {}",
             w.html.display(),
             w.markdown.display()
@@ -68,11 +68,11 @@ pub fn report(a: &ReportArgs) -> Result<()> {
         return Ok(());
     }
     let r = crate::report::replay(&a.run, &a.reports, a.inputs_from.as_deref(), &Bars::new())?;
-    println!(
+    outln!(
         "replayed from the ledger: {} recomputed files identical to the run's, no LLM call",
         r.files
     );
-    println!(
+    outln!(
         "report: {}\n        {}",
         r.written.html.display(),
         r.written.markdown.display()

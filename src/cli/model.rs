@@ -33,7 +33,7 @@ fn scripted(a: &ServeArgs) -> Result<()> {
             a.delay_ms,
         ))
         .await?;
-        println!("listening on {}", s.base_url());
+        outln!("listening on {}", s.base_url());
         std::io::stdout().flush()?;
         let _ = tokio::signal::ctrl_c().await;
         drop(s);
@@ -63,7 +63,7 @@ fn serve_local(a: &ServeArgs) -> Result<()> {
             engine.info.name,
             &engine.info.sha256[..12]
         );
-        println!("listening on http://{addr}/v1");
+        outln!("listening on http://{addr}/v1");
         std::io::stdout().flush()?;
         axum::serve(listener, router(engine))
             .with_graceful_shutdown(async {

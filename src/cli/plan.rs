@@ -55,17 +55,17 @@ impl PlanArgs {
 /// `plan`: run and print the learning curve, the AUC table and the best strategy.
 pub fn plan(a: &PlanArgs) -> Result<()> {
     let o = run_plan(&a.to_spec()?, &Bars::new())?;
-    print_plan(&o);
+    print_plan(&o)?;
     Ok(())
 }
 
 /// What `plan` prints about a finished run.
-pub fn print_plan(o: &PlanOutcome) {
+pub fn print_plan(o: &PlanOutcome) -> Result<()> {
     let label = format!("{PRIMARY_METRIC}: {}", o.response.pearson_label());
-    print!("{}", curve_table(&o.curve, &o.strategies, &label));
-    println!("\narea under the learning curve ({label}, mean ± SE over seeds)");
+    out!("{}", curve_table(&o.curve, &o.strategies, &label));
+    outln!("\narea under the learning curve ({label}, mean ± SE over seeds)");
     for (s, m, se) in &o.comparison.auc {
-        println!("  {s:<10} {m:.4} ± {se:.4}");
+        outln!("  {s:<10} {m:.4} ± {se:.4}");
     }
     let cal: Vec<String> = o
         .strategies
@@ -85,26 +85,26 @@ pub fn print_plan(o: &PlanOutcome) {
             format!("{st} {m:.3}")
         })
         .collect();
-    println!(
+    outln!(
         "uncertainty calibration (Spearman, predicted variance vs realised error on the next batch; mean): {}",
         cal.join(", ")
     );
     let neg = o.negative_skill();
     if neg.is_empty() {
-        println!("skill over the mean-of-training baseline: positive in every (strategy, round)");
+        outln!("skill over the mean-of-training baseline: positive in every (strategy, round)");
     } else {
         let cells: Vec<String> = neg
             .iter()
             .map(|(s, r, m)| format!("{s} r{r} ({m:+.4})"))
             .collect();
-        println!(
+        outln!(
             "warning: the model is below the mean-of-training baseline in {} of {} (strategy, round) cells: {}",
             neg.len(),
             o.skill.len(),
             cells.join(", ")
         );
     }
-    println!(
+    outln!(
         "best strategy on {}: {} ({}; paired Wilcoxon over {} seeds, Holm-adjusted)",
         o.pathway,
         o.comparison.best,
@@ -115,22 +115,23 @@ pub fn print_plan(o: &PlanOutcome) {
         },
         o.seeds.len()
     );
-    println!("run {} written to {}", o.run_id, o.out.display());
+    outln!("run {} written to {}", o.run_id, o.out.display());
+    Ok(())
 }
 
 /// `ablate`: bald and the four arms, then the ablation's overlaps and paired tests.
 pub fn ablate(a: &PlanArgs) -> Result<()> {
     let spec = AblationSpec::new(a.to_spec()?);
     let done = run_ablation(&spec, &Bars::new())?;
-    print_plan(&done.plan);
+    print_plan(&done.plan)?;
     let ab = &done.ablation;
-    println!("\nmasking ablation (arms {}):", done.arms.join(", "));
+    outln!("\nmasking ablation (arms {}):", done.arms.join(", "));
     for (arm, r) in &ab.fallback_rate {
-        println!("  {arm:<13} fallback rate {r:.3}");
+        outln!("  {arm:<13} fallback rate {r:.3}");
     }
     for p in &ab.pairs {
         let last = p.rounds.last();
-        println!(
+        outln!(
             "  {:<13} vs {:<13} Jaccard {:.3} ± {:.3} over {} batches; last round Δ Pearson {:+.4} (Wilcoxon p {:.4}, BH q {:.4})",
             p.a, p.b, p.jaccard_mean, p.jaccard_se, p.batches,
             last.map_or(f64::NAN, |r| r.mean_difference),
@@ -138,7 +139,7 @@ pub fn ablate(a: &PlanArgs) -> Result<()> {
             last.map_or(f64::NAN, |r| r.bh_q)
         );
     }
-    println!(
+    outln!(
         "ablation written to {}",
         done.plan.out.join("ablation.json").display()
     );

@@ -2,7 +2,7 @@
 //! or JSON.
 
 use crate::cli::args::StatsArgs;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::json;
 use std::path::Path;
 
@@ -16,10 +16,10 @@ fn stats_block(verdicts: &[crate::judge::preference::Verdict], a: &StatsArgs) ->
     serde_json::to_value(crate::judge::panel::panel_stats(verdicts, &o)).expect("serialisable")
 }
 
-fn print_block(title: &str, b: &serde_json::Value) {
+fn print_block(title: &str, b: &serde_json::Value) -> Result<()> {
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-    println!("{title}");
-    println!(
+    outln!("{title}");
+    outln!(
         "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8} {:>17} {:>17} {:>9} {:>9}",
         "s",
         "t",
@@ -34,7 +34,7 @@ fn print_block(title: &str, b: &serde_json::Value) {
         "Holm p"
     );
     for p in b["pairs"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "{:<12} {:<12} {:>5} {:>4}/{:>4}/{:>4} {:>8.3} {:>17} {:>17} {:>9.4} {:>9.4}",
             p["s"].as_str().unwrap_or(""),
             p["t"].as_str().unwrap_or(""),
@@ -69,7 +69,7 @@ fn print_block(title: &str, b: &serde_json::Value) {
     ] {
         let bt = &b[key];
         match bt["note"].as_str() {
-            Some(n) => println!("{label}: not estimable: {n}"),
+            Some(n) => outln!("{label}: not estimable: {n}"),
             None => {
                 let parts: Vec<String> = bt["strategies"]
                     .as_array()
@@ -92,7 +92,7 @@ fn print_block(title: &str, b: &serde_json::Value) {
                 } else {
                     String::new()
                 };
-                println!("{label}{nu}: {}", parts.join("; "));
+                outln!("{label}{nu}: {}", parts.join("; "));
             }
         }
     }
@@ -102,19 +102,19 @@ fn print_block(title: &str, b: &serde_json::Value) {
         .flatten()
         .map(|x| format!("{} → {}", x["win_rate"], x["items"]))
         .collect();
-    println!(
+    outln!(
         "power 0.8 under Holm over {} pairs, decisive items per pair for a true win rate: {}",
         b["power"]["pairs"],
         need.join(", ")
     );
     let ag = &b["agreement"];
-    println!(
+    outln!(
         "agreement over {} units ({} complete): Fleiss κ {:.3} [{:.3}, {:.3}], Krippendorff α {:.3} [{:.3}, {:.3}]",
         ag["units"], ag["complete_units"], f(&ag["fleiss_kappa"]), f(&ag["fleiss_ci"][0]), f(&ag["fleiss_ci"][1]),
         f(&ag["krippendorff_alpha"]), f(&ag["krippendorff_ci"][0]), f(&ag["krippendorff_ci"][1])
     );
     for c in ag["cohen"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  Cohen κ {} × {}: {:.3} [{:.3}, {:.3}] over {} units",
             c["a"].as_str().unwrap_or(""),
             c["b"].as_str().unwrap_or(""),
@@ -124,14 +124,15 @@ fn print_block(title: &str, b: &serde_json::Value) {
             c["n"]
         );
     }
-    println!("position bias per judge");
+    outln!("position bias per judge");
     for x in b["position_bias"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {:<16} consistency {:.3} over {} paired items; first position chosen {}/{} ({:.3}, binomial p {:.4}); both-A {} vs both-B {} (McNemar p {:.4})",
             x["judge"].as_str().unwrap_or(""), f(&x["consistency"]), x["paired"], x["first_position"], x["decisive"],
             f(&x["first_position_rate"]), f(&x["first_position_p"]), x["both_a"], x["both_b"], f(&x["mcnemar_p"])
         );
     }
+    Ok(())
 }
 
 pub fn stats(a: &StatsArgs) -> Result<()> {
@@ -148,11 +149,11 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         (None, Some(v)) => (v.clone(), None),
         _ => bail!("give a judged run directory or --verdicts FILE.csv"),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+    // Plain or gzipped, with or without a byte-order mark, like every other reader.
+    let text = crate::data::textio::read_to_string(&path)?;
     let verdicts =
         crate::judge::preference::parse_verdicts(&text).map_err(|(line, field, msg)| {
-            anyhow::anyhow!("{}:{line}: field `{field}`: {msg}", path.display())
+            crate::data::textio::DataError::field(&path, line, &field, msg)
         })?;
     if a.resamples < 10_000 {
         eprintln!(
@@ -184,31 +185,31 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "source": path.display().to_string(),
                         "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes,
                         "per_pathway": per_pathway });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    print_block(&format!("all judges ({} verdicts)", verdicts.len()), &all);
+    print_block(&format!("all judges ({} verdicts)", verdicts.len()), &all)?;
     match &without {
-        Some(w) if w["items"].as_u64() == Some(0) => println!(
+        Some(w) if w["items"].as_u64() == Some(0) => outln!(
             "\nwithout judges of the planner's family ({}): no verdicts left",
             flagged.join(", ")
         ),
         Some(w) => {
-            println!();
+            outln!();
             print_block(
                 &format!(
                     "without judges of the planner's family ({})",
                     flagged.join(", ")
                 ),
                 w,
-            );
+            )?;
         }
         None => {}
     }
     if let Some(rows) = per_pathway.as_array() {
-        println!("\nper pathway (exploratory: Benjamini–Hochberg across pathways × pairs)");
+        outln!("\nper pathway (exploratory: Benjamini–Hochberg across pathways × pairs)");
         for r in rows {
-            println!(
+            outln!(
                 "  {:<28} {:<12} vs {:<12} items {:>3}  win rate {:.3}  sign p {:.4}  BH q {:.4}",
                 r["pathway"].as_str().unwrap_or(""),
                 r["s"].as_str().unwrap_or(""),
@@ -221,7 +222,7 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         }
     }
     if let Some(o) = outcomes {
-        println!("\noutcomes per judge: {o}");
+        outln!("\noutcomes per judge: {o}");
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod network;
 pub mod pathway;
 pub mod rows;
 pub mod runfile;
+pub mod runlock;
 pub mod screen_file;
 pub mod simulate;
 pub mod textio;

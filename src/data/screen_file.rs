@@ -54,6 +54,15 @@ pub fn validate(s: &Screen) -> Result<(), DataError> {
             ));
         }
     }
+    let mut genes = HashMap::new();
+    for (i, g) in s.genes.iter().enumerate() {
+        if let Some(j) = genes.insert(g.as_str(), i) {
+            return Err(DataError::invalid(
+                p,
+                format!("readout gene {g:?} appears twice (columns {} and {})", j + 1, i + 1),
+            ));
+        }
+    }
     if let Some(k) = s.values.data.iter().position(|v| !v.is_finite()) {
         let (i, j) = (k / s.values.cols, k % s.values.cols);
         return Err(DataError::invalid(

@@ -26,18 +26,19 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// A field error; the field name and message are clipped (they may echo input).
     pub fn field(path: &Path, line: usize, field: &str, msg: impl Into<String>) -> Self {
         DataError::Field {
             path: path.to_path_buf(),
             line,
-            field: field.to_string(),
-            msg: msg.into(),
+            field: clip(field, 80),
+            msg: clip(&msg.into(), 400),
         }
     }
     pub fn invalid(path: &Path, msg: impl Into<String>) -> Self {
         DataError::Invalid {
             path: path.to_path_buf(),
-            msg: msg.into(),
+            msg: clip(&msg.into(), 400),
         }
     }
 }
@@ -56,13 +57,38 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
         })?;
         buf.len() >= 2 && buf[0] == 0x1f && buf[1] == 0x8b
     };
-    if gz {
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 16,
-            MultiGzDecoder::new(r),
-        )))
+    let mut r: Box<dyn BufRead> = if gz {
+        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(r)))
     } else {
-        Ok(Box::new(r))
+        Box::new(r)
+    };
+    // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first field's name.
+    let bom = {
+        let buf = r.fill_buf().map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        buf.starts_with(BOM)
+    };
+    if bom {
+        r.consume(BOM.len());
+    }
+    Ok(r)
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A text without its leading UTF-8 byte-order mark, if it has one.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+/// At most `max` characters of `s` for an error message, with the total length when clipped
+/// (an error must not echo a 10 MB field).
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}… ({} bytes in all)", &s[..i], s.len()),
     }
 }
 

@@ -146,7 +146,55 @@ type RunContents = (
     BTreeSet<String>,
 );
 
+/// A plan run's input file, found by its recorded path and checked by its recorded sha256.
+/// The path was recorded as given on the plan's command line (relative to the folder the plan
+/// ran in), so a relative path is tried from here, then from the run directory and each of its
+/// ancestors: a run can be moved or read from elsewhere. The hash decides, never the name.
+fn find_recorded_input(
+    run: &std::path::Path,
+    recorded: &std::path::Path,
+    want: &str,
+) -> Result<std::path::PathBuf> {
+    let mut tried = vec![recorded.to_path_buf()];
+    if recorded.is_relative() {
+        let mut dir = Some(run);
+        while let Some(d) = dir {
+            tried.push(d.join(recorded));
+            dir = d.parent().filter(|p| !p.as_os_str().is_empty());
+        }
+    }
+    let mut changed = None;
+    for p in &tried {
+        match sha256_file(p) {
+            Ok(got) if got == want => return Ok(p.clone()),
+            Ok(got) => {
+                changed.get_or_insert((p.clone(), got));
+            }
+            Err(_) => {}
+        }
+    }
+    match changed {
+        Some((p, got)) => bail!(
+            "{}: sha256 {got} differs from the run's record {want} (the file changed since the run)",
+            p.display()
+        ),
+        None => bail!(
+            "{}: the run's pathway file is not there (looked from here and from {} and its parent folders)",
+            recorded.display(),
+            run.display()
+        ),
+    }
+}
+
 fn read_runs(runs: &[std::path::PathBuf]) -> Result<RunContents> {
+    // The same run twice would count every item twice.
+    let mut seen = BTreeSet::new();
+    for r in runs {
+        let key = r.canonicalize().unwrap_or_else(|_| r.clone());
+        if !seen.insert(key) {
+            bail!("{}: the same plan run is given twice", r.display());
+        }
+    }
     let mut batches = Vec::new();
     let mut pathways = BTreeMap::new();
     let mut families = BTreeSet::new();
@@ -178,13 +226,9 @@ fn read_runs(runs: &[std::path::PathBuf]) -> Result<RunContents> {
         }
         let screen = field("/screen/name")?;
         let pathway = field("/pathway/name")?;
-        let gmt = std::path::PathBuf::from(field("/inputs/pathways/path")?);
+        let recorded = std::path::PathBuf::from(field("/inputs/pathways/path")?);
         let want = field("/inputs/pathways/sha256")?;
-        let got = sha256_file(&gmt)
-            .with_context(|| format!("{}: cannot read the run's pathway file", gmt.display()))?;
-        if got != want {
-            bail!("{}: sha256 {got} differs from the run's record {want} (the file changed since the run)", gmt.display());
-        }
+        let gmt = find_recorded_input(run, &recorded, &want)?;
         let sets = GeneSets::load(&gmt)?;
         let set = sets.find(&pathway)?;
         let description = if set.description.starts_with("http") {
@@ -551,6 +595,7 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             slots.push(ti);
         }
     }
+    let _run_lock = crate::data::runlock::RunLock::acquire(&a.run)?;
     let ledger = Arc::new(Ledger::open(a.ledger.as_ref().unwrap_or(&a.run))?);
     let client = Client::new(
         ledger.clone(),

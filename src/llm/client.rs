@@ -512,7 +512,7 @@ impl Client {
                 exchange: *x,
                 cached: false,
             }),
-            Entry::Open { .. } => unreachable!("appended an exchange"),
+            Entry::Open { .. } | Entry::Repair { .. } => unreachable!("appended an exchange"),
         }
     }
 

@@ -105,7 +105,7 @@ impl ModelConfig {
     pub fn load(path: &Path) -> anyhow::Result<ModelConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        Self::parse(&text, path)
+        Self::parse(crate::data::textio::strip_bom(&text), path)
     }
 
     pub fn parse(text: &str, path: &Path) -> anyhow::Result<ModelConfig> {
@@ -161,20 +161,35 @@ impl ModelConfig {
         if cfg.concurrency == 0 {
             return Err(bad("concurrency", "must be at least 1"));
         }
-        if !(cfg.timeout_secs > 0.0 && cfg.timeout_secs.is_finite()) {
-            return Err(bad("timeout_secs", "must be a positive number of seconds"));
+        if !(cfg.timeout_secs > 0.0 && cfg.timeout_secs <= 86_400.0) {
+            return Err(bad(
+                "timeout_secs",
+                "must be a number of seconds in (0, 86400]",
+            ));
+        }
+        if cfg.requests_per_minute == Some(0) {
+            return Err(bad(
+                "requests_per_minute",
+                "must be at least 1 (leave it out for no limit)",
+            ));
         }
         if cfg.max_retries > 20 {
             return Err(bad("max_retries", "at most 20 (retries are bounded)"));
         }
-        if !(cfg.backoff_secs >= 0.0 && cfg.backoff_secs.is_finite()) {
+        if !(cfg.backoff_secs >= 0.0 && cfg.backoff_secs <= 3_600.0) {
             return Err(bad(
                 "backoff_secs",
-                "must be a non-negative number of seconds",
+                "must be a number of seconds in [0, 3600]",
             ));
         }
-        if cfg.price_input_per_mtok < 0.0 || cfg.price_output_per_mtok < 0.0 {
-            return Err(bad("price_input_per_mtok", "prices must be non-negative"));
+        for (field, price) in [
+            ("price_input_per_mtok", cfg.price_input_per_mtok),
+            ("price_output_per_mtok", cfg.price_output_per_mtok),
+        ] {
+            // NaN would disable the cost cap (every comparison with it is false).
+            if !(price >= 0.0 && price.is_finite()) {
+                return Err(bad(field, "must be a finite price ≥ 0 (USD per million tokens)"));
+            }
         }
         if let Some(var) = &cfg.api_key_env {
             if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {

@@ -6,6 +6,17 @@
 //! fsynced before the answer it holds is used, so a run killed at any instant resumes with every
 //! answer it ever acted on. Bodies are written (atomically, fsynced) before the record that names
 //! them.
+//!
+//! A ledger cut at a record boundary is still a valid chain, so two more things make a cut
+//! visible and repairable:
+//! - **The watermark** `ledger.head` (`{"records": n, "head": hash}`), rewritten atomically after
+//!   every append. A chain shorter than its watermark, or without the watermark's head at that
+//!   position, was cut: opening it refuses (a resume would silently re-buy every lost answer)
+//!   and `verify` fails.
+//! - **Exchange copies**: every exchange is also stored as a body (its JSON, content-addressed)
+//!   before its record is appended. `pertaudit verify RUN --repair` re-appends the copies the
+//!   chain lacks (the lost answers come back without being paid for again) under a `repair`
+//!   record naming the watermark it replaces.
 
 use super::provider::Finish;
 use crate::data::runfile::{canonical_json, sha256_bytes, write_atomic};
@@ -19,6 +30,62 @@ use std::sync::Mutex;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 pub const LEDGER_FILE: &str = "ledger.jsonl";
+pub const WATERMARK_FILE: &str = "ledger.head";
+
+/// The last state a writer left: how many records the chain held and its head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watermark {
+    pub records: usize,
+    pub head: String,
+}
+
+/// Read a run's watermark (`None` when the run has none: older runs, no ledger yet).
+pub fn read_watermark(run: &Path) -> Result<Option<Watermark>, ChainError> {
+    let path = run.join(WATERMARK_FILE);
+    match fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| ChainError {
+            path: path.display().to_string(),
+            line: 1,
+            msg: format!("not a watermark ({e})"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ChainError {
+            path: path.display().to_string(),
+            line: 0,
+            msg: e.to_string(),
+        }),
+    }
+}
+
+/// Whether `records` reach the watermark: at least as many records, the watermark's head at
+/// its position. Returns why not.
+pub fn check_watermark(records: &[Record], w: &Watermark) -> Option<String> {
+    if w.records == 0 {
+        return None;
+    }
+    match records.get(w.records - 1) {
+        None => Some(format!(
+            "the ledger holds {} records but its watermark ({WATERMARK_FILE}) recorded {} (head {}): records were cut from its end",
+            records.len(),
+            w.records,
+            &w.head[..w.head.len().min(16)]
+        )),
+        Some(r) if r.hash != w.head => {
+            // A repair re-appends lost answers and names the watermark it replaced.
+            let repaired = records.iter().any(|r| {
+                matches!(&r.entry, Entry::Repair { replaced, .. } if replaced == w)
+            });
+            (!repaired).then(|| {
+                format!(
+                    "record {} is not the watermark's head {}: the ledger was rewritten",
+                    w.records,
+                    &w.head[..w.head.len().min(16)]
+                )
+            })
+        }
+        Some(_) => None,
+    }
+}
 
 /// How an exchange ended. Only `Ok`, `Truncated`, `Refusal` and `ContentFilter` are answers
 /// (paid for, cached, replayable); `Error` is never served from the cache.
@@ -111,6 +178,12 @@ pub enum Entry {
         version: String,
     },
     Exchange(Box<Exchange>),
+    /// `verify --repair` re-appended `restored` exchanges from their stored copies after the
+    /// chain was found short of the watermark it `replaced`.
+    Repair {
+        replaced: Watermark,
+        restored: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +297,15 @@ pub struct Verified {
     pub answers: usize,
     pub head: String,
     pub bodies: usize,
+    /// Whether the chain reaches its watermark (`None`: the run has no watermark).
+    pub watermark: Option<bool>,
+    /// Exchanges stored but not recorded, the watermark intact: a crash between storing an
+    /// answer and recording it (the next resume records them).
+    pub unrecorded: usize,
+    /// Other bodies no record names (harmless leftovers of a crash).
+    pub orphan_bodies: usize,
+    /// `repair` records in the chain.
+    pub repairs: usize,
 }
 
 /// Re-walk a run's chain and check every stored body against its hash.
@@ -242,6 +324,28 @@ pub fn verify(run: &Path) -> Result<Verified, ChainError> {
             path: path.display().to_string(),
             line: records.len() + 1,
             msg: format!("incomplete last record at byte {at} (a write cut short; resuming the run repairs it)"),
+        });
+    }
+    let watermark = read_watermark(run)?;
+    if let Some(w) = &watermark {
+        if let Some(why) = check_watermark(&records, w) {
+            return Err(ChainError {
+                path: path.display().to_string(),
+                line: records.len(),
+                msg: format!("{why}; `pertaudit verify {} --repair` re-appends the lost answers from their stored copies", run.display()),
+            });
+        }
+    }
+    let orphaned = orphans(run, &records);
+    if watermark.is_none() && !orphaned.lost_exchanges.is_empty() && records.is_empty() {
+        return Err(ChainError {
+            path: path.display().to_string(),
+            line: 0,
+            msg: format!(
+                "the ledger is empty but {} recorded answers are stored in bodies/: it was emptied; `pertaudit verify {} --repair` restores them",
+                orphaned.lost_exchanges.len(),
+                run.display()
+            ),
         });
     }
     let mut bodies = 0;
@@ -273,7 +377,15 @@ pub fn verify(run: &Path) -> Result<Verified, ChainError> {
             }
         }
     }
+    let repairs = records
+        .iter()
+        .filter(|r| matches!(r.entry, Entry::Repair { .. }))
+        .count();
     Ok(Verified {
+        watermark: watermark.map(|_| true),
+        unrecorded: orphaned.lost_exchanges.len(),
+        orphan_bodies: orphaned.other,
+        repairs,
         records: records.len(),
         exchanges,
         answers,
@@ -282,6 +394,131 @@ pub fn verify(run: &Path) -> Result<Verified, ChainError> {
             .map(|r| r.hash.clone())
             .unwrap_or_else(|| GENESIS.to_string()),
         bodies,
+    })
+}
+
+/// The stored copy of an exchange: its JSON, as a body.
+pub fn exchange_copy(x: &Exchange) -> Vec<u8> {
+    serde_json::to_vec(x).expect("exchange json")
+}
+
+fn write_watermark(dir: &Path, records: usize, head: &str) -> std::io::Result<()> {
+    let w = Watermark {
+        records,
+        head: head.to_string(),
+    };
+    write_atomic(
+        &dir.join(WATERMARK_FILE),
+        (serde_json::to_string(&w).expect("watermark json") + "\n").as_bytes(),
+    )
+}
+
+/// Every stored body of a run: (hash, path), sorted by hash.
+fn stored_bodies(run: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(dirs) = fs::read_dir(run.join("bodies")) else {
+        return out;
+    };
+    for d in dirs.flatten() {
+        let Ok(files) = fs::read_dir(d.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.push((name, f.path()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Bodies no record names: the copies of exchanges the chain lacks (answers lost from the
+/// ledger) and other unnamed bodies (a crash between storing a body and appending its record
+/// leaves one; they are harmless).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Orphans {
+    pub lost_exchanges: Vec<Exchange>,
+    pub other: usize,
+}
+
+pub fn orphans(run: &Path, records: &[Record]) -> Orphans {
+    let mut named: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut recorded: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for r in records {
+        if let Entry::Exchange(x) = &r.entry {
+            named.insert(x.request_body.clone());
+            named.extend(x.response_body.iter().cloned());
+            recorded.insert(sha256_bytes(&exchange_copy(x)));
+        }
+    }
+    let mut o = Orphans::default();
+    for (h, p) in stored_bodies(run) {
+        if named.contains(&h) || recorded.contains(&h) {
+            continue;
+        }
+        let copy = fs::read(&p)
+            .ok()
+            .filter(|b| sha256_bytes(b) == h)
+            .and_then(|b| serde_json::from_slice::<Exchange>(&b).ok());
+        match copy {
+            Some(x) => o.lost_exchanges.push(x),
+            None => o.other += 1,
+        }
+    }
+    o
+}
+
+/// What `verify --repair` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repaired {
+    pub restored: usize,
+    pub replaced: Option<Watermark>,
+}
+
+/// Re-append the answers whose copies are stored but whose records are gone (opening the
+/// ledger records them, by tag then request), then a `repair` record naming the watermark it
+/// replaces; the watermark is then the new head. Nothing is sent anywhere.
+pub fn repair(run: &Path) -> anyhow::Result<Repaired> {
+    let path = run.join(LEDGER_FILE);
+    // A torn last line (a crash mid-write) is not counted; opening below cuts it.
+    let (records, _) = read_chain(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let w = read_watermark(run).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let short = w.as_ref().and_then(|w| check_watermark(&records, w));
+    let answered: std::collections::HashSet<String> = answers_of(&records).into_keys().collect();
+    let mut lost: Vec<String> = orphans(run, &records)
+        .lost_exchanges
+        .into_iter()
+        .filter(|x| x.status.is_answer() && !answered.contains(&x.request))
+        .map(|x| x.request)
+        .collect();
+    lost.sort();
+    lost.dedup();
+    if short.is_none() && lost.is_empty() {
+        return Ok(Repaired {
+            restored: 0,
+            replaced: None,
+        });
+    }
+    let head = records
+        .last()
+        .map(|r| r.hash.clone())
+        .unwrap_or_else(|| GENESIS.to_string());
+    let replaced = w.unwrap_or(Watermark {
+        records: records.len(),
+        head: head.clone(),
+    });
+    // Accept the chain as it is, then open: opening records every stored, unrecorded answer.
+    write_watermark(run, records.len(), &head)?;
+    let ledger = Ledger::open(run)?;
+    ledger.append(Entry::Repair {
+        replaced: replaced.clone(),
+        restored: lost.len(),
+    })?;
+    Ok(Repaired {
+        restored: lost.len(),
+        replaced: Some(replaced),
     })
 }
 
@@ -300,6 +537,8 @@ struct Tail {
 /// An open ledger: appends records, stores bodies, and answers cache lookups.
 pub struct Ledger {
     dir: PathBuf,
+    /// Held for the ledger's lifetime: one writer per run.
+    _lock: crate::data::runlock::RunLock,
     tail: Mutex<Tail>,
     answers: Mutex<HashMap<String, Exchange>>,
 }
@@ -321,12 +560,22 @@ impl Ledger {
     /// Open (or create) the ledger of a run directory. A torn last line from a crash is cut off;
     /// any other damage refuses to open, pointing at `pertaudit verify`.
     pub fn open(dir: &Path) -> anyhow::Result<Ledger> {
+        let lock = crate::data::runlock::RunLock::acquire(dir)?;
         fs::create_dir_all(dir.join("bodies"))
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         let path = dir.join(LEDGER_FILE);
         let (records, torn) = read_chain(&path).map_err(|e| {
             anyhow::anyhow!("{e} (run `pertaudit verify {}` for details)", dir.display())
         })?;
+        if let Some(w) = read_watermark(dir).map_err(|e| anyhow::anyhow!("{e}"))? {
+            if let Some(why) = check_watermark(&records, &w) {
+                anyhow::bail!(
+                    "{}: {why}; refusing to resume (it would pay again for every lost answer). Restore the ledger, or run `pertaudit verify {} --repair` to re-append the lost answers from their stored copies",
+                    path.display(),
+                    dir.display()
+                );
+            }
+        }
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -342,8 +591,23 @@ impl Ledger {
             file.seek(SeekFrom::End(0))?;
             file.sync_all()?;
         }
+        // Answers stored but never recorded (a crash between the two writes; the watermark is
+        // intact, so nothing was cut): recorded now, so they are not paid for again.
+        let leftovers: Vec<Exchange> = {
+            let answered: std::collections::HashSet<String> =
+                answers_of(&records).into_keys().collect();
+            let mut v: Vec<Exchange> = orphans(dir, &records)
+                .lost_exchanges
+                .into_iter()
+                .filter(|x| x.status.is_answer() && !answered.contains(&x.request))
+                .collect();
+            v.sort_by(|a, b| (&a.tag, &a.request).cmp(&(&b.tag, &b.request)));
+            v.dedup_by(|a, b| a.request == b.request);
+            v
+        };
         let answers = answers_of(&records);
         let ledger = Ledger {
+            _lock: lock,
             dir: dir.to_path_buf(),
             tail: Mutex::new(Tail {
                 file,
@@ -358,6 +622,9 @@ impl Ledger {
         ledger.append(Entry::Open {
             version: env!("CARGO_PKG_VERSION").to_string(),
         })?;
+        for x in leftovers {
+            ledger.append(Entry::Exchange(Box::new(x)))?;
+        }
         Ok(ledger)
     }
 
@@ -381,6 +648,10 @@ impl Ledger {
 
     /// Append an entry: one line, written and fsynced before this returns.
     pub fn append(&self, entry: Entry) -> std::io::Result<Record> {
+        if let Entry::Exchange(x) = &entry {
+            // The exchange's copy first (what `verify --repair` restores from).
+            self.put_body(&exchange_copy(x))?;
+        }
         let mut t = self.tail.lock().expect("ledger lock");
         let rec = Record::seal(t.next_seq, t.head.clone(), entry);
         let mut line = serde_json::to_vec(&rec).expect("record json");
@@ -389,6 +660,7 @@ impl Ledger {
         t.file.sync_data()?;
         t.next_seq += 1;
         t.head = rec.hash.clone();
+        write_watermark(&self.dir, t.next_seq as usize, &t.head)?;
         drop(t);
         if let Entry::Exchange(x) = &rec.entry {
             if x.status.is_answer() {
@@ -423,7 +695,7 @@ pub fn exchanges(run: &Path) -> Result<Vec<Exchange>, ChainError> {
         .into_iter()
         .filter_map(|r| match r.entry {
             Entry::Exchange(x) => Some(*x),
-            Entry::Open { .. } => None,
+            Entry::Open { .. } | Entry::Repair { .. } => None,
         })
         .collect())
 }

@@ -131,11 +131,18 @@ fn input_entry(path: &Path) -> Result<serde_json::Value> {
 
 type JobResult = Result<(Vec<RoundRecord>, Vec<SelectionRecord>), active::PlanError>;
 
-/// One plan run. `progress` sees one phase of (jobs × (rounds + 1)) steps.
-pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
+/// A plan spec's inputs loaded and checked, with its loop settings, seeds and splits: all a
+/// run needs before it writes anything.
+struct Prepared {
+    inputs: PlanInputs,
+    cfg: LoopConfig,
+    seeds: Vec<u64>,
+    splits: Vec<Split>,
+}
+
+fn prepare(a: &PlanSpec) -> Result<Prepared> {
+    a.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let inputs = load_inputs(a)?;
-    let screen = &inputs.screen;
-    let names = a.strategy_names();
     let cfg = LoopConfig {
         rounds: a.rounds,
         batch: a.batch,
@@ -149,22 +156,39 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             predictor: a.predictor,
         },
     };
-    if cfg.ensemble.members == 0
-        || cfg.ensemble.lambda <= 0.0
-        || cfg.ensemble.lambda.is_nan()
-        || !(0.0..=1.0).contains(&cfg.ensemble.feature_fraction)
-    {
-        bail!("--members must be ≥ 1, --lambda > 0 and --feature-fraction in (0, 1]");
-    }
-    if a.seeds == 0 {
-        bail!("--seeds must be at least 1");
-    }
     let seeds: Vec<u64> = (0..a.seeds as u64).map(|i| a.seed + i).collect();
     let splits: Vec<Split> = seeds
         .iter()
-        .map(|&s| active::split(&screen.targets, &inputs.pathway, s, &cfg))
+        .map(|&s| active::split(&inputs.screen.targets, &inputs.pathway, s, &cfg))
         .collect::<Result<_, _>>()
         .with_context(|| format!("{}", a.screen.display()))?;
+    if let Some(p) = &a.llm_model {
+        crate::llm::ModelConfig::load(p)?;
+    }
+    Ok(Prepared {
+        inputs,
+        cfg,
+        seeds,
+        splits,
+    })
+}
+
+/// Load and check everything a plan spec names (files, settings, the budget against each
+/// seed's pool) without running or writing anything: an audit's preflight.
+pub fn check(a: &PlanSpec) -> Result<()> {
+    prepare(a).map(|_| ())
+}
+
+/// One plan run. `progress` sees one phase of (jobs × (rounds + 1)) steps.
+pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
+    let Prepared {
+        inputs,
+        cfg,
+        seeds,
+        splits,
+    } = prepare(a)?;
+    let screen = &inputs.screen;
+    let names = a.strategy_names();
 
     let mut inputs_json = serde_json::Map::new();
     inputs_json.insert("screen".into(), input_entry(&a.screen)?);
@@ -257,6 +281,8 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(&run_id));
+    // One writer per run directory (a second process stops here, naming the first).
+    let _run_lock = crate::data::runlock::RunLock::acquire(&out)?;
 
     // The LLM planner's client writes its ledger into the run directory.
     let llm_runtime;

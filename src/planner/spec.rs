@@ -235,7 +235,94 @@ impl Default for PlanSpec {
     }
 }
 
+/// A setting out of its range: the setting's name (as in a config's `[design]`; on the command
+/// line with `--` and dashes) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadSetting {
+    pub field: &'static str,
+    pub msg: String,
+}
+
+impl fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--{}: {}", self.field.replace('_', "-"), self.msg)
+    }
+}
+
+impl std::error::Error for BadSetting {}
+
 impl PlanSpec {
+    /// Every numeric setting within its range, the strategies without repeats. The same ranges
+    /// hold on the command line and in audit configs (which build this spec).
+    pub fn validate(&self) -> Result<(), BadSetting> {
+        let bad = |field: &'static str, msg: String| Err(BadSetting { field, msg });
+        let int = |field: &'static str, v: usize, lo: usize, hi: usize| {
+            if v < lo || v > hi {
+                bad(field, format!("must be between {lo} and {hi}, got {v}"))
+            } else {
+                Ok(())
+            }
+        };
+        int("rounds", self.rounds, 1, 10_000)?;
+        int("batch", self.batch, 1, 1_000_000)?;
+        int("seeds", self.seeds, 1, 100_000)?;
+        if self.seed.checked_add(self.seeds as u64).is_none() {
+            bad("seed", format!("{} + {} seeds overflows", self.seed, self.seeds))?;
+        }
+        if let Some(i) = self.initial {
+            int("initial", i, 2, 1_000_000)?;
+        }
+        int("members", self.members, 1, 1_000)?;
+        int("pca_dim", self.pca_dim, 1, 1_000)?;
+        int("prior_dim", self.prior_dim, 1, 1_000)?;
+        int("shortlist_factor", self.shortlist_factor, 1, 100)?;
+        int("reprompts", self.reprompts, 0, 100)?;
+        if let Some(t) = self.threads {
+            int("threads", t, 1, 4_096)?;
+        }
+        let real = |field: &'static str, v: f64, ok: bool, range: &str| {
+            if ok && v.is_finite() {
+                Ok(())
+            } else {
+                bad(field, format!("must be {range}, got {v}"))
+            }
+        };
+        real(
+            "test_fraction",
+            self.test_fraction,
+            self.test_fraction > 0.0 && self.test_fraction < 1.0,
+            "in (0, 1)",
+        )?;
+        real(
+            "lambda",
+            self.lambda,
+            self.lambda > 0.0 && self.lambda <= 1e12,
+            "in (0, 1e12]",
+        )?;
+        real(
+            "feature_fraction",
+            self.feature_fraction,
+            self.feature_fraction > 0.0 && self.feature_fraction <= 1.0,
+            "in (0, 1]",
+        )?;
+        real(
+            "min_score",
+            self.min_score,
+            self.min_score >= 0.0,
+            "a finite number ≥ 0",
+        )?;
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.strategies {
+            if !seen.insert(s.name()) {
+                bad("strategies", format!("{} is named twice", s.name()))?;
+            }
+        }
+        if self.strategies.is_empty() {
+            bad("strategies", "name at least one".into())?;
+        }
+        Ok(())
+    }
+
     /// The strategy names, as written into run files.
     pub fn strategy_names(&self) -> Vec<String> {
         self.strategies

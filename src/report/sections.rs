@@ -344,12 +344,19 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                     cmp.not_estimable.join(", ")
                 ));
             }
+            // Reachability: Holm multiplies the smallest p by the number of pairs.
+            let min_p = 2.0 / 2f64.powi(seeds.len() as i32);
+            let k = dz.strategies.len();
+            let family = k * k.saturating_sub(1) / 2;
+            let min_holm = (min_p * family as f64).min(1.0);
             d.p(format!(
-                "Best on {p} (`{metric}`: {dir}): **{}**, {} (α = {alpha}; with {} seeds the smallest two-sided exact Wilcoxon p is {}).",
+                "Best on {p} (`{metric}`: {dir}): **{}**, {} (α = {alpha}; with {} seeds the smallest two-sided exact Wilcoxon p is {}, and the smallest Holm-adjusted p over the {family} pairs is {}{}).",
                 cmp.best,
                 if cmp.best_is_significant { "significantly better than every other strategy" } else { "not significantly better than every other strategy" },
                 seeds.len(),
-                fmt_p(2.0 / 2f64.powi(seeds.len() as i32))
+                fmt_p(min_p),
+                fmt_p(min_holm),
+                if min_holm >= alpha { format!(": no difference can reach α = {alpha} with this design") } else { String::new() }
             ));
         }
     }

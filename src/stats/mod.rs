@@ -16,6 +16,34 @@ pub use bradley_terry::*;
 pub use multiplicity::*;
 pub use paired::*;
 
+/// A significance level must lie strictly between 0 and 1 (0 would make every power search
+/// loop forever, NaN every comparison false).
+pub fn check_alpha(alpha: f64) -> Result<f64, String> {
+    if alpha > 0.0 && alpha < 1.0 {
+        Ok(alpha)
+    } else {
+        Err(format!("must be in (0, 1), got {alpha}"))
+    }
+}
+
+/// Bootstrap resamples: at least 1, at most 10⁷.
+pub fn check_resamples(n: usize) -> Result<usize, String> {
+    if (1..=10_000_000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be between 1 and 10000000, got {n}"))
+    }
+}
+
+/// A cost cap is a finite number of USD ≥ 0.
+pub fn check_cost_cap(usd: f64) -> Result<f64, String> {
+    if usd >= 0.0 && usd.is_finite() {
+        Ok(usd)
+    } else {
+        Err(format!("must be a finite number of USD ≥ 0, got {usd}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,11 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String
             other => (1, "row".to_string(), other.to_string()),
         })?;
     let mut out = Vec::new();
+    // (item, judge, order) → line: one verdict each; item → (line, its pair): one pair each.
+    let mut seen: std::collections::HashMap<(String, String, String), usize> =
+        std::collections::HashMap::new();
+    let mut pairs: std::collections::HashMap<String, (usize, [String; 2])> =
+        std::collections::HashMap::new();
     for (line, r) in rows {
         let nonempty = |v: String, name: &str| {
             if v.is_empty() {
@@ -84,6 +89,42 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String
                 "strategy_b".into(),
                 "a strategy cannot be compared with itself".into(),
             ));
+        }
+        if let Some(first) = seen.insert((item.clone(), judge.clone(), order.clone()), line) {
+            let same = out.iter().any(|v: &Verdict| {
+                v.item == item
+                    && v.judge == judge
+                    && v.order == order
+                    && v.strategy_a == a
+                    && v.strategy_b == b
+                    && v.winner == winner
+            });
+            return Err((
+                line,
+                "item".into(),
+                format!(
+                    "{} line {first}: one verdict per (item, judge, order)",
+                    if same { "duplicates" } else { "contradicts" }
+                ),
+            ));
+        }
+        let mut pair = [a.clone(), b.clone()];
+        pair.sort();
+        match pairs.get(&item) {
+            Some((first, p)) if *p != pair => {
+                return Err((
+                    line,
+                    "strategy_a".into(),
+                    format!(
+                        "item {item} compares {} and {} here but {} and {} at line {first}",
+                        pair[0], pair[1], p[0], p[1]
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                pairs.insert(item.clone(), (line, pair));
+            }
         }
         out.push(Verdict {
             item,
