@@ -47,9 +47,8 @@ fn check_judged(run: &Path) -> Result<()> {
         let j = dir.join("judgements.jsonl");
         let text = std::fs::read_to_string(&j).unwrap_or_default();
         for (i, line) in text.lines().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-                anyhow::anyhow!("{}: line {}: not JSON ({e})", j.display(), i + 1)
-            })?;
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| anyhow::anyhow!("{}: line {}: not JSON ({e})", j.display(), i + 1))?;
             let req = v.get("request").and_then(|r| r.as_str()).unwrap_or("");
             if !req.is_empty() && !requests.contains(req) {
                 bail!(

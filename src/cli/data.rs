@@ -49,23 +49,31 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     }
     outln!(
         "{} ({}; responses read as {:?})",
-        i.file, i.format, i.response
+        i.file,
+        i.format,
+        i.response
     );
     outln!(
         "  perturbations × readouts   {} × {}",
-        i.perturbations, i.readouts
+        i.perturbations,
+        i.readouts
     );
     outln!(
         "  value range                [{}, {}]",
-        i.value_min, i.value_max
+        i.value_min,
+        i.value_max
     );
     outln!(
         "  positive / negative / zero {:.4} / {:.4} / {:.4}",
-        i.fraction_positive, i.fraction_negative, i.fraction_zero
+        i.fraction_positive,
+        i.fraction_negative,
+        i.fraction_zero
     );
     outln!(
         "  target in own response     {} of {} whose target is a readout ({} down)",
-        i.targets_in_own_response, i.targets_measured, i.targets_down_in_own_response
+        i.targets_in_own_response,
+        i.targets_measured,
+        i.targets_down_in_own_response
     );
     outln!("  duplicate targets          {}", i.duplicate_targets);
     outln!("  controls                   {}", i.controls);

@@ -112,8 +112,7 @@ pub fn query(a: &QueryArgs) -> Result<()> {
         .iter()
         .map(|p| ModelConfig::load(p))
         .collect::<Result<_>>()?;
-    let text = std::fs::read_to_string(&a.requests)
-        .with_context(|| format!("{}: cannot read", a.requests.display()))?;
+    let text = crate::data::textio::read_to_string(&a.requests)?;
     let lines = parse_requests(&text, &a.requests)?;
     let mut jobs = Vec::with_capacity(lines.len());
     for l in &lines {

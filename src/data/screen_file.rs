@@ -59,7 +59,11 @@ pub fn validate(s: &Screen) -> Result<(), DataError> {
         if let Some(j) = genes.insert(g.as_str(), i) {
             return Err(DataError::invalid(
                 p,
-                format!("readout gene {g:?} appears twice (columns {} and {})", j + 1, i + 1),
+                format!(
+                    "readout gene {g:?} appears twice (columns {} and {})",
+                    j + 1,
+                    i + 1
+                ),
             ));
         }
     }

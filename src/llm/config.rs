@@ -188,7 +188,10 @@ impl ModelConfig {
         ] {
             // NaN would disable the cost cap (every comparison with it is false).
             if !(price >= 0.0 && price.is_finite()) {
-                return Err(bad(field, "must be a finite price ≥ 0 (USD per million tokens)"));
+                return Err(bad(
+                    field,
+                    "must be a finite price ≥ 0 (USD per million tokens)",
+                ));
             }
         }
         if let Some(var) = &cfg.api_key_env {

@@ -267,7 +267,10 @@ impl PlanSpec {
         int("batch", self.batch, 1, 1_000_000)?;
         int("seeds", self.seeds, 1, 100_000)?;
         if self.seed.checked_add(self.seeds as u64).is_none() {
-            bad("seed", format!("{} + {} seeds overflows", self.seed, self.seeds))?;
+            bad(
+                "seed",
+                format!("{} + {} seeds overflows", self.seed, self.seeds),
+            )?;
         }
         if let Some(i) = self.initial {
             int("initial", i, 2, 1_000_000)?;

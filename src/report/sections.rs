@@ -904,9 +904,13 @@ pub(crate) fn methods(c: &AuditConfig, verdicts: &[Verdict]) -> String {
         "We simulated budgeted active learning on {} screen(s) ({}). For each pathway, {} of the pathway's perturbed member genes were held out as the test set (every perturbation of a held-out gene, none left in the pool); every strategy started from the same initial set of {} knock-downs and acquired {} knock-downs per round for {} rounds. After every round {}, and `{}` was scored on the held-out knock-downs beside the mean-of-training baseline. Strategies: {}. Each design was repeated over {} seeds (base seed {}); strategies were compared by the area under the learning curve with paired Wilcoxon signed-rank tests over seeds, Holm-adjusted (α = {}).",
         c.screens.len(),
         c.screens.iter().map(|s| format!("{}{}", s.name, if s.simulated { ", simulated" } else { "" })).collect::<Vec<_>>().join("; "),
-        match dz.test_fraction.unwrap_or(0.5) {
-            f if f == 0.5 => "half".to_string(),
-            f => format!("a fraction {f}"),
+        {
+            let f = dz.test_fraction.unwrap_or(0.5);
+            if f == 0.5 {
+                "half".to_string()
+            } else {
+                format!("a fraction {f}")
+            }
         },
         dz.initial.unwrap_or(dz.batch),
         dz.batch,

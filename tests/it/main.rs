@@ -14,5 +14,6 @@ mod loaders;
 mod local_llm;
 mod plan_cli;
 mod preference_props;
+mod robustness;
 mod stats_cli;
 mod stats_reference;
