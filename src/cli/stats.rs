@@ -155,6 +155,35 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         crate::judge::preference::parse_verdicts(&text).map_err(|(line, field, msg)| {
             crate::data::textio::DataError::field(&path, line, &field, msg)
         })?;
+    // A judged run knows which strategies it judged: a verdict naming another was not made here.
+    if let Some(run) = &a.run {
+        let j = run.join("judgements.jsonl");
+        if let Ok(text) = std::fs::read_to_string(&j) {
+            let mut known = std::collections::BTreeSet::new();
+            for line in text.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    for k in ["strategy_a", "strategy_b"] {
+                        if let Some(s) = v.get(k).and_then(|s| s.as_str()) {
+                            known.insert(s.to_string());
+                        }
+                    }
+                }
+            }
+            for (i, v) in verdicts.iter().enumerate() {
+                for s in [&v.strategy_a, &v.strategy_b] {
+                    if !known.contains(s) {
+                        bail!(
+                            "{}: row {}: strategy `{s}` is not one this run judged ({} lists {})",
+                            path.display(),
+                            i + 1,
+                            j.display(),
+                            known.iter().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                }
+            }
+        }
+    }
     if a.resamples < 10_000 {
         eprintln!(
             "note: {} bootstrap resamples (10,000 or more recommended)",

@@ -22,9 +22,9 @@ impl GeneSets {
         let mut sets = Vec::new();
         let mut names = std::collections::HashMap::new();
         for (i, line) in open(path)?.lines().enumerate() {
-            let line = line.map_err(|source| DataError::Io {
+            let line = line.map_err(|err| DataError::Io {
                 path: path.to_path_buf(),
-                source,
+                err,
             })?;
             let line = line.trim_end_matches('\r');
             if line.trim().is_empty() {

@@ -9,10 +9,12 @@ use thiserror::Error;
 /// An input-data error that names the file, and where it can, the line and field.
 #[derive(Debug, Error)]
 pub enum DataError {
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {err}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        /// Not `source`: the message already holds it, and a source would be printed twice
+        /// by error chains.
+        err: std::io::Error,
     },
     #[error("{path}:{line}: field `{field}`: {msg}")]
     Field {
@@ -45,15 +47,15 @@ impl DataError {
 
 /// Open a file for buffered reading, transparently gunzipping `.gz` files.
 pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
-    let f = File::open(path).map_err(|source| DataError::Io {
+    let f = File::open(path).map_err(|err| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let gz = {
-        let buf = r.fill_buf().map_err(|source| DataError::Io {
+        let buf = r.fill_buf().map_err(|err| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         buf.len() >= 2 && buf[0] == 0x1f && buf[1] == 0x8b
     };
@@ -64,9 +66,9 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
     };
     // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first field's name.
     let bom = {
-        let buf = r.fill_buf().map_err(|source| DataError::Io {
+        let buf = r.fill_buf().map_err(|err| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         buf.starts_with(BOM)
     };
@@ -97,9 +99,9 @@ pub fn read_to_string(path: &Path) -> Result<String, DataError> {
     let mut s = String::new();
     open(path)?
         .read_to_string(&mut s)
-        .map_err(|source| DataError::Io {
+        .map_err(|err| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
     Ok(s)
 }
@@ -138,9 +140,9 @@ impl Table {
     pub fn open(path: &Path) -> Result<Table, DataError> {
         let mut reader = open(path)?;
         let mut buf = String::new();
-        let n = reader.read_line(&mut buf).map_err(|source| DataError::Io {
+        let n = reader.read_line(&mut buf).map_err(|err| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         if n == 0 {
             return Err(DataError::invalid(path, "file is empty (no header line)"));
@@ -177,9 +179,9 @@ impl Table {
             let n = self
                 .reader
                 .read_line(&mut self.buf)
-                .map_err(|source| DataError::Io {
+                .map_err(|err| DataError::Io {
                     path: self.path.clone(),
-                    source,
+                    err,
                 })?;
             if n == 0 {
                 return Ok(None);

@@ -282,6 +282,28 @@ fn blinded_panel_end_to_end() {
     let v = bin().arg("verify").arg(&out).output().unwrap();
     assert!(v.status.success());
 
+    // A verdict naming a strategy this run never judged is refused (then restored).
+    std::fs::write(out.join("verdicts.csv"), csv.replace(",mixed,", ",imaginary,")).unwrap();
+    let o = bin().arg("stats").arg(&out).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("`imaginary` is not one this run judged"), "{e}");
+    std::fs::write(out.join("verdicts.csv"), &csv).unwrap();
+    // A judgement whose exchange is gone from the ledger fails `verify`.
+    let jpath = out.join("judgements.jsonl");
+    let judgements = std::fs::read_to_string(&jpath).unwrap();
+    let first_req = judgements
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["request"].as_str().filter(|r| !r.is_empty()).map(str::to_string))
+        .unwrap();
+    std::fs::write(&jpath, judgements.replacen(&first_req, &"0".repeat(64), 1)).unwrap();
+    let v = bin().arg("verify").arg(&out).output().unwrap();
+    let e = String::from_utf8_lossy(&v.stderr);
+    assert_eq!(v.status.code(), Some(2), "{e}");
+    assert!(e.contains("which the ledger does not hold"), "{e}");
+    std::fs::write(&jpath, &judgements).unwrap();
+
     // Tampering with the tasks after blinding is refused.
     std::fs::write(tasks.join("tasks.jsonl"), text.replace("RPL", "RPX")).unwrap();
     let o = judge();

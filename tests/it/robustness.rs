@@ -295,6 +295,10 @@ fn settings_out_of_range_are_refused_at_once() {
         );
     }
     fails(&["stats", "--verdicts", "v.csv", "--resamples", "0"], dir);
+    for alpha in ["NaN", "0"] {
+        let e = fails(&["blind", "somerun", "--alpha", alpha, "--out", "t"], dir);
+        assert!(e.contains("--alpha"), "{e}");
+    }
     let plan = |extra: &[&str]| {
         let mut a = vec![
             "plan",
@@ -512,6 +516,15 @@ fn smaller_input_defects() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("judge, the first"));
+    // An OS error is printed once.
+    for args in [
+        vec!["inspect", "missing.tsv"],
+        vec!["stats", "--verdicts", "missing.csv"],
+        vec!["audit", "missing.toml"],
+    ] {
+        let e = fails(&args, dir);
+        assert_eq!(e.matches("os error 2").count(), 1, "{e}");
+    }
     // A 10 MB field is not echoed in full.
     let big = "x".repeat(10 << 20);
     std::fs::write(
