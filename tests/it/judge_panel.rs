@@ -283,7 +283,11 @@ fn blinded_panel_end_to_end() {
     assert!(v.status.success());
 
     // A verdict naming a strategy this run never judged is refused (then restored).
-    std::fs::write(out.join("verdicts.csv"), csv.replace(",mixed,", ",imaginary,")).unwrap();
+    std::fs::write(
+        out.join("verdicts.csv"),
+        csv.replace(",mixed,", ",imaginary,"),
+    )
+    .unwrap();
     let o = bin().arg("stats").arg(&out).output().unwrap();
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{e}");
@@ -295,7 +299,12 @@ fn blinded_panel_end_to_end() {
     let first_req = judgements
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find_map(|v| v["request"].as_str().filter(|r| !r.is_empty()).map(str::to_string))
+        .find_map(|v| {
+            v["request"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+        })
         .unwrap();
     std::fs::write(&jpath, judgements.replacen(&first_req, &"0".repeat(64), 1)).unwrap();
     let v = bin().arg("verify").arg(&out).output().unwrap();

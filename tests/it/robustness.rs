@@ -687,6 +687,10 @@ fn fuzzed_inputs_never_panic_or_hang() {
     .unwrap();
     let labelled = b"pert,gene,label,split\nP1,G1,1,train\nP1,G2,0,train\nP2,G1,1,test\n".to_vec();
     let gmt = std::fs::read(dir.join("data/pathways.gmt")).unwrap();
+    let h5ad = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/replogle_bulk_tiny.h5ad"),
+    )
+    .unwrap();
     let string = std::fs::read(dir.join("data/network.tsv")).unwrap();
     let genes = b"symbol\tname\taliases\nG1\tgene one\tA1|B1\nG2\tgene two\t\n".to_vec();
     let verdicts =
@@ -739,6 +743,7 @@ fn fuzzed_inputs_never_panic_or_hang() {
         ("dense.tsv", screen, Box::new(|f| vec![s("inspect"), s(f)])),
         ("ranked.tsv", ranked, Box::new(|f| vec![s("inspect"), s(f)])),
         ("k-de.csv", labelled, Box::new(|f| vec![s("inspect"), s(f)])),
+        ("bulk.h5ad", h5ad, Box::new(|f| vec![s("inspect"), s(f)])),
         ("sets.gmt", gmt, Box::new(|f| plan_with("--pathways", f))),
         (
             "string.tsv",
@@ -782,7 +787,7 @@ fn fuzzed_inputs_never_panic_or_hang() {
         ("ledger", ledger, Box::new(|_| vec![s("verify"), s("lrun")])),
     ];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let per_reader = 12;
+    let per_reader = 25;
     let mut failures = 0;
     for (name, valid, args) in &cases {
         for i in 0..per_reader {
