@@ -52,21 +52,29 @@ fn preflight(
             })?;
         }
     }
+    let mut specs = Vec::new();
     for s in &c.screens {
         for p in &s.pathways {
             let a = plan_spec(c, s, p, base, out, out, o)?;
             if let Err(e) = a.validate() {
+                let section = match e.field {
+                    "shortlist_factor" | "reprompts" => "planner",
+                    "seed" => "study",
+                    _ => "design",
+                };
                 bail!(
-                    "{}: field `design.{}`: {}",
+                    "{}: field `{section}.{}`: {}",
                     config_path.display(),
                     e.field,
                     e.msg
                 );
             }
-            crate::planner::run::check(&a)
-                .with_context(|| format!("{}: screen {} / {p}", config_path.display(), s.name))?;
+            specs.push(a);
         }
     }
+    // Each screen is loaded once for all its pathways.
+    crate::planner::run::check_all(&specs)
+        .with_context(|| format!("{}: checking the inputs", config_path.display()))?;
     Ok(())
 }
 

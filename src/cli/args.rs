@@ -27,8 +27,10 @@ pub enum Command {
     Query(QueryArgs),
     /// Re-walk a run's hash-chained ledger and check every stored body.
     Verify(VerifyArgs),
-    /// Benchmarks (`bench llm`: the client against a local server with a fixed delay).
-    Bench(BenchArgs),
+    /// Benchmarks: `bench llm` (the client against a local server with a fixed delay), `bench
+    /// plan PLAN-ARGS` (a plan run with its phase split: load, priors, loop, statistics, output).
+    #[command(subcommand)]
+    Bench(BenchWhat),
     /// Serve the embedded local model as an OpenAI-compatible endpoint on 127.0.0.1.
     Serve(ServeArgs),
     /// Local model weights: `model fetch` installs the default model into the cache.
@@ -278,10 +280,17 @@ pub struct VerifyArgs {
     pub repair: bool,
 }
 
+#[derive(Debug, clap::Subcommand, Clone)]
+pub enum BenchWhat {
+    /// The LLM client against a scripted server on 127.0.0.1.
+    Llm(BenchArgs),
+    /// One plan run (the `plan` options; `--out` defaults to a temporary folder, removed after)
+    /// with wall time per phase, whether the prior cache was hit, and peak memory.
+    Plan(Box<PlanArgs>),
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
-    /// What to benchmark: `llm`.
-    pub what: String,
     #[arg(long, default_value_t = 3000)]
     pub requests: usize,
     #[arg(long, default_value_t = 32)]

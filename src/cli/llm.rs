@@ -233,9 +233,6 @@ pub fn verify(a: &VerifyArgs) -> Result<()> {
 }
 
 pub fn bench(a: &BenchArgs) -> Result<()> {
-    if a.what != "llm" {
-        bail!("unknown benchmark `{}` (known: llm)", a.what);
-    }
     if a.requests == 0 || a.concurrency == 0 {
         bail!("--requests and --concurrency must be positive");
     }

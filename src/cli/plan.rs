@@ -60,6 +60,59 @@ pub fn plan(a: &PlanArgs) -> Result<()> {
 }
 
 /// What `plan` prints about a finished run.
+/// `bench plan`: one plan run and where its time went.
+pub fn bench_plan(a: &PlanArgs) -> Result<()> {
+    let mut spec = a.to_spec()?;
+    let temp = spec
+        .out
+        .is_none()
+        .then(|| std::env::temp_dir().join(format!("pertaudit-bench-plan-{}", std::process::id())));
+    if let Some(t) = &temp {
+        let _ = std::fs::remove_dir_all(t);
+        spec.out = Some(t.clone());
+    }
+    let clock = std::time::Instant::now();
+    let o = run_plan(&spec, &Bars::new());
+    let wall = clock.elapsed().as_secs_f64();
+    if let Some(t) = &temp {
+        let _ = std::fs::remove_dir_all(t);
+    }
+    let o = o?;
+    let jobs = o.seeds.len() * o.strategies.len();
+    outln!(
+        "plan: {} strategies × {} seeds = {jobs} jobs; {:.2} s wall; prior embeddings {}",
+        o.strategies.len(),
+        o.seeds.len(),
+        wall,
+        if o.prior_cache_hit {
+            "from the cache"
+        } else {
+            "computed (now cached)"
+        }
+    );
+    for (phase, secs) in &o.timings {
+        outln!(
+            "  {phase:<11} {secs:>8.2} s  {:>5.1} %",
+            100.0 * secs / wall.max(1e-9)
+        );
+    }
+    if let Some(kb) = peak_rss_kb() {
+        outln!("  peak RSS    {:>8.1} MB", kb as f64 / 1024.0);
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), when known.
+fn peak_rss_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 pub fn print_plan(o: &PlanOutcome) -> Result<()> {
     let label = format!("{PRIMARY_METRIC}: {}", o.response.pearson_label());
     out!("{}", curve_table(&o.curve, &o.strategies, &label));

@@ -3,6 +3,7 @@
 //! run files (atomic writes, hashes, canonical JSON, typed rows).
 
 pub mod annotation;
+pub mod cache;
 pub mod fetch;
 pub mod h5ad;
 pub mod inspect;

@@ -43,6 +43,12 @@ pub struct PlanOutcome {
     pub response: crate::screen::Response,
     /// Mean skill over seeds per (strategy, round), and the cells where it is negative.
     pub skill: Vec<active::CurvePoint>,
+    /// Wall seconds per phase (load, hash, priors, gram, loop, statistics, output), for
+    /// `bench plan`;
+    /// never written to a run file.
+    pub timings: Vec<(&'static str, f64)>,
+    /// Whether the prior embeddings came from the cache.
+    pub prior_cache_hit: bool,
 }
 
 impl PlanOutcome {
@@ -73,20 +79,25 @@ struct PlanInputs {
     cross_screen: Option<Screen>,
 }
 
-fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
+/// The spec's own consistency checks that need no file.
+fn check_spec(a: &PlanSpec) -> Result<()> {
     for s in &a.strategies {
         if s.arm().is_some() && a.llm_model.is_none() {
             bail!("--strategies: {s} needs --llm-model FILE.toml (e.g. judges/local-smollm.toml)");
         }
     }
-    if a.shortlist_factor < 1 {
-        bail!("--shortlist-factor must be at least 1");
-    }
-    let opts = LoadOptions {
-        control: a.control.clone(),
-        control_vector: a.control_vector.clone(),
-    };
-    let screen = screen_file::load(&a.screen, &opts)?;
+    Ok(())
+}
+
+/// Every input but the screen: the pathway, network, annotations and cross screen.
+type Others = (
+    GeneSet,
+    Option<Network>,
+    Option<Annotations>,
+    Option<Screen>,
+);
+
+fn load_others(a: &PlanSpec) -> Result<Others> {
     let sets = GeneSets::load(&a.pathways)?;
     let pathway = sets.find(&a.pathway)?.clone();
     let network = a
@@ -114,6 +125,20 @@ fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
         .as_deref()
         .map(|p| screen_file::load(p, &LoadOptions::default()))
         .transpose()?;
+    Ok((pathway, network, annotations, cross_screen))
+}
+
+fn screen_options(a: &PlanSpec) -> LoadOptions {
+    LoadOptions {
+        control: a.control.clone(),
+        control_vector: a.control_vector.clone(),
+    }
+}
+
+fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
+    check_spec(a)?;
+    let screen = screen_file::load(&a.screen, &screen_options(a))?;
+    let (pathway, network, annotations, cross_screen) = load_others(a)?;
     Ok(PlanInputs {
         screen,
         pathway,
@@ -143,19 +168,7 @@ struct Prepared {
 fn prepare(a: &PlanSpec) -> Result<Prepared> {
     a.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let inputs = load_inputs(a)?;
-    let cfg = LoopConfig {
-        rounds: a.rounds,
-        batch: a.batch,
-        initial: a.initial.unwrap_or(a.batch),
-        test_fraction: a.test_fraction,
-        ensemble: EnsembleConfig {
-            members: a.members,
-            lambda: a.lambda,
-            pca_dim: a.pca_dim,
-            feature_fraction: a.feature_fraction,
-            predictor: a.predictor,
-        },
-    };
+    let cfg = loop_config(a);
     let seeds: Vec<u64> = (0..a.seeds as u64).map(|i| a.seed + i).collect();
     let splits: Vec<Split> = seeds
         .iter()
@@ -179,14 +192,75 @@ pub fn check(a: &PlanSpec) -> Result<()> {
     prepare(a).map(|_| ())
 }
 
+/// [`check`] for many specs, loading each distinct screen once (an audit's pathways of one
+/// screen share it); every other input is loaded per spec, as a run would.
+pub fn check_all(specs: &[PlanSpec]) -> Result<()> {
+    type Key = (PathBuf, Option<String>, Option<PathBuf>);
+    let mut screens: Vec<(Key, Screen)> = Vec::new();
+    for a in specs {
+        a.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        check_spec(a)?;
+        let key = (
+            a.screen.clone(),
+            a.control.clone(),
+            a.control_vector.clone(),
+        );
+        let at = match screens.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                screens.push((key, screen_file::load(&a.screen, &screen_options(a))?));
+                screens.len() - 1
+            }
+        };
+        let (pathway, ..) = load_others(a)?;
+        let cfg = loop_config(a);
+        for i in 0..a.seeds as u64 {
+            active::split(&screens[at].1.targets, &pathway, a.seed + i, &cfg)
+                .with_context(|| format!("{}", a.screen.display()))?;
+        }
+        if let Some(p) = &a.llm_model {
+            crate::llm::ModelConfig::load(p)?;
+        }
+    }
+    Ok(())
+}
+
+/// The loop settings of a spec.
+fn loop_config(a: &PlanSpec) -> LoopConfig {
+    LoopConfig {
+        rounds: a.rounds,
+        batch: a.batch,
+        initial: a.initial.unwrap_or(a.batch),
+        test_fraction: a.test_fraction,
+        ensemble: EnsembleConfig {
+            members: a.members,
+            lambda: a.lambda,
+            pca_dim: a.pca_dim,
+            feature_fraction: a.feature_fraction,
+            predictor: a.predictor,
+        },
+    }
+}
+
 /// One plan run. `progress` sees one phase of (jobs × (rounds + 1)) steps.
 pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
+    let clock = std::time::Instant::now();
+    let mut timings: Vec<(&'static str, f64)> = Vec::new();
+    let mut lap = {
+        let mut last = clock;
+        move |name: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+            let now = std::time::Instant::now();
+            timings.push((name, (now - last).as_secs_f64()));
+            last = now;
+        }
+    };
     let Prepared {
         inputs,
         cfg,
         seeds,
         splits,
     } = prepare(a)?;
+    lap("load", &mut timings);
     let screen = &inputs.screen;
     let names = a.strategy_names();
 
@@ -205,6 +279,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             inputs_json.insert(k.into(), input_entry(p)?);
         }
     }
+    lap("hash", &mut timings);
     let n_members = screen
         .targets
         .iter()
@@ -245,14 +320,46 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         _ => None,
     };
     let prior_cfg = PriorConfig { dim: a.prior_dim };
-    let mut priors = prior::build(
+    // The embeddings depend on the targets, the network and GO files, the edge threshold and
+    // the dimension (and the algorithm's version): the cache key hashes exactly those.
+    let prior_key = {
+        let mut k = format!(
+            "prior-embeddings v1\ndim {}\nmin_score {}\n",
+            a.prior_dim,
+            a.min_score.to_bits()
+        );
+        for name in ["network", "go"] {
+            // The files' hashes, as recorded for config.json above.
+            if let Some(h) = config["inputs"][name]["sha256"].as_str() {
+                k += &format!("{name} {h}\n");
+            }
+        }
+        k += &screen.targets.join("\n");
+        sha256_bytes(k.as_bytes())
+    };
+    let cached = crate::data::cache::load(&prior_key);
+    let prior_cache_hit = cached.is_some();
+    let parts = match cached {
+        Some(parts) => parts,
+        None => {
+            let parts = prior::embeddings(
+                &screen.targets,
+                inputs.network.as_ref(),
+                inputs.annotations.as_ref(),
+                &prior_cfg,
+            )
+            .context("building prior embeddings")?;
+            crate::data::cache::store(&prior_key, &parts);
+            parts
+        }
+    };
+    let mut priors = prior::assemble(
         screen,
         &inputs.pathway,
         inputs.network.as_ref(),
         inputs.annotations.as_ref(),
-        &prior_cfg,
-    )
-    .context("building prior embeddings")?;
+        parts,
+    );
     if let Some(other) = &inputs.cross_screen {
         let kernel = prior::cross_screen_kernel(screen, other);
         if a.cross_embedding {
@@ -331,7 +438,9 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             _ => strategy::builtin(kind).expect("a built-in strategy"),
         }
     };
+    lap("priors", &mut timings);
     let ws = Workspace::new(screen, &priors.embedding);
+    lap("gram", &mut timings);
     let jobs: Vec<(usize, usize)> = (0..splits.len())
         .flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k)))
         .collect();
@@ -370,6 +479,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         }
     });
     progress.done();
+    lap("loop", &mut timings);
     let mut rounds = Vec::new();
     let mut selections = Vec::new();
     for r in results.into_inner().expect("results") {
@@ -377,7 +487,6 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         rounds.extend(r);
         selections.extend(s);
     }
-    write_plan_outputs(&out, &config, &names, &splits, &rounds, &selections, screen)?;
     let curve = active::learning_curve(&rounds, &names, |r| r.model.pearson_delta);
     let skill_curve = active::learning_curve(&rounds, &names, skill);
     let cmp = comparison::compare(
@@ -387,10 +496,13 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         |r| r.model.pearson_delta,
         0.05,
     );
+    lap("statistics", &mut timings);
+    write_plan_outputs(&out, &config, &names, &splits, &rounds, &selections, screen)?;
     write_atomic(
         &out.join("comparison.json"),
         (serde_json::to_string_pretty(&cmp)? + "\n").as_bytes(),
     )?;
+    lap("output", &mut timings);
     Ok(PlanOutcome {
         out,
         run_id,
@@ -403,6 +515,8 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         comparison: cmp,
         response: screen.response,
         skill: skill_curve,
+        timings,
+        prior_cache_hit,
     })
 }
 

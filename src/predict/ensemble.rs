@@ -111,7 +111,58 @@ impl<'a> Workspace<'a> {
 
 /// `Y Yᵀ`, rows split over the available cores; each entry is one dot product in a fixed
 /// order, so the result does not depend on the thread count.
+///
+/// A mostly-zero `Y` (labelled pairs: 99.7 % zeros on PerturbQA K562) takes a sparse path:
+/// each row's non-zeros in column order, entries by merging two such lists. The non-zero
+/// products are added in the same order as the dense product adds them and the zero products
+/// it skips are exact no-ops, so the result is the same bits (a zero entry is +0.0 either way).
 pub fn gram_matrix(y: &Mat) -> Mat {
+    let nonzero = y.data.iter().filter(|v| **v != 0.0).count();
+    // A merge step costs a few multiply-adds: below ~5 % non-zeros merging wins.
+    if (nonzero as f64) < 0.05 * y.data.len() as f64 {
+        return sparse_gram(y);
+    }
+    dense_gram(y)
+}
+
+fn sparse_gram(y: &Mat) -> Mat {
+    let n = y.rows;
+    let rows: Vec<Vec<(usize, f64)>> = (0..n)
+        .map(|i| {
+            y.row(i)
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(j, v)| (j, *v))
+                .collect()
+        })
+        .collect();
+    let mut g = Mat::zeros(n, n);
+    for i in 0..n {
+        for j in 0..=i {
+            let (a, b) = (&rows[i], &rows[j]);
+            let (mut p, mut q) = (0, 0);
+            let mut s = 0.0f64;
+            while p < a.len() && q < b.len() {
+                match a[p].0.cmp(&b[q].0) {
+                    std::cmp::Ordering::Less => p += 1,
+                    std::cmp::Ordering::Greater => q += 1,
+                    std::cmp::Ordering::Equal => {
+                        s += a[p].1 * b[q].1;
+                        p += 1;
+                        q += 1;
+                    }
+                }
+            }
+            let s = if s == 0.0 { 0.0 } else { s };
+            g.set(i, j, s);
+            g.set(j, i, s);
+        }
+    }
+    g
+}
+
+fn dense_gram(y: &Mat) -> Mat {
     let n = y.rows;
     let threads = std::thread::available_parallelism()
         .map(|t| t.get())
@@ -785,6 +836,31 @@ mod tests {
         assert_eq!(
             fa.closed_form_bald(&[4, 5], 2).unwrap(),
             fb.closed_form_bald(&[4, 5], 2).unwrap()
+        );
+    }
+
+    /// The sparse path gives the dense path's bits.
+    #[test]
+    fn sparse_gram_is_the_dense_gram() {
+        let mut rng = stream(9, "gram");
+        let y = Mat::from_vec(
+            30,
+            50,
+            (0..1500)
+                .map(|_| {
+                    let u: f64 = rng.random_range(0.0..1.0);
+                    if u < 0.9 {
+                        0.0
+                    } else {
+                        rng.random_range(-2.0..2.0)
+                    }
+                })
+                .collect(),
+        );
+        let (s, d) = (sparse_gram(&y), dense_gram(&y));
+        assert_eq!(
+            s.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            d.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
     }
 

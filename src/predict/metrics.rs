@@ -60,9 +60,17 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
 
 /// Indices of the `k` largest |values| (ties broken by index).
 pub fn top_k_abs(v: &[f64], k: usize) -> Vec<usize> {
+    let order = |i: &usize, j: &usize| v[*j].abs().total_cmp(&v[*i].abs()).then(i.cmp(j));
     let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&i, &j| v[j].abs().total_cmp(&v[i].abs()).then(i.cmp(&j)));
-    idx.truncate(k);
+    // A selection (linear) then a sort of the k chosen: the same k indices in the same order
+    // as sorting everything, since the order is total.
+    if k < idx.len() {
+        if k > 0 {
+            idx.select_nth_unstable_by(k - 1, order);
+        }
+        idx.truncate(k);
+    }
+    idx.sort_by(order);
     idx
 }
 
@@ -89,12 +97,16 @@ pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledP
     let n = test.len().max(1) as f64;
     let (mut auroc_de, mut auprc_de, mut direction_accuracy) = (f64::NAN, f64::NAN, f64::NAN);
     if let Some(labels) = labels {
-        let row_of: std::collections::HashMap<usize, usize> =
-            test.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+        // Row of each scored perturbation, by perturbation index (a table, not a hash: every
+        // labelled pair is looked up).
+        let mut row_of = vec![usize::MAX; truth.rows];
+        for (r, &p) in test.iter().enumerate() {
+            row_of[p] = r;
+        }
         let mut scored = Vec::new();
         let (mut right, mut total) = (0.0, 0usize);
         for lp in labels {
-            if let Some(&r) = row_of.get(&(lp.pert as usize)) {
+            if let Some(&r) = row_of.get(lp.pert as usize).filter(|r| **r != usize::MAX) {
                 let y = pred.get(r, lp.gene as usize);
                 scored.push((y.abs(), lp.de));
                 if let (true, Some(up)) = (lp.de, lp.up) {
@@ -177,6 +189,23 @@ pub fn average_precision(scored: &[(f64, bool)]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The selection-based top-k equals sorting everything, ties and all.
+    #[test]
+    fn top_k_matches_a_full_sort() {
+        let full = |v: &[f64], k: usize| {
+            let mut idx: Vec<usize> = (0..v.len()).collect();
+            idx.sort_by(|&i, &j| v[j].abs().total_cmp(&v[i].abs()).then(i.cmp(&j)));
+            idx.truncate(k);
+            idx
+        };
+        let v: Vec<f64> = (0..200)
+            .map(|i| ((i * 37 % 11) as f64 - 5.0) * if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        for k in [0, 1, 5, 20, 199, 200, 300] {
+            assert_eq!(top_k_abs(&v, k), full(&v, k), "k = {k}");
+        }
+    }
 
     #[test]
     fn auroc_and_ap_match_sklearn() {

@@ -169,23 +169,49 @@ pub fn build(
     ann: Option<&Annotations>,
     cfg: &PriorConfig,
 ) -> Result<Priors, LinalgError> {
-    let n = screen.n_perts();
-    let mut kernels = Vec::new();
-    let mut parts: Vec<Mat> = Vec::new();
+    let parts = embeddings(&screen.targets, net, ann, cfg)?;
+    Ok(assemble(screen, pathway, net, ann, parts))
+}
+
+/// The named spectral embeddings (`string`, `go`) of the perturbations' targets: the costly,
+/// pathway-independent part of the priors (what a cache may keep).
+pub fn embeddings(
+    targets: &[String],
+    net: Option<&Network>,
+    ann: Option<&Annotations>,
+    cfg: &PriorConfig,
+) -> Result<Vec<(String, Mat)>, LinalgError> {
+    let mut parts = Vec::new();
     if let Some(net) = net {
-        let e = string_embedding(&screen.targets, net, cfg.dim)?;
-        kernels.push(("string".to_string(), cosine_kernel(&e)));
-        parts.push(e);
+        parts.push((
+            "string".to_string(),
+            string_embedding(targets, net, cfg.dim)?,
+        ));
     }
     if let Some(ann) = ann.filter(|a| !a.go.is_empty()) {
-        let e = go_embedding(&screen.targets, ann, cfg.dim)?;
-        kernels.push(("go".to_string(), cosine_kernel(&e)));
-        parts.push(e);
+        parts.push(("go".to_string(), go_embedding(targets, ann, cfg.dim)?));
     }
-    let d: usize = parts.iter().map(|p| p.cols).sum();
+    Ok(parts)
+}
+
+/// The priors from their embeddings (see [`embeddings`]): kernels, the concatenated
+/// embedding, and the pathway-specific closeness and neighbourhood.
+pub fn assemble(
+    screen: &Screen,
+    pathway: &GeneSet,
+    net: Option<&Network>,
+    ann: Option<&Annotations>,
+    parts: Vec<(String, Mat)>,
+) -> Priors {
+    let n = screen.n_perts();
+    let kernels: Vec<(String, Mat)> = parts
+        .iter()
+        .map(|(name, e)| (name.clone(), cosine_kernel(e)))
+        .collect();
+    let d: usize = parts.iter().map(|(_, p)| p.cols).sum();
     let mut embedding = Mat::zeros(n, d);
     let mut off = 0;
-    for p in &parts {
+    for (_, p) in &parts {
         for i in 0..n {
             embedding.row_mut(i)[off..off + p.cols].copy_from_slice(p.row(i));
         }
@@ -224,12 +250,12 @@ pub fn build(
                 })
         })
         .collect();
-    Ok(Priors {
+    Priors {
         kernels,
         embedding,
         closeness,
         neighbourhood,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -81,11 +81,23 @@ impl Default for EngineOptions {
         EngineOptions {
             n_ctx: 8192,
             slots: 4,
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            threads: default_threads(),
         }
     }
+}
+
+/// Worker threads of the embedded model: `PERTAUDIT_LLM_THREADS` when set (a positive
+/// integer), else every core.
+pub fn default_threads() -> usize {
+    std::env::var("PERTAUDIT_LLM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| (1..=256).contains(&n))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
 }
 
 impl Engine {
