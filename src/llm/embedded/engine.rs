@@ -86,18 +86,25 @@ impl Default for EngineOptions {
     }
 }
 
-/// Worker threads of the embedded model: `PERTAUDIT_LLM_THREADS` when set (a positive
-/// integer), else every core.
+/// Worker threads of the embedded model: one, unless `PERTAUDIT_LLM_THREADS` says otherwise.
+///
+/// One, fixed, for two reasons, both measured on 2 cores:
+/// - **Answers depend on the thread count.** ggml splits each product across its threads, and
+///   the demo run with 1 thread gave other greedy answers than with 2 (its ledger and report
+///   differ). The old default, every core, made a run's answers depend on the machine's core
+///   count; a fixed count makes them the same on every machine of the same instruction set
+///   (the demo's promise). An override changes answers (a replay from the ledger does not).
+/// - **Load.** ggml's threads meet at a barrier after every operation, so one descheduled thread
+///   stalls the rest: 12 prompts of 64 tokens took 4.85 s with 2 threads alone but 15.8 s beside
+///   one CPU-bound process (3.3×, more than the competitor's share); 1 thread took 5.9 s alone
+///   and 6.9 s beside it (1.17×). OpenMP's passive waiting made 2 threads slower still alone
+///   (13.7 s).
 pub fn default_threads() -> usize {
     std::env::var("PERTAUDIT_LLM_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| (1..=256).contains(&n))
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        })
+        .unwrap_or(1)
 }
 
 impl Engine {
