@@ -168,16 +168,7 @@ struct Prepared {
 fn prepare(a: &PlanSpec) -> Result<Prepared> {
     a.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let inputs = load_inputs(a)?;
-    let cfg = loop_config(a);
-    let seeds: Vec<u64> = (0..a.seeds as u64).map(|i| a.seed + i).collect();
-    let splits: Vec<Split> = seeds
-        .iter()
-        .map(|&s| active::split(&inputs.screen.targets, &inputs.pathway, s, &cfg))
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{}", a.screen.display()))?;
-    if let Some(p) = &a.llm_model {
-        crate::llm::ModelConfig::load(p)?;
-    }
+    let (cfg, seeds, splits) = plan_splits(a, &inputs.screen.targets, &inputs.pathway)?;
     Ok(Prepared {
         inputs,
         cfg,
@@ -186,14 +177,31 @@ fn prepare(a: &PlanSpec) -> Result<Prepared> {
     })
 }
 
-/// Load and check everything a plan spec names (files, settings, the budget against each
-/// seed's pool) without running or writing anything: an audit's preflight.
-pub fn check(a: &PlanSpec) -> Result<()> {
-    prepare(a).map(|_| ())
+/// The loop settings, seeds and each seed's split (which checks the pathway's members and the
+/// budget against the pool), and the planner's model file read: what `prepare` and `check_all`
+/// both need once the inputs are loaded.
+fn plan_splits(
+    a: &PlanSpec,
+    targets: &[String],
+    pathway: &GeneSet,
+) -> Result<(LoopConfig, Vec<u64>, Vec<Split>)> {
+    let cfg = loop_config(a);
+    let seeds: Vec<u64> = (0..a.seeds as u64).map(|i| a.seed + i).collect();
+    let splits: Vec<Split> = seeds
+        .iter()
+        .map(|&s| active::split(targets, pathway, s, &cfg))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}", a.screen.display()))?;
+    if let Some(p) = &a.llm_model {
+        crate::llm::ModelConfig::load(p)?;
+    }
+    Ok((cfg, seeds, splits))
 }
 
-/// [`check`] for many specs, loading each distinct screen once (an audit's pathways of one
-/// screen share it); every other input is loaded per spec, as a run would.
+/// Load and check everything the plan specs name (files, settings, the budget against each
+/// seed's pool) without running or writing anything: an audit's preflight. Each distinct
+/// screen is loaded once (an audit's pathways of one screen share it); every other input is
+/// loaded per spec, as a run would.
 pub fn check_all(specs: &[PlanSpec]) -> Result<()> {
     type Key = (PathBuf, Option<String>, Option<PathBuf>);
     let mut screens: Vec<(Key, Screen)> = Vec::new();
@@ -213,14 +221,7 @@ pub fn check_all(specs: &[PlanSpec]) -> Result<()> {
             }
         };
         let (pathway, ..) = load_others(a)?;
-        let cfg = loop_config(a);
-        for i in 0..a.seeds as u64 {
-            active::split(&screens[at].1.targets, &pathway, a.seed + i, &cfg)
-                .with_context(|| format!("{}", a.screen.display()))?;
-        }
-        if let Some(p) = &a.llm_model {
-            crate::llm::ModelConfig::load(p)?;
-        }
+        plan_splits(a, &screens[at].1.targets, &pathway)?;
     }
     Ok(())
 }

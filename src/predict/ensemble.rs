@@ -390,27 +390,18 @@ impl FittedEnsemble {
         let all: Vec<usize> = pool.iter().chain(targets).copied().collect();
         let (zs, mut inv, _) = self.design(&all)?;
         let (xs, ts) = zs.split_at(pool.len());
-        let d = self.features.cols;
-        let mv = |m: &Mat, v: &[f64]| -> Vec<f64> {
-            (0..d)
-                .map(|a| crate::numeric::linalg::dot(m.row(a), v))
-                .collect()
-        };
-        let before: f64 = ts
-            .iter()
-            .map(|t| crate::numeric::linalg::dot(&mv(&inv, t), t))
-            .sum();
+        let before: f64 = ts.iter().map(|t| quad(&inv, t).1).sum();
         let mut taken = vec![false; pool.len()];
         let mut picks = Vec::with_capacity(batch);
         for _ in 0..batch.min(pool.len()) {
             // u_t = G⁻¹ z_t; the reduction of x is Σ_t (u_t·x)² / (1 + xᵀG⁻¹x).
-            let us: Vec<Vec<f64>> = ts.iter().map(|t| mv(&inv, t)).collect();
+            let us: Vec<Vec<f64>> = ts.iter().map(|t| quad(&inv, t).0).collect();
             let mut best: Option<(usize, f64)> = None;
             for (i, x) in xs.iter().enumerate() {
                 if taken[i] {
                     continue;
                 }
-                let q = crate::numeric::linalg::dot(&mv(&inv, x), x);
+                let q = quad(&inv, x).1;
                 let num: f64 = us
                     .iter()
                     .map(|u| crate::numeric::linalg::dot(u, x).powi(2))
@@ -423,13 +414,7 @@ impl FittedEnsemble {
             let Some((i, r)) = best else { break };
             taken[i] = true;
             picks.push((i, r));
-            let w = mv(&inv, &xs[i]);
-            let q = crate::numeric::linalg::dot(&w, &xs[i]);
-            for a in 0..d {
-                for b in 0..d {
-                    inv.data[a * d + b] -= w[a] * w[b] / (1.0 + q);
-                }
-            }
+            condition_on(&mut inv, &xs[i]);
         }
         Ok((picks, before))
     }
@@ -447,14 +432,6 @@ impl FittedEnsemble {
         batch: usize,
     ) -> Result<ClosedFormBald, LinalgError> {
         let (zs, mut inv, n) = self.design(pool)?;
-        let d = self.features.cols;
-        let quad = |inv: &Mat, v: &[f64]| -> (Vec<f64>, f64) {
-            let w: Vec<f64> = (0..d)
-                .map(|a| crate::numeric::linalg::dot(inv.row(a), v))
-                .collect();
-            let q = crate::numeric::linalg::dot(&w, v);
-            (w, q)
-        };
         let mut h: Vec<f64> = zs.iter().map(|v| quad(&inv, v).1 + 1.0 / n).collect();
         let leverage = h.clone();
         let mut taken = vec![false; pool.len()];
@@ -469,13 +446,7 @@ impl FittedEnsemble {
             let Some((i, hi)) = best else { break };
             taken[i] = true;
             picks.push((i, hi));
-            // (G + z zᵀ)⁻¹ = G⁻¹ − (G⁻¹z)(G⁻¹z)ᵀ / (1 + zᵀG⁻¹z)
-            let (w, q) = quad(&inv, &zs[i]);
-            for a in 0..d {
-                for b in 0..d {
-                    inv.data[a * d + b] -= w[a] * w[b] / (1.0 + q);
-                }
-            }
+            condition_on(&mut inv, &zs[i]);
             for (j, v) in zs.iter().enumerate() {
                 if !taken[j] {
                     h[j] = quad(&inv, v).1 + 1.0 / n;
@@ -673,6 +644,27 @@ pub fn fit(
         lambda: cfg.lambda,
         oob,
     })
+}
+
+/// `(G⁻¹v, vᵀG⁻¹v)` for a symmetric `G⁻¹` (the closed-form posterior's quadratic form).
+fn quad(inv: &Mat, v: &[f64]) -> (Vec<f64>, f64) {
+    let w: Vec<f64> = (0..inv.rows)
+        .map(|a| crate::numeric::linalg::dot(inv.row(a), v))
+        .collect();
+    let q = crate::numeric::linalg::dot(&w, v);
+    (w, q)
+}
+
+/// Condition the posterior on measuring `v` (Sherman–Morrison):
+/// `(G + v vᵀ)⁻¹ = G⁻¹ − (G⁻¹v)(G⁻¹v)ᵀ / (1 + vᵀG⁻¹v)`.
+fn condition_on(inv: &mut Mat, v: &[f64]) {
+    let (w, q) = quad(inv, v);
+    let d = inv.rows;
+    for a in 0..d {
+        for b in 0..d {
+            inv.data[a * d + b] -= w[a] * w[b] / (1.0 + q);
+        }
+    }
 }
 
 /// The mean-of-training baseline: predicts the average training response for everything.
