@@ -236,7 +236,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     if a.requests == 0 || a.concurrency == 0 {
         bail!("--requests and --concurrency must be positive");
     }
-    let dir = tempfile_dir()?;
+    let dir = crate::cli::bench_dir("llm")?;
     let rt = runtime()?;
     let ideal = a.requests as f64 * a.delay_ms as f64 / 1000.0 / a.concurrency as f64;
     let (wall, attempts) = rt.block_on(async {
@@ -274,12 +274,4 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
         a.requests, a.concurrency, a.delay_ms, wall, ideal, (wall / ideal - 1.0) * 100.0, attempts, v.records
     );
     Ok(())
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!("pertaudit-bench-{}", std::process::id()));
-    if d.exists() {
-        std::fs::remove_dir_all(&d)?;
-    }
-    Ok(d)
 }

@@ -95,3 +95,13 @@ fn simulate(a: &crate::cli::args::SimulateArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// A fresh scratch folder for a benchmark (`pertaudit-bench-<what>-<pid>` in the temp dir,
+/// emptied if a previous run of this PID left one).
+fn bench_dir(what: &str) -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("pertaudit-bench-{what}-{}", std::process::id()));
+    if d.exists() {
+        std::fs::remove_dir_all(&d)?;
+    }
+    Ok(d)
+}

@@ -63,12 +63,11 @@ pub fn plan(a: &PlanArgs) -> Result<()> {
 /// `bench plan`: one plan run and where its time went.
 pub fn bench_plan(a: &PlanArgs) -> Result<()> {
     let mut spec = a.to_spec()?;
-    let temp = spec
-        .out
-        .is_none()
-        .then(|| std::env::temp_dir().join(format!("pertaudit-bench-plan-{}", std::process::id())));
+    let temp = match spec.out {
+        Some(_) => None,
+        None => Some(crate::cli::bench_dir("plan")?),
+    };
     if let Some(t) = &temp {
-        let _ = std::fs::remove_dir_all(t);
         spec.out = Some(t.clone());
     }
     let clock = std::time::Instant::now();

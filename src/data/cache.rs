@@ -14,6 +14,16 @@ use std::path::PathBuf;
 
 const MAGIC: &[u8; 16] = b"pertaudit-mats-1";
 
+/// The user's cache folder for pertaudit: `$XDG_CACHE_HOME/pertaudit`, else
+/// `~/.cache/pertaudit` (`None` without either). Model weights and prior embeddings live under it.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|b| b.join("pertaudit"))
+}
+
 /// The cache folder, or `None` when disabled.
 pub fn dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("PERTAUDIT_CACHE_DIR") {
@@ -22,10 +32,7 @@ pub fn dir() -> Option<PathBuf> {
         }
         return Some(PathBuf::from(d));
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("pertaudit").join("priors"))
+    Some(user_cache_dir()?.join("priors"))
 }
 
 fn encode(mats: &[(String, Mat)]) -> Vec<u8> {

@@ -31,12 +31,9 @@ pub fn model_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("PERTAUDIT_MODEL_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("pertaudit").join("models")
+    crate::data::cache::user_cache_dir()
+        .unwrap_or_else(|| PathBuf::from(".cache").join("pertaudit"))
+        .join("models")
 }
 
 pub fn default_model_path() -> PathBuf {
