@@ -12,13 +12,7 @@ const STRATEGIES: &str =
 
 /// A simulated screen in `dir` (its files), small enough to plan in seconds.
 fn simulated(dir: &Path) {
-    let c = pertaudit::data::simulate::SimConfig {
-        seed: 3,
-        background: 60,
-        readouts: 120,
-        ..Default::default()
-    };
-    pertaudit::data::simulate::write_files(dir, &c).unwrap();
+    crate::util::simulated(dir, 3, 60, 120);
 }
 
 /// Rewrite the rows of `perts` in `screen.tsv`: every value replaced by a seeded draw.

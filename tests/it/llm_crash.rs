@@ -3,7 +3,6 @@
 
 use crate::util::bin_path as bin;
 use pertaudit::llm::ledger::{self, Entry, Status};
-use pertaudit::llm::scripted::ScriptedServer;
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,33 +21,10 @@ fn answered_bodies(run: &Path) -> HashSet<String> {
 
 #[test]
 fn sigkill_then_resume_loses_nothing_and_repays_nothing() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(ScriptedServer::start(Duration::from_millis(40)))
-        .unwrap();
+    let (_rt, server) = crate::util::scripted_server_with(Duration::from_millis(40), 2);
     let d = tempfile::tempdir().unwrap();
-    let model = d.path().join("judge.toml");
-    std::fs::write(
-        &model,
-        format!(
-            "provider = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\nconcurrency = 4\n",
-            server.base_url()
-        ),
-    )
-    .unwrap();
     let n = 150;
-    let reqs = d.path().join("requests.jsonl");
-    std::fs::write(
-        &reqs,
-        (0..n)
-            .map(|i| format!("{{\"id\": \"t{i}\", \"messages\": [{{\"role\": \"user\", \"content\": \"task {i}\"}}]}}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let (model, reqs) = crate::util::query_inputs(d.path(), "judge.toml", &server.base_url(), n, 4);
     let run = d.path().join("run");
     let out = d.path().join("answers.jsonl");
     let query = || {

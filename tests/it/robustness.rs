@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn run_in(args: &[&str], cwd: &Path) -> Output {
+fn run_in<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &Path) -> Output {
     Command::new(bin())
         .args(args)
         .current_dir(cwd)
@@ -19,12 +19,38 @@ fn run_in(args: &[&str], cwd: &Path) -> Output {
 }
 
 /// The command fails with exit 2 and one `error:` line (no panic); returns that line.
-fn fails(args: &[&str], cwd: &Path) -> String {
+fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], cwd: &Path) -> String {
     let o = run_in(args, cwd);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(2), "pertaudit {args:?}: {err}");
     one_error_line(&err, &args);
     err
+}
+
+/// `plan` on the small simulated screen in `data/` (see [`simulated`]): gene sets `gmt`, one
+/// round of 4, one seed, into `out`, then `extra`.
+fn small_plan(gmt: &str, out: &str, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "plan",
+        "--screen",
+        "data/screen.tsv",
+        "--pathways",
+        gmt,
+        "--pathway",
+        "SIM_PATHWAY_1",
+        "--rounds",
+        "1",
+        "--batch",
+        "4",
+        "--seeds",
+        "1",
+        "--out",
+        out,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
 }
 
 fn one_error_line(err: &str, what: &dyn std::fmt::Debug) {
@@ -43,36 +69,12 @@ fn one_error_line(err: &str, what: &dyn std::fmt::Debug) {
 }
 
 fn server(delay_ms: u64) -> (tokio::runtime::Runtime, ScriptedServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let s = rt
-        .block_on(ScriptedServer::start(Duration::from_millis(delay_ms)))
-        .unwrap();
-    (rt, s)
+    crate::util::scripted_server_with(Duration::from_millis(delay_ms), 2)
 }
 
 /// A model file and `n` requests for `pertaudit query`.
 fn query_inputs(d: &Path, base_url: &str, n: usize) -> (PathBuf, PathBuf) {
-    let model = d.join("m.toml");
-    std::fs::write(
-        &model,
-        format!(
-            "provider = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"m\"\nconcurrency = 2\n"
-        ),
-    )
-    .unwrap();
-    let reqs = d.join("requests.jsonl");
-    std::fs::write(
-        &reqs,
-        (0..n)
-            .map(|i| format!("{{\"id\": \"t{i}\", \"messages\": [{{\"role\": \"user\", \"content\": \"task {i}\"}}]}}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
-    (model, reqs)
+    crate::util::query_inputs(d, "m.toml", base_url, n, 2)
 }
 
 fn query(model: &Path, reqs: &Path, run: &Path) -> Command {
@@ -193,13 +195,7 @@ fn a_cut_ledger_is_caught_refused_and_repaired() {
 
 /// A small simulated screen and its files.
 fn simulated(dir: &Path) {
-    let c = pertaudit::data::simulate::SimConfig {
-        seed: 5,
-        background: 40,
-        readouts: 60,
-        ..Default::default()
-    };
-    pertaudit::data::simulate::write_files(dir, &c).unwrap();
+    crate::util::simulated(dir, 5, 40, 60);
 }
 
 fn audit_config(design: &str) -> String {
@@ -299,27 +295,7 @@ fn settings_out_of_range_are_refused_at_once() {
         let e = fails(&["blind", "somerun", "--alpha", alpha, "--out", "t"], dir);
         assert!(e.contains("--alpha"), "{e}");
     }
-    let plan = |extra: &[&str]| {
-        let mut a = vec![
-            "plan",
-            "--screen",
-            "data/screen.tsv",
-            "--pathways",
-            "data/pathways.gmt",
-            "--pathway",
-            "SIM_PATHWAY_1",
-            "--rounds",
-            "1",
-            "--batch",
-            "4",
-            "--seeds",
-            "1",
-            "--out",
-            "p",
-        ];
-        a.extend_from_slice(extra);
-        fails(&a, dir)
-    };
+    let plan = |extra: &[&str]| fails(&small_plan("data/pathways.gmt", "p", extra), dir);
     for (flag, v) in [
         ("--rounds", "0"),
         ("--pca-dim", "0"),
@@ -398,28 +374,13 @@ fn a_closed_pipe_exits_quietly() {
         verdicts += &format!("i{i},j,ab,x,y,A\ni{i},j,ba,x,y,B\n");
     }
     std::fs::write(dir.join("v.csv"), verdicts).unwrap();
-    let cases: Vec<Vec<&str>> = vec![
-        vec!["data", "list"],
-        vec!["stats", "--verdicts", "v.csv", "--resamples", "200"],
-        vec!["simulate", "--out", "sim2"],
-        vec![
-            "plan",
-            "--screen",
-            "data/screen.tsv",
-            "--pathways",
-            "data/pathways.gmt",
-            "--pathway",
-            "SIM_PATHWAY_1",
-            "--rounds",
-            "1",
-            "--batch",
-            "4",
-            "--seeds",
-            "1",
-            "--out",
-            "p",
-        ],
-        vec!["inspect", "data/screen.tsv"],
+    let words = |w: &[&str]| w.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    let cases: Vec<Vec<String>> = vec![
+        words(&["data", "list"]),
+        words(&["stats", "--verdicts", "v.csv", "--resamples", "200"]),
+        words(&["simulate", "--out", "sim2"]),
+        small_plan("data/pathways.gmt", "p", &[]),
+        words(&["inspect", "data/screen.tsv"]),
     ];
     for args in cases {
         let mut child = Command::new(bin())
@@ -535,28 +496,7 @@ fn smaller_input_defects() {
     let e = fails(&["stats", "--verdicts", "big.csv"], dir);
     assert!(e.len() < 4_000, "echoed {} bytes", e.len());
     // The plan runs with the BOM'd inputs; `--out` naming a file names it.
-    let plan = |out: &str| {
-        run_in(
-            &[
-                "plan",
-                "--screen",
-                "data/screen.tsv",
-                "--pathways",
-                "data/pathways.gmt",
-                "--pathway",
-                "SIM_PATHWAY_1",
-                "--rounds",
-                "1",
-                "--batch",
-                "4",
-                "--seeds",
-                "1",
-                "--out",
-                out,
-            ],
-            dir,
-        )
-    };
+    let plan = |out: &str| run_in(&small_plan("data/pathways.gmt", out, &[]), dir);
     let o = plan("runs/p");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::write(dir.join("afile"), "x").unwrap();
@@ -711,32 +651,15 @@ fn fuzzed_inputs_never_panic_or_hang() {
         x.to_string()
     }
     fn plan_with(flag: &str, file: &str) -> Vec<String> {
-        let mut a: Vec<String> = [
-            "plan",
-            "--screen",
-            "data/screen.tsv",
-            "--pathways",
-            "data/pathways.gmt",
-            "--pathway",
-            "SIM_PATHWAY_1",
-            "--rounds",
-            "1",
-            "--batch",
-            "4",
-            "--seeds",
-            "1",
-            "--members",
-            "2",
-        ]
-        .map(s)
-        .to_vec();
         if flag == "--pathways" {
-            a[4] = s(file);
+            small_plan(file, "fuzzrun", &["--members", "2"])
         } else {
-            a.extend([s(flag), s(file)]);
+            small_plan(
+                "data/pathways.gmt",
+                "fuzzrun",
+                &["--members", "2", flag, file],
+            )
         }
-        a.extend([s("--out"), s("fuzzrun")]);
-        a
     }
     type Case = (&'static str, Vec<u8>, Box<dyn Fn(&str) -> Vec<String>>);
     let cases: Vec<Case> = vec![

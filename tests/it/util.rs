@@ -78,15 +78,61 @@ pub fn scripted_server() -> (
     tokio::runtime::Runtime,
     pertaudit::llm::scripted::ScriptedServer,
 ) {
+    scripted_server_with(std::time::Duration::ZERO, 1)
+}
+
+/// [`scripted_server`] answering after `delay`, on `workers` runtime threads.
+pub fn scripted_server_with(
+    delay: std::time::Duration,
+    workers: usize,
+) -> (
+    tokio::runtime::Runtime,
+    pertaudit::llm::scripted::ScriptedServer,
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap();
     let server = rt
-        .block_on(pertaudit::llm::scripted::ScriptedServer::start(
-            std::time::Duration::ZERO,
-        ))
+        .block_on(pertaudit::llm::scripted::ScriptedServer::start(delay))
         .unwrap();
     (rt, server)
+}
+
+/// A model file `dir/model_file` for an OpenAI-compatible endpoint at `base_url`, and `n`
+/// one-message requests (`t0`, `t1`, …) in `dir/requests.jsonl`, for `pertaudit query`.
+pub fn query_inputs(
+    dir: &Path,
+    model_file: &str,
+    base_url: &str,
+    n: usize,
+    concurrency: usize,
+) -> (PathBuf, PathBuf) {
+    let model = dir.join(model_file);
+    std::fs::write(
+        &model,
+        format!("provider = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"m\"\nconcurrency = {concurrency}\n"),
+    )
+    .unwrap();
+    let reqs = dir.join("requests.jsonl");
+    std::fs::write(
+        &reqs,
+        (0..n)
+            .map(|i| format!("{{\"id\": \"t{i}\", \"messages\": [{{\"role\": \"user\", \"content\": \"task {i}\"}}]}}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    (model, reqs)
+}
+
+/// A simulated screen and its files (screen, gene sets, network, annotations) in `dir`.
+pub fn simulated(dir: &Path, seed: u64, background: usize, readouts: usize) {
+    let c = pertaudit::data::simulate::SimConfig {
+        seed,
+        background,
+        readouts,
+        ..Default::default()
+    };
+    pertaudit::data::simulate::write_files(dir, &c).unwrap();
 }
