@@ -17,8 +17,7 @@ pub struct RunVerified {
 /// The judge outputs of a run (its own, or an audit's `judged/`) against its ledger: the
 /// ledger head each judge manifest recorded is in the chain (unless a `repair` record replaced
 /// it), and every judgement that asked a judge points at a recorded exchange.
-fn check_judged(run: &Path) -> Result<()> {
-    let (records, _) = ledger::read_chain(&run.join(ledger::LEDGER_FILE))?;
+fn check_judged(run: &Path, records: &[ledger::Record]) -> Result<()> {
     let repaired = records
         .iter()
         .any(|r| matches!(r.entry, ledger::Entry::Repair { .. }));
@@ -45,17 +44,15 @@ fn check_judged(run: &Path) -> Result<()> {
             );
         }
         let j = dir.join("judgements.jsonl");
-        let text = std::fs::read_to_string(&j).unwrap_or_default();
-        for (i, line) in text.lines().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| anyhow::anyhow!("{}: line {}: not JSON ({e})", j.display(), i + 1))?;
-            let req = v.get("request").and_then(|r| r.as_str()).unwrap_or("");
+        let judgements = crate::judge::read_judgements(&j)?.unwrap_or_default();
+        for (i, x) in judgements.iter().enumerate() {
+            let req = x.request.as_str();
             if !req.is_empty() && !requests.contains(req) {
                 bail!(
                     "{}: line {}: judgement of task {} points at request {}, which the ledger does not hold",
                     j.display(),
                     i + 1,
-                    v.get("task").and_then(|t| t.as_str()).unwrap_or("?"),
+                    x.task,
                     &req[..req.len().min(16)]
                 );
             }
@@ -70,14 +67,14 @@ pub fn verify_run(run: &Path, inputs_from: Option<&Path>) -> Result<RunVerified>
     let ledger = if lock.exists() && !run.join(ledger::LEDGER_FILE).exists() {
         None
     } else {
-        match ledger::verify(run) {
-            Ok(v) => Some(v),
+        match ledger::verify_chain(run) {
+            Ok((v, records)) => {
+                check_judged(run, &records)?;
+                Some(v)
+            }
             Err(e) => bail!("ledger broken: {e}"),
         }
     };
-    if ledger.is_some() {
-        check_judged(run)?;
-    }
     let locked_inputs = if lock.exists() {
         let base = super::inputs_base(run, inputs_from);
         let changes = super::verify_inputs(run, &base)?;

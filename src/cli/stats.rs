@@ -4,7 +4,6 @@
 use crate::cli::args::StatsArgs;
 use anyhow::{bail, Result};
 use serde_json::json;
-use std::path::Path;
 
 /// Everything `stats` reports for one set of verdicts (computed once by `judge::panel`).
 fn stats_block(verdicts: &[crate::judge::preference::Verdict], a: &StatsArgs) -> serde_json::Value {
@@ -156,30 +155,29 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
             crate::data::textio::DataError::field(&path, line, &field, msg)
         })?;
     // A judged run knows which strategies it judged: a verdict naming another was not made here.
-    if let Some(run) = &a.run {
-        let j = run.join("judgements.jsonl");
-        if let Ok(text) = std::fs::read_to_string(&j) {
-            let mut known = std::collections::BTreeSet::new();
-            for line in text.lines() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    for k in ["strategy_a", "strategy_b"] {
-                        if let Some(s) = v.get(k).and_then(|s| s.as_str()) {
-                            known.insert(s.to_string());
-                        }
-                    }
-                }
-            }
-            for (i, v) in verdicts.iter().enumerate() {
-                for s in [&v.strategy_a, &v.strategy_b] {
-                    if !known.contains(s) {
-                        bail!(
-                            "{}: row {}: strategy `{s}` is not one this run judged ({} lists {})",
-                            path.display(),
-                            i + 1,
-                            j.display(),
-                            known.iter().cloned().collect::<Vec<_>>().join(", ")
-                        );
-                    }
+    let judgements = match &a.run {
+        Some(run) => crate::judge::read_judgements(&run.join("judgements.jsonl"))?,
+        None => None,
+    };
+    if let (Some(run), Some(js)) = (&a.run, &judgements) {
+        let known: std::collections::BTreeSet<&String> = js
+            .iter()
+            .flat_map(|x| [&x.strategy_a, &x.strategy_b])
+            .collect();
+        for (i, v) in verdicts.iter().enumerate() {
+            for s in [&v.strategy_a, &v.strategy_b] {
+                if !known.contains(s) {
+                    bail!(
+                        "{}: row {}: strategy `{s}` is not one this run judged ({} lists {})",
+                        path.display(),
+                        i + 1,
+                        run.join("judgements.jsonl").display(),
+                        known
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                 }
             }
         }
@@ -207,7 +205,7 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         .as_ref()
         .map(|m| serde_json::to_value(&m.outcomes).expect("a map"));
     let per_pathway = match &a.run {
-        Some(run) => per_pathway(run, &verdicts, a)?,
+        Some(_) => per_pathway(judgements.as_deref(), &verdicts, a),
         None => serde_json::Value::Null,
     };
     if a.json {
@@ -259,22 +257,19 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
 /// Pair summaries per pathway (items mapped to their context through judgements.jsonl), with
 /// Benjamini–Hochberg across the pathway × pair family.
 fn per_pathway(
-    run: &Path,
+    judgements: Option<&[crate::judge::Judgement]>,
     verdicts: &[crate::judge::preference::Verdict],
     a: &StatsArgs,
-) -> Result<serde_json::Value> {
-    let p = run.join("judgements.jsonl");
-    let Ok(text) = std::fs::read_to_string(&p) else {
-        return Ok(serde_json::Value::Null);
+) -> serde_json::Value {
+    let Some(judgements) = judgements else {
+        return serde_json::Value::Null;
     };
     let mut pathway_of: std::collections::BTreeMap<String, String> =
         std::collections::BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", p.display(), i + 1))?;
-        let ctx = v["context"].as_str().unwrap_or("");
+    for j in judgements {
+        let ctx = j.context.as_str();
         let pw = ctx.split('|').nth(1).unwrap_or(ctx).to_string();
-        pathway_of.insert(v["item"].as_str().unwrap_or("").to_string(), pw);
+        pathway_of.insert(j.item.clone(), pw);
     }
     let mut groups: std::collections::BTreeMap<&str, Vec<crate::judge::preference::Verdict>> =
         std::collections::BTreeMap::new();
@@ -293,11 +288,11 @@ fn per_pathway(
     let q = crate::stats::benjamini_hochberg(
         &rows.iter().map(|(_, s)| s.sign_test_p).collect::<Vec<_>>(),
     );
-    Ok(serde_json::Value::Array(
+    serde_json::Value::Array(
         rows.into_iter()
             .zip(q)
             .map(|((pw, s), q)| json!({"pathway": pw, "s": s.s, "t": s.t, "items": s.items, "win_rate": s.win_rate,
                                         "bootstrap_ci": s.bootstrap_ci, "sign_test_p": s.sign_test_p, "bh_q": q}))
             .collect(),
-    ))
+    )
 }

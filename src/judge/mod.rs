@@ -552,6 +552,25 @@ pub struct Judgement {
     pub request: String,
 }
 
+/// Read a judge run's `judgements.jsonl` (`None` when the file is absent); errors name the file
+/// and line.
+pub fn read_judgements(path: &Path) -> Result<Option<Vec<Judgement>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => bail!("{}: cannot read: {e}", path.display()),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| anyhow::anyhow!("{}: line {}: {e}", path.display(), i + 1))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
 /// The reason recorded for a tie between identical batches (no judge was asked).
 pub const IDENTICAL: &str = "identical batches: a tie by construction, no judge asked";
 

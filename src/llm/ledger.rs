@@ -310,6 +310,12 @@ pub struct Verified {
 
 /// Re-walk a run's chain and check every stored body against its hash.
 pub fn verify(run: &Path) -> Result<Verified, ChainError> {
+    verify_chain(run).map(|(v, _)| v)
+}
+
+/// [`verify`], also returning the records it read (for checks of files that point into the
+/// chain, without reading it again).
+pub fn verify_chain(run: &Path) -> Result<(Verified, Vec<Record>), ChainError> {
     let path = run.join(LEDGER_FILE);
     if !path.exists() {
         return Err(ChainError {
@@ -381,7 +387,7 @@ pub fn verify(run: &Path) -> Result<Verified, ChainError> {
         .iter()
         .filter(|r| matches!(r.entry, Entry::Repair { .. }))
         .count();
-    Ok(Verified {
+    let v = Verified {
         watermark: watermark.map(|_| true),
         unrecorded: orphaned.lost_exchanges.len(),
         orphan_bodies: orphaned.other,
@@ -394,7 +400,8 @@ pub fn verify(run: &Path) -> Result<Verified, ChainError> {
             .map(|r| r.hash.clone())
             .unwrap_or_else(|| GENESIS.to_string()),
         bodies,
-    })
+    };
+    Ok((v, records))
 }
 
 /// The stored copy of an exchange: its JSON, as a body.
@@ -470,6 +477,25 @@ pub fn orphans(run: &Path, records: &[Record]) -> Orphans {
     o
 }
 
+/// The answers stored as exchange copies whose requests the chain (`answered`: its answers)
+/// does not answer: one per request (the first by tag), in (tag, request) order. What opening
+/// a ledger records, and what a repair restores.
+fn unrecorded_answers(
+    dir: &Path,
+    records: &[Record],
+    answered: &HashMap<String, Exchange>,
+) -> Vec<Exchange> {
+    let mut v: Vec<Exchange> = orphans(dir, records)
+        .lost_exchanges
+        .into_iter()
+        .filter(|x| x.status.is_answer() && !answered.contains_key(&x.request))
+        .collect();
+    v.sort_by(|a, b| (&a.request, &a.tag).cmp(&(&b.request, &b.tag)));
+    v.dedup_by(|a, b| a.request == b.request);
+    v.sort_by(|a, b| (&a.tag, &a.request).cmp(&(&b.tag, &b.request)));
+    v
+}
+
 /// What `verify --repair` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Repaired {
@@ -486,15 +512,7 @@ pub fn repair(run: &Path) -> anyhow::Result<Repaired> {
     let (records, _) = read_chain(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let w = read_watermark(run).map_err(|e| anyhow::anyhow!("{e}"))?;
     let short = w.as_ref().and_then(|w| check_watermark(&records, w));
-    let answered: std::collections::HashSet<String> = answers_of(&records).into_keys().collect();
-    let mut lost: Vec<String> = orphans(run, &records)
-        .lost_exchanges
-        .into_iter()
-        .filter(|x| x.status.is_answer() && !answered.contains(&x.request))
-        .map(|x| x.request)
-        .collect();
-    lost.sort();
-    lost.dedup();
+    let lost = unrecorded_answers(run, &records, &answers_of(&records));
     if short.is_none() && lost.is_empty() {
         return Ok(Repaired {
             restored: 0,
@@ -593,19 +611,8 @@ impl Ledger {
         }
         // Answers stored but never recorded (a crash between the two writes; the watermark is
         // intact, so nothing was cut): recorded now, so they are not paid for again.
-        let leftovers: Vec<Exchange> = {
-            let answered: std::collections::HashSet<String> =
-                answers_of(&records).into_keys().collect();
-            let mut v: Vec<Exchange> = orphans(dir, &records)
-                .lost_exchanges
-                .into_iter()
-                .filter(|x| x.status.is_answer() && !answered.contains(&x.request))
-                .collect();
-            v.sort_by(|a, b| (&a.tag, &a.request).cmp(&(&b.tag, &b.request)));
-            v.dedup_by(|a, b| a.request == b.request);
-            v
-        };
         let answers = answers_of(&records);
+        let leftovers = unrecorded_answers(dir, &records, &answers);
         let ledger = Ledger {
             _lock: lock,
             dir: dir.to_path_buf(),
