@@ -437,6 +437,11 @@ pub struct PlanArgs {
     /// every valid answer is a new shortlisted gene) instead of the whole batch in one call.
     #[arg(long)]
     pub sequential: bool,
+    /// The de-masking probe (with `ablate`): in every round of `llm-masked` and `llm-names`,
+    /// ask the planner's model to name the gene behind each opaque ID; the recovery rate per
+    /// arm goes into ablation.json (a high rate means masking does not test memorisation).
+    #[arg(long)]
+    pub probe: bool,
     /// Template folder (rerank.j2); the embedded copy when absent.
     #[arg(long, default_value = "prompts")]
     pub prompts: Option<PathBuf>,

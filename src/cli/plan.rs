@@ -45,6 +45,7 @@ impl PlanArgs {
             shortlist_factor: self.shortlist_factor,
             reprompts: self.reprompts,
             sequential: self.sequential,
+            probe: self.probe,
             prompts: self.prompts.clone(),
             replay: self.replay.clone(),
             ledger: self.ledger.clone(),

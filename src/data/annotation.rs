@@ -2,7 +2,7 @@
 //! GO context per gene, and direct gene → GO term sets.
 
 use crate::data::textio::{DataError, Table};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -10,6 +10,9 @@ pub struct GeneInfo {
     pub symbol: String,
     pub name: String,
     pub aliases: Vec<String>,
+    /// Database identifiers that name the gene as surely as its symbol (Ensembl gene ids,
+    /// UniProt accessions), from the optional `ensembl_ids` / `uniprot_ids` columns.
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -20,13 +23,50 @@ pub struct Annotations {
     pub context: HashMap<String, String>,
     /// symbol → GO term ids (direct annotations).
     pub go: HashMap<String, BTreeSet<String>>,
+    /// Words of the context lines' shared vocabulary: tokens that occur in the context of at
+    /// least [`VOCABULARY_MIN_GENES`] genes ("ATP", "II", "ER", "G2"). An alias that is such a
+    /// word does not identify a gene, so masking neither replaces nor reports it.
+    pub vocabulary: HashSet<String>,
+}
+
+/// A token in the context lines of this many genes is vocabulary, not a name.
+pub const VOCABULARY_MIN_GENES: usize = 20;
+
+/// Whether a character belongs to a word (gene names are matched as whole tokens).
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// The whole tokens (maximal runs of word characters) of `text`, with their byte offsets.
+pub fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut start: Option<usize> = None;
+    let mut out = Vec::new();
+    for (i, c) in text.char_indices() {
+        match (is_word_char(c), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, &text[s..]));
+    }
+    out.into_iter()
 }
 
 impl Annotations {
-    /// The gene table: columns `symbol`, `name`, `aliases` (`|`-separated).
+    /// The gene table: columns `symbol`, `name`, `aliases` (`|`-separated), and optionally
+    /// `ensembl_ids` and `uniprot_ids` (`|`-separated).
     pub fn load_gene_table(&mut self, path: &Path) -> Result<(), DataError> {
         let mut t = Table::open(path)?;
         let (cs, cn, ca) = (t.column("symbol")?, t.column("name")?, t.column("aliases")?);
+        let id_cols: Vec<usize> = ["ensembl_ids", "uniprot_ids"]
+            .iter()
+            .filter_map(|h| t.header.iter().position(|x| x == h))
+            .collect();
         while let Some((line, rec)) = t.next_record()? {
             let symbol = t.get(line, &rec, cs)?.to_string();
             if symbol.is_empty() {
@@ -42,12 +82,20 @@ impl Annotations {
                         .collect()
                 })
                 .unwrap_or_default();
+            let ids = id_cols
+                .iter()
+                .filter_map(|&c| rec.get(c))
+                .flat_map(|v| v.split('|'))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
             self.genes.insert(
                 symbol.clone(),
                 GeneInfo {
                     symbol,
                     name,
                     aliases,
+                    ids,
                 },
             );
         }
@@ -64,6 +112,18 @@ impl Annotations {
                 t.get(line, &rec, cc)?.to_string(),
             );
         }
+        let mut per_gene: HashMap<&str, usize> = HashMap::new();
+        for line in self.context.values() {
+            let seen: HashSet<&str> = tokens(line).map(|(_, t)| t).collect();
+            for t in seen {
+                *per_gene.entry(t).or_default() += 1;
+            }
+        }
+        self.vocabulary = per_gene
+            .into_iter()
+            .filter(|&(_, n)| n >= VOCABULARY_MIN_GENES)
+            .map(|(t, _)| t.to_string())
+            .collect();
         Ok(())
     }
 

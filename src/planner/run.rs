@@ -315,6 +315,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
                 "shortlist_factor": a.shortlist_factor,
                 "reprompts": a.reprompts,
                 "sequential": a.sequential,
+                "probe": a.probe,
             });
             Some((m, template))
         }
@@ -427,6 +428,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
                 factor: a.shortlist_factor,
                 reprompts: a.reprompts,
                 sequential: a.sequential,
+                probe: a.probe,
             }))
         }
         None => None,

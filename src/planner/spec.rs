@@ -186,6 +186,9 @@ pub struct PlanSpec {
     pub reprompts: usize,
     /// Re-rank one gene per call instead of the whole batch in one call.
     pub sequential: bool,
+    /// Ask the de-masking probe in every round of the identity-hiding arms (`llm-masked`,
+    /// `llm-names`): the planner's model names the gene behind each opaque ID.
+    pub probe: bool,
     /// Template folder (`rerank.j2`); the embedded copy when `None` or when it lacks the file.
     pub prompts: Option<PathBuf>,
     /// Answer every LLM request from this run's ledger (a miss is an error).
@@ -228,6 +231,7 @@ impl Default for PlanSpec {
             shortlist_factor: 3,
             reprompts: 2,
             sequential: false,
+            probe: false,
             prompts: None,
             replay: None,
             ledger: None,

@@ -1,13 +1,19 @@
-//! The masking ablation's comparisons: how much the arms' selections overlap (Jaccard per seed
+//! The LLM controls' comparisons: how much the arms' selections overlap (Jaccard per seed
 //! and round), and whether their predictive performance differs per round (paired Wilcoxon
 //! across seeds; Benjamini–Hochberg across the exploratory family of arm pairs × rounds).
+//!
+//! Each control arm is also tested against the full arm on the area under the learning curve
+//! (paired Wilcoxon across seeds): the test `validate planner` calibrates (a memoriser must be
+//! flagged by masking, a feedback user by permutation, and their opposites not). Beside the
+//! tests: leak checks passed, the de-masking probe's recovery rate, and per round the share of
+//! invalid answers and of gene names that were not on the shortlist.
 
 use crate::planner::active::{RoundRecord, SelectionRecord};
 use crate::stats::{benjamini_hochberg, mean_se, wilcoxon_signed_rank};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoundTest {
     pub round: usize,
     pub seeds: usize,
@@ -17,7 +23,7 @@ pub struct RoundTest {
     pub bh_q: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ArmPair {
     pub a: String,
     pub b: String,
@@ -28,7 +34,7 @@ pub struct ArmPair {
     pub rounds: Vec<RoundTest>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ablation {
     pub arms: Vec<String>,
     /// Fraction of each arm's rounds that fell back to the uncertainty order.
@@ -38,6 +44,122 @@ pub struct Ablation {
     /// did not just follow the uncertainty ranking).
     pub mean_shortlist_rank: BTreeMap<String, f64>,
     pub pairs: Vec<ArmPair>,
+    /// Each control arm against `llm` on the per-seed AUC of pearson_delta.
+    #[serde(default)]
+    pub controls: Vec<ControlTest>,
+    /// Prompts that passed the leak check before sending, per arm.
+    #[serde(default)]
+    pub leak_checks: BTreeMap<String, usize>,
+    /// The de-masking probe per identity-hiding arm (absent when not asked).
+    #[serde(default)]
+    pub probe: BTreeMap<String, ProbeRate>,
+    /// Per arm and round: answers, invalid answers, gene names, names not on the shortlist.
+    #[serde(default)]
+    pub answers: BTreeMap<String, Vec<RoundAnswers>>,
+}
+
+/// What a control arm is designed to detect.
+pub fn control_kind(arm: &str) -> &'static str {
+    match arm {
+        "llm-masked" => "identity masking (symbols, aliases, names hidden)",
+        "llm-names" => "symbol masking (full names kept)",
+        "llm-symbols" => "annotations removed",
+        "llm-shuffled" => "annotations shuffled across candidates",
+        "llm-permuted" => "feedback: outcomes permuted across acquired genes",
+        "llm-zeroshot" => "feedback: no outcomes shown",
+        _ => "other",
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlTest {
+    pub control: String,
+    pub reference: String,
+    pub detects: String,
+    pub seeds: usize,
+    pub auc_reference: f64,
+    pub auc_control: f64,
+    /// Mean over seeds of AUC(reference) − AUC(control).
+    pub mean_difference: f64,
+    /// Two-sided paired Wilcoxon across seeds (1 when every difference is zero).
+    pub wilcoxon_p: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProbeRate {
+    pub asked: usize,
+    pub recovered: usize,
+    pub rate: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoundAnswers {
+    pub round: usize,
+    pub batches: usize,
+    pub answers: usize,
+    pub invalid: usize,
+    pub named: usize,
+    pub unknown: usize,
+    /// invalid / answers.
+    pub invalid_rate: f64,
+    /// unknown / named: genes the model named that were not on its shortlist.
+    pub hallucinated_rate: f64,
+}
+
+/// Per-seed AUC of pearson_delta for each (strategy, seed).
+pub fn seed_aucs(rounds: &[RoundRecord]) -> BTreeMap<(String, u64), f64> {
+    let mut curves: BTreeMap<(String, u64), Vec<(usize, f64)>> = BTreeMap::new();
+    for r in rounds {
+        curves
+            .entry((r.strategy.clone(), r.seed))
+            .or_default()
+            .push((r.round, r.model.pearson_delta));
+    }
+    curves
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by_key(|x| x.0);
+            let vals: Vec<f64> = v.into_iter().map(|x| x.1).collect();
+            (k, crate::planner::comparison::auc(&vals))
+        })
+        .collect()
+}
+
+/// A control arm against the reference on per-seed AUC (seeds both ran).
+pub fn control_test(
+    aucs: &BTreeMap<(String, u64), f64>,
+    reference: &str,
+    control: &str,
+) -> Option<ControlTest> {
+    let (x, y): (Vec<f64>, Vec<f64>) = aucs
+        .iter()
+        .filter(|((s, _), _)| s == reference)
+        .filter_map(|((_, seed), a)| aucs.get(&(control.to_string(), *seed)).map(|b| (*a, *b)))
+        .unzip();
+    if x.is_empty() {
+        return None;
+    }
+    let d: Vec<f64> = x.iter().zip(&y).map(|(a, b)| a - b).collect();
+    let p = if d.iter().all(|v| *v == 0.0) {
+        1.0
+    } else {
+        let p = wilcoxon_signed_rank(&x, &y).pvalue;
+        if p.is_nan() {
+            1.0
+        } else {
+            p
+        }
+    };
+    Some(ControlTest {
+        control: control.into(),
+        reference: reference.into(),
+        detects: control_kind(control).into(),
+        seeds: x.len(),
+        auc_reference: mean_se(&x).0,
+        auc_control: mean_se(&y).0,
+        mean_difference: mean_se(&d).0,
+        wilcoxon_p: p,
+    })
 }
 
 pub fn jaccard(a: &BTreeSet<&str>, b: &BTreeSet<&str>) -> f64 {
@@ -159,11 +281,88 @@ pub fn ablation(
         .into_iter()
         .map(|(k, v)| (k, v.iter().sum::<f64>() / v.len() as f64))
         .collect();
+    let aucs = seed_aucs(rounds);
+    let controls = arms
+        .iter()
+        .filter(|a| a.as_str() != "llm" && a.starts_with("llm"))
+        .filter_map(|a| control_test(&aucs, "llm", a))
+        .collect();
+    // Per (strategy, seed, round): the counts every pick of the batch carries.
+    let mut per_batch: BTreeMap<(&str, u64, usize), &BTreeMap<String, f64>> = BTreeMap::new();
+    for s in selections {
+        per_batch
+            .entry((&s.strategy, s.seed, s.round))
+            .or_insert(&s.pick.details);
+    }
+    let mut leak_checks: BTreeMap<String, usize> = BTreeMap::new();
+    let mut probe_counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut answer_counts: BTreeMap<String, BTreeMap<usize, [usize; 5]>> = BTreeMap::new();
+    for ((strategy, _, round), d) in &per_batch {
+        if !arms.iter().any(|a| a == strategy) {
+            continue;
+        }
+        let get = |k: &str| d.get(k).copied().unwrap_or(0.0) as usize;
+        *leak_checks.entry(strategy.to_string()).or_default() += get("leak_checks");
+        if d.contains_key("probe_asked") {
+            let e = probe_counts.entry(strategy.to_string()).or_default();
+            e.0 += get("probe_asked");
+            e.1 += get("probe_recovered");
+        }
+        let c = answer_counts
+            .entry(strategy.to_string())
+            .or_default()
+            .entry(*round)
+            .or_default();
+        c[0] += 1;
+        c[1] += get("llm_answers");
+        c[2] += get("llm_invalid");
+        c[3] += get("llm_named");
+        c[4] += get("llm_unknown");
+    }
+    let ratio = |a: usize, b: usize| if b > 0 { a as f64 / b as f64 } else { f64::NAN };
+    let probe = probe_counts
+        .into_iter()
+        .map(|(k, (asked, recovered))| {
+            (
+                k,
+                ProbeRate {
+                    asked,
+                    recovered,
+                    rate: ratio(recovered, asked),
+                },
+            )
+        })
+        .collect();
+    let answers = answer_counts
+        .into_iter()
+        .map(|(k, per_round)| {
+            (
+                k,
+                per_round
+                    .into_iter()
+                    .map(|(round, c)| RoundAnswers {
+                        round,
+                        batches: c[0],
+                        answers: c[1],
+                        invalid: c[2],
+                        named: c[3],
+                        unknown: c[4],
+                        invalid_rate: ratio(c[2], c[1]),
+                        hallucinated_rate: ratio(c[4], c[3]),
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
     Ablation {
         arms: arms.to_vec(),
         fallback_rate,
         mean_shortlist_rank,
         pairs,
+        controls,
+        leak_checks,
+        probe,
+        answers,
     }
 }
 

@@ -29,14 +29,33 @@ pub use crate::llm::prompt::RERANK;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
+    /// Symbols, annotations, network neighbours and measured outcomes.
     Full,
+    /// Every gene shown only as an opaque ID: symbols, aliases, database ids and full names
+    /// hidden; annotation content kept.
     Masked,
+    /// Symbols only: no annotations or neighbours.
     SymbolsOnly,
+    /// Annotations shuffled across candidates, each stripped of every candidate's names first.
     Shuffled,
+    /// Symbols hidden behind IDs, full names kept (separates symbol from name memorisation).
+    Names,
+    /// The measured outcomes shown are permuted across the acquired genes (a feedback control).
+    Permuted,
+    /// No measured outcomes shown at all (zero-shot; a feedback control).
+    Zeroshot,
 }
 
 impl Arm {
-    pub const ALL: [Arm; 4] = [Arm::Full, Arm::Masked, Arm::SymbolsOnly, Arm::Shuffled];
+    pub const ALL: [Arm; 7] = [
+        Arm::Full,
+        Arm::Masked,
+        Arm::SymbolsOnly,
+        Arm::Shuffled,
+        Arm::Names,
+        Arm::Permuted,
+        Arm::Zeroshot,
+    ];
 
     pub fn strategy(self) -> &'static str {
         match self {
@@ -44,11 +63,23 @@ impl Arm {
             Arm::Masked => "llm-masked",
             Arm::SymbolsOnly => "llm-symbols",
             Arm::Shuffled => "llm-shuffled",
+            Arm::Names => "llm-names",
+            Arm::Permuted => "llm-permuted",
+            Arm::Zeroshot => "llm-zeroshot",
         }
     }
 
     pub fn from_strategy(name: &str) -> Option<Arm> {
         Arm::ALL.into_iter().find(|a| a.strategy() == name)
+    }
+
+    /// What the arm's masker hides (None: genes are shown by symbol).
+    pub fn hides(self) -> Option<mask::Hide> {
+        match self {
+            Arm::Masked => Some(mask::Hide::Identity),
+            Arm::Names => Some(mask::Hide::Symbols),
+            _ => None,
+        }
     }
 }
 
@@ -75,6 +106,8 @@ pub struct LlmSetup {
     /// Ask for one gene per call (always a distinct, shortlisted gene; suits small models and
     /// servers that reuse the KV cache) instead of the whole batch in one call.
     pub sequential: bool,
+    /// Ask the de-masking probe in every identity-hiding round (`ablate --probe`).
+    pub probe: bool,
 }
 
 /// The round as the re-ranker sees it (pure data: snapshot-testable).
@@ -94,6 +127,19 @@ pub struct RerankInput<'a> {
     /// (symbol, rationale) and the schema's enum leaves them out.
     pub sequential: bool,
     pub chosen: Vec<(String, String)>,
+    /// Measured outcomes of acquired knock-downs (training rows only), as shown.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// One acquired knock-down's measured outcome, as the planner is shown it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub gene: String,
+    /// Percentile (0–100) of the response's size (L2 norm) among the measured knock-downs.
+    pub strength: f64,
+    /// Pearson correlation of the response with the mean response of the other measured
+    /// pathway members (NaN when none is measured).
+    pub likeness: f64,
 }
 
 pub struct LlmPlanner {
@@ -117,15 +163,40 @@ pub struct Shown {
 }
 
 /// The rendered request and how to read its answer.
+#[derive(Debug)]
 pub struct Prompt {
     pub system: String,
     pub user: String,
     /// Shown id → position in the shortlist.
     pub ids: BTreeMap<String, usize>,
     pub schema: Value,
-    /// Symbols of every gene named in the prompt (for the leak check).
+    /// Symbols of every gene named in the prompt.
     pub in_scope: Vec<String>,
+    /// Shown id → symbol, for every shortlisted candidate.
+    pub shown: BTreeMap<String, String>,
+    /// Leak checks this prompt passed (0 for arms that show symbols openly).
+    pub checks: usize,
 }
+
+/// A prompt that would have named a hidden gene: refused, never sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeakError {
+    pub arm: &'static str,
+    pub leaks: Vec<String>,
+}
+
+impl std::fmt::Display for LeakError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} prompt refused before sending: it still names {}",
+            self.arm,
+            self.leaks.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for LeakError {}
 
 fn fmt3(x: f64) -> String {
     if x.is_finite() {
@@ -135,13 +206,32 @@ fn fmt3(x: f64) -> String {
     }
 }
 
-fn annotation_of(ann: &Annotations, symbol: &str) -> String {
-    let a = ann
-        .context
+/// The raw context line of a gene (its table identity prefix "SYMBOL: name." included).
+fn raw_annotation(ann: &Annotations, symbol: &str) -> String {
+    ann.context
         .get(symbol)
         .cloned()
-        .unwrap_or_else(|| "no annotation available".to_string());
-    let (clean, _) = crate::llm::prompt::neutralise(&a);
+        .unwrap_or_else(|| "no annotation available".to_string())
+}
+
+/// The context line without its leading identity ("SYMBOL: full name. "), when it has one.
+fn without_identity(ann: &Annotations, symbol: &str, line: &str) -> String {
+    let name = ann.genes.get(symbol).map(|g| g.name.as_str()).unwrap_or("");
+    let mut prefixes = vec![format!("{symbol}: ")];
+    if !name.is_empty() {
+        prefixes.insert(0, format!("{symbol}: {name}."));
+    }
+    for p in prefixes {
+        if let Some(rest) = line.strip_prefix(p.as_str()) {
+            return rest.trim_start().to_string();
+        }
+    }
+    line.to_string()
+}
+
+/// An annotation as shown: neutralised (no template or role markup) and cut to 200 characters.
+fn shown_annotation(text: &str) -> String {
+    let (clean, _) = crate::llm::prompt::neutralise(text);
     if clean.chars().count() > 200 {
         format!("{}…", clean.chars().take(200).collect::<String>())
     } else {
@@ -149,32 +239,48 @@ fn annotation_of(ann: &Annotations, symbol: &str) -> String {
     }
 }
 
-/// Build the prompt of one arm for one round.
+fn fmt_likeness(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:+.2}")
+    } else {
+        "n/a".into()
+    }
+}
+
+/// Official symbols of the gene table named in free text (vocabulary words are not mentions).
+fn mentioned(ann: &Annotations, text: &str, out: &mut Vec<String>) {
+    for (_, t) in crate::data::annotation::tokens(text) {
+        if ann.genes.contains_key(t) && !ann.vocabulary.contains(t) {
+            out.push(t.to_string());
+        }
+    }
+}
+
+/// Build the prompt of one arm for one round. Masked arms rewrite only the gene-bearing
+/// values (never the template), then every masked or shuffled prompt is leak-checked: a leak
+/// is a [`LeakError`] and nothing is sent.
 pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::Result<Prompt> {
     let ann = &kit.annotations;
     let members: BTreeSet<&String> = input.pathway.genes.iter().collect();
     let measured = &input.measured;
-    let measured_members: Vec<String> = {
-        let mut m: Vec<String> = measured
-            .iter()
-            .filter(|g| members.contains(g))
-            .cloned()
-            .collect();
-        m.sort();
-        m.dedup();
-        m
-    };
-    let candidates: Vec<Shown> = input
+    let mut measured_members: Vec<String> = measured
+        .iter()
+        .filter(|g| members.contains(g))
+        .cloned()
+        .collect();
+    measured_members.sort();
+    measured_members.dedup();
+    let symbols: Vec<String> = input.candidates.iter().map(|(s, _)| s.clone()).collect();
+    let mut candidates: Vec<Shown> = input
         .candidates
         .iter()
         .map(|(s, mi)| {
-            let s = s.clone();
             let neighbours: Vec<String> = kit
                 .network
                 .as_ref()
                 .map(|n| {
                     let mut v: Vec<&(String, f64)> = n
-                        .neighbours(&s)
+                        .neighbours(s)
                         .iter()
                         .filter(|(g, _)| members.contains(g))
                         .collect();
@@ -182,22 +288,20 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
                     v.into_iter().take(5).map(|(g, _)| g.clone()).collect()
                 })
                 .unwrap_or_default();
+            let raw = raw_annotation(ann, s);
             Shown {
                 id: s.clone(),
-                annotation: annotation_of(ann, &s),
+                annotation: match arm {
+                    Arm::Masked | Arm::Shuffled => without_identity(ann, s, &raw),
+                    _ => raw,
+                },
                 neighbours,
                 uncertainty: fmt3(*mi),
             }
         })
         .collect();
-    // Shown in a seeded random order (the same for every arm and every pick of a round), so
-    // the list's order does not tell the model the uncertainty ranking.
-    let mut shown_order: Vec<usize> = (0..candidates.len()).collect();
-    shown_order.shuffle(&mut stream(
-        kit.seed,
-        &format!("llm/order/seed{}/round{}", input.seed, input.round),
-    ));
-    let mut candidates: Vec<Shown> = shown_order.iter().map(|&i| candidates[i].clone()).collect();
+    let mut outcomes = input.outcomes.clone();
+    let mut checks = 0;
     match arm {
         Arm::SymbolsOnly => {
             for c in &mut candidates {
@@ -206,9 +310,17 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
             }
         }
         Arm::Shuffled => {
+            // Strip every candidate's names from every annotation, then shuffle the bundles;
+            // a neighbour list never names the candidate it is shown with.
+            let strip = Masker::new(&symbols, ann, kit.seed, mask::Hide::Identity);
             let mut bundles: Vec<(String, Vec<String>)> = candidates
                 .iter()
-                .map(|c| (c.annotation.clone(), c.neighbours.clone()))
+                .map(|c| {
+                    (
+                        strip.replace_all(&c.annotation, "[gene]"),
+                        c.neighbours.clone(),
+                    )
+                })
                 .collect();
             bundles.shuffle(&mut stream(
                 kit.seed,
@@ -216,78 +328,196 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
             ));
             for (c, (a, n)) in candidates.iter_mut().zip(bundles) {
                 c.annotation = a;
-                c.neighbours = n;
+                c.neighbours = n.into_iter().filter(|g| *g != c.id).collect();
+            }
+            // The check: no candidate's annotation or neighbours name any candidate.
+            for c in &candidates {
+                let own = Masker::new(
+                    std::slice::from_ref(&c.id),
+                    ann,
+                    kit.seed,
+                    mask::Hide::Identity,
+                );
+                let leaks = strip.leaks(&c.annotation);
+                let own_nb: Vec<String> = c
+                    .neighbours
+                    .iter()
+                    .flat_map(|n| own.leaks(n))
+                    .map(|l| l.to_string())
+                    .collect();
+                if !leaks.is_empty() || !own_nb.is_empty() {
+                    return Err(LeakError {
+                        arm: arm.strategy(),
+                        leaks: leaks.iter().map(|l| l.to_string()).chain(own_nb).collect(),
+                    }
+                    .into());
+                }
+            }
+            checks += 1;
+        }
+        Arm::Permuted => {
+            let mut values: Vec<(f64, f64)> =
+                outcomes.iter().map(|o| (o.strength, o.likeness)).collect();
+            values.shuffle(&mut stream(
+                kit.seed,
+                &format!("llm/permute/seed{}/round{}", input.seed, input.round),
+            ));
+            for (o, (s, l)) in outcomes.iter_mut().zip(values) {
+                o.strength = s;
+                o.likeness = l;
             }
         }
-        Arm::Full | Arm::Masked => {}
+        Arm::Zeroshot => outcomes.clear(),
+        Arm::Full | Arm::Masked | Arm::Names => {}
     }
+    // Shown in a seeded random order (the same for every arm and every pick of a round), so
+    // the list's order does not tell the model the uncertainty ranking.
+    let mut shown_order: Vec<usize> = (0..candidates.len()).collect();
+    shown_order.shuffle(&mut stream(
+        kit.seed,
+        &format!("llm/order/seed{}/round{}", input.seed, input.round),
+    ));
+    let mut candidates: Vec<Shown> = shown_order.iter().map(|&i| candidates[i].clone()).collect();
     let recent: Vec<String> = measured.iter().rev().take(24).cloned().collect();
-    let description = if input.pathway.description.starts_with("http") {
+    let mut description = if input.pathway.description.starts_with("http") {
         String::new()
     } else {
         input.pathway.description.clone()
     };
+    let mut pathway_name = input.pathway.name.clone();
     let mut pathway_members: Vec<String> = input.pathway.genes.clone();
     pathway_members.sort();
     pathway_members.dedup();
-    let vars = json!({
-        "pathway": {"name": input.pathway.name, "description": description, "members": pathway_members,
-                    "measured_members": measured_members},
-        "measured": {"count": measured.len(), "recent": recent},
-        "performance": {"pearson_delta": fmt3(input.pearson_delta), "top20_pearson": fmt3(input.top20_pearson)},
-        "candidates": candidates,
-        "batch": input.batch,
-        "shortlist": input.candidates.len(),
-        "show_annotations": arm != Arm::SymbolsOnly,
-        "sequential": input.sequential,
-        "chosen": input.chosen.iter().map(|(g, r)| json!({"id": g, "rationale": r})).collect::<Vec<_>>(),
-    });
-    let text = crate::llm::prompt::render(RERANK, &kit.template, &vars)?;
-    let (system, user) = match text.split_once("\n---\n") {
-        Some((s, u)) => (s.trim().to_string(), u.trim().to_string()),
-        None => (String::new(), text.trim().to_string()),
-    };
+    let mut chosen: Vec<(String, String)> = input.chosen.clone();
+
+    // Every gene the prompt names.
     let mut in_scope: Vec<String> = pathway_members.clone();
     in_scope.extend(measured.iter().cloned());
+    in_scope.extend(outcomes.iter().map(|o| o.gene.clone()));
     for c in &candidates {
         in_scope.push(c.id.clone());
         in_scope.extend(c.neighbours.iter().cloned());
     }
-    in_scope.sort();
-    in_scope.dedup();
+    in_scope.extend(chosen.iter().map(|(g, _)| g.clone()));
+    let mut recent = recent;
     let mut ids: BTreeMap<String, usize> = input
         .candidates
         .iter()
         .enumerate()
         .map(|(i, (s, _))| (s.clone(), i))
         .collect();
-    if arm == Arm::Masked {
-        // Genes mentioned by official symbol anywhere in the text (e.g. inside an annotation)
-        // are in scope too, with all their aliases.
-        for tok in format!("{system}\n{user}")
-            .split(|c: char| !(c.is_alphanumeric() || c == '-'))
-            .map(|t| t.trim_matches('-'))
-        {
-            if tok.len() >= 2
-                && tok.chars().any(|c| c.is_ascii_uppercase())
-                && ann.genes.contains_key(tok)
-            {
-                in_scope.push(tok.to_string());
-            }
+    let masker = arm.hides().map(|hide| {
+        // Genes named in free text (an annotation, the description) are in scope too.
+        for c in &candidates {
+            mentioned(ann, &c.annotation, &mut in_scope);
+        }
+        mentioned(ann, &description, &mut in_scope);
+        mentioned(ann, &pathway_name, &mut in_scope);
+        for (_, r) in &chosen {
+            mentioned(ann, r, &mut in_scope);
         }
         in_scope.sort();
         in_scope.dedup();
+        Masker::new(&in_scope, ann, kit.seed, hide)
+    });
+    in_scope.sort();
+    in_scope.dedup();
+    if let Some(m) = &masker {
+        let id = |g: &String| m.id(g).expect("in scope").to_string();
+        let ids_of = |v: &mut Vec<String>| {
+            for g in v.iter_mut() {
+                *g = id(g);
+            }
+        };
+        ids_of(&mut pathway_members);
+        ids_of(&mut measured_members);
+        ids_of(&mut recent);
+        for o in &mut outcomes {
+            o.gene = id(&o.gene);
+        }
+        for c in &mut candidates {
+            c.id = id(&c.id);
+            c.annotation = m.mask(&c.annotation);
+            ids_of(&mut c.neighbours);
+        }
+        for (g, r) in &mut chosen {
+            *g = id(g);
+            *r = m.mask(r);
+        }
+        description = m.mask(&description);
+        pathway_name = m.mask(&pathway_name);
+        ids = ids.into_iter().map(|(s, p)| (id(&s), p)).collect();
     }
-    let (system, user) = if arm == Arm::Masked {
-        let m = Masker::new(&in_scope, ann, kit.seed);
-        ids = ids
-            .into_iter()
-            .map(|(s, p)| (m.id(&s).expect("in scope").to_string(), p))
-            .collect();
-        (m.mask(&system), m.mask(&user))
-    } else {
-        (system, user)
+    for c in &mut candidates {
+        c.annotation = shown_annotation(&c.annotation);
+    }
+    let shown: BTreeMap<String, String> = ids
+        .iter()
+        .map(|(k, &p)| (k.clone(), input.candidates[p].0.clone()))
+        .collect();
+    let vars = json!({
+        "pathway": {"name": pathway_name, "description": description, "members": pathway_members,
+                    "measured_members": measured_members},
+        "measured": {"count": measured.len(), "recent": recent},
+        "performance": {"pearson_delta": fmt3(input.pearson_delta), "top20_pearson": fmt3(input.top20_pearson)},
+        "show_performance": arm != Arm::Zeroshot,
+        "outcomes": outcomes.iter().map(|o| json!({
+            "gene": o.gene, "strength": format!("{:.0}", o.strength), "likeness": fmt_likeness(o.likeness)})).collect::<Vec<_>>(),
+        "candidates": candidates,
+        "batch": input.batch,
+        "shortlist": input.candidates.len(),
+        "show_annotations": arm != Arm::SymbolsOnly,
+        "sequential": input.sequential,
+        "chosen": chosen.iter().map(|(g, r)| json!({"id": g, "rationale": r})).collect::<Vec<_>>(),
+    });
+    let text = crate::llm::prompt::render(RERANK, &kit.template, &vars)?;
+    let (system, user) = match text.split_once("\n---\n") {
+        Some((s, u)) => (s.trim().to_string(), u.trim().to_string()),
+        None => (String::new(), text.trim().to_string()),
     };
+    if let Some(m) = &masker {
+        // Every gene-bearing value strictly; the rendered text for names the template itself
+        // does not contain (a template word such as "DE" may equal some gene's alias).
+        let mut values: Vec<&str> = vec![&description, &pathway_name];
+        for c in &candidates {
+            values.push(&c.annotation);
+        }
+        for (_, r) in &chosen {
+            values.push(r);
+        }
+        // A hidden gene's own symbol written into a template is a leak all the same.
+        let template_words: BTreeSet<String> = m
+            .leaks(&kit.template)
+            .into_iter()
+            .filter(|l| l.name != l.gene)
+            .map(|l| l.name)
+            .collect();
+        let mut leaks: BTreeSet<String> = values
+            .iter()
+            .flat_map(|v| m.leaks(v))
+            .map(|l| l.to_string())
+            .collect();
+        let rendered = format!("{system}\n{user}");
+        leaks.extend(
+            m.leaks(&rendered)
+                .into_iter()
+                .filter(|l| !template_words.contains(&l.name))
+                .map(|l| l.to_string()),
+        );
+        leaks.extend(
+            m.unknown_ids(&rendered)
+                .into_iter()
+                .map(|i| format!("{i} (an ID of no gene in scope)")),
+        );
+        if !leaks.is_empty() {
+            return Err(LeakError {
+                arm: arm.strategy(),
+                leaks: leaks.into_iter().collect(),
+            }
+            .into());
+        }
+        checks += 1;
+    }
     // The enum in the order the prompt lists the candidates.
     let position: BTreeMap<usize, usize> = shown_order
         .iter()
@@ -329,6 +559,8 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
         ids,
         schema,
         in_scope,
+        shown,
+        checks,
     })
 }
 
@@ -449,12 +681,226 @@ impl Strategy for LlmPlanner {
             top20_pearson: ctx.measured.top20_pearson,
             sequential: setup.sequential,
             chosen: Vec::new(),
+            outcomes: measured_outcomes(ctx),
         };
-        if setup.sequential {
-            return self.select_sequential(ctx, &shortlist, input);
+        let mut tally = Tally::default();
+        let mut selection = if setup.sequential {
+            self.select_sequential(ctx, &shortlist, input, &mut tally)?
+        } else {
+            self.select_batch(ctx, &shortlist, &input, &mut tally)?
+        };
+        for p in &mut selection.picks {
+            tally.record(&mut p.details);
         }
-        let mut prompt =
-            build_prompt(self.arm, &setup.kit, &input).map_err(|e| self.fail(e.to_string()))?;
+        Ok(selection)
+    }
+}
+
+/// Per-round counts kept on every pick of the round: leak checks passed, answers received and
+/// rejected, gene names in answers and those not on the shortlist (hallucinated or invalid),
+/// and the de-masking probe's questions and recoveries.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    leak_checks: usize,
+    answers: usize,
+    invalid: usize,
+    named: usize,
+    unknown: usize,
+    probe_asked: usize,
+    probe_recovered: usize,
+}
+
+impl Tally {
+    fn record(&self, d: &mut BTreeMap<String, f64>) {
+        for (k, v) in [
+            ("leak_checks", self.leak_checks),
+            ("llm_answers", self.answers),
+            ("llm_invalid", self.invalid),
+            ("llm_named", self.named),
+            ("llm_unknown", self.unknown),
+        ] {
+            d.insert(k.into(), v as f64);
+        }
+        if self.probe_asked > 0 {
+            d.insert("probe_asked".into(), self.probe_asked as f64);
+            d.insert("probe_recovered".into(), self.probe_recovered as f64);
+        }
+    }
+
+    /// Count the gene names of one answer (valid or not).
+    fn answer(&mut self, text: Option<&str>, ids: &BTreeMap<String, usize>, valid: bool) {
+        self.answers += 1;
+        if !valid {
+            self.invalid += 1;
+        }
+        let Some(v) = text.and_then(|t| {
+            t.find('{')
+                .and_then(|s| serde_json::from_str::<Value>(t[s..].trim()).ok())
+        }) else {
+            return;
+        };
+        let genes: Vec<&str> = match v.get("picks").and_then(Value::as_array) {
+            Some(a) => a
+                .iter()
+                .filter_map(|p| p.get("gene").and_then(Value::as_str))
+                .collect(),
+            None => v.get("gene").and_then(Value::as_str).into_iter().collect(),
+        };
+        self.named += genes.len();
+        self.unknown += genes.iter().filter(|g| !ids.contains_key(g.trim())).count();
+    }
+}
+
+/// What the planner is shown of the measured outcomes: the measured pathway members (up to 8,
+/// in measurement order), then the most recent other knock-downs, 16 rows in all. Read from the
+/// training rows only.
+pub fn measured_outcomes(ctx: &AcquisitionContext) -> Vec<Outcome> {
+    let train = ctx.train;
+    if train.is_empty() {
+        return Vec::new();
+    }
+    let members: BTreeSet<&String> = ctx.pathway.genes.iter().collect();
+    let norm = |i: usize| ctx.screen.row(i).iter().map(|x| x * x).sum::<f64>().sqrt();
+    let norms: Vec<f64> = train.iter().map(|&i| norm(i)).collect();
+    let n = train.len();
+    let strength = |k: usize| {
+        if n < 2 {
+            return 50.0;
+        }
+        let below = norms.iter().filter(|&&x| x < norms[k]).count();
+        100.0 * below as f64 / (n - 1) as f64
+    };
+    let member_rows: Vec<usize> = (0..n)
+        .filter(|&k| members.contains(&ctx.screen.targets[train[k]]))
+        .collect();
+    let g = ctx.screen.n_genes();
+    let likeness = |k: usize| {
+        let others: Vec<usize> = member_rows.iter().copied().filter(|&j| j != k).collect();
+        if others.is_empty() {
+            return f64::NAN;
+        }
+        let mut mean = vec![0.0; g];
+        for &j in &others {
+            for (m, x) in mean.iter_mut().zip(ctx.screen.row(train[j])) {
+                *m += x / others.len() as f64;
+            }
+        }
+        crate::predict::metrics::pearson(ctx.screen.row(train[k]), &mean)
+    };
+    let mut rows: Vec<usize> = member_rows.iter().copied().take(8).collect();
+    for k in (0..n).rev() {
+        if rows.len() >= 16 {
+            break;
+        }
+        if !rows.contains(&k) {
+            rows.push(k);
+        }
+    }
+    rows.iter()
+        .map(|&k| Outcome {
+            gene: ctx.screen.targets[train[k]].clone(),
+            strength: strength(k),
+            likeness: likeness(k),
+        })
+        .collect()
+}
+
+/// The de-masking probe's request: the masked prompt, then the question.
+const PROBE: &str = "The planning prompt below shows human genes only under opaque IDs. For each candidate ID in its shortlist, name the human gene you believe it is (its official HGNC symbol), or \"unknown\". Answer with one JSON object {\"guesses\": [{\"id\": \"<ID>\", \"symbol\": \"<symbol or unknown>\"}, …]} and nothing else.\n\n=== planning prompt ===\n";
+
+/// Whether a probe guess names `symbol` (its symbol or an alias, case-insensitively).
+pub fn recovered(ann: &Annotations, symbol: &str, guess: &str) -> bool {
+    let g = guess.trim();
+    g.eq_ignore_ascii_case(symbol)
+        || ann
+            .genes
+            .get(symbol)
+            .is_some_and(|i| i.aliases.iter().any(|a| a.eq_ignore_ascii_case(g)))
+}
+
+impl LlmPlanner {
+    fn fail(&self, msg: String) -> StrategyError {
+        StrategyError::Failed {
+            strategy: self.arm.strategy().to_string(),
+            msg,
+        }
+    }
+
+    /// The prompt, or the refusal to send it.
+    fn prompt(&self, input: &RerankInput) -> Result<Prompt, StrategyError> {
+        build_prompt(self.arm, &self.setup.kit, input).map_err(|e| self.fail(e.to_string()))
+    }
+
+    /// Ask the planner's model to name the gene behind each shown ID (identity-hiding arms
+    /// only); counts questions and recoveries. Nothing from the answer reaches the picks.
+    fn probe(
+        &self,
+        ctx: &AcquisitionContext,
+        prompt: &Prompt,
+        tally: &mut Tally,
+    ) -> Result<(), StrategyError> {
+        if !self.setup.probe || self.arm.hides().is_none() {
+            return Ok(());
+        }
+        let ids: Vec<&String> = prompt.shown.keys().collect();
+        let schema = json!({"name": "guesses", "schema": {
+            "type": "object",
+            "properties": {"guesses": {"type": "array", "items": {
+                "type": "object",
+                "properties": {"id": {"type": "string", "enum": ids},
+                               "symbol": {"type": "string", "maxLength": 30}},
+                "required": ["id", "symbol"], "additionalProperties": false}}},
+            "required": ["guesses"], "additionalProperties": false}});
+        let messages = vec![Message::user(format!("{PROBE}{}", prompt.user))];
+        let tag = format!(
+            "{}/seed{}/round{}/probe",
+            self.arm.strategy(),
+            ctx.seed,
+            ctx.round
+        );
+        let x = self.ask(&messages, &schema, &tag)?;
+        tally.probe_asked += prompt.shown.len();
+        let guesses: BTreeMap<String, String> = answered(&x)
+            .ok()
+            .and_then(|t| {
+                t.find('{')
+                    .and_then(|s| serde_json::from_str::<Value>(t[s..].trim()).ok())
+            })
+            .and_then(|v| v.get("guesses").and_then(Value::as_array).cloned())
+            .into_iter()
+            .flatten()
+            .filter_map(|g| {
+                Some((
+                    g.get("id")?.as_str()?.trim().to_string(),
+                    g.get("symbol")?.as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        tally.probe_recovered += prompt
+            .shown
+            .iter()
+            .filter(|(id, sym)| {
+                guesses
+                    .get(*id)
+                    .is_some_and(|g| recovered(&self.setup.kit.annotations, sym, g))
+            })
+            .count();
+        Ok(())
+    }
+
+    /// The whole batch in one call, re-prompted with the specific error (bounded), then the
+    /// recorded fallback to the uncertainty order.
+    fn select_batch(
+        &self,
+        ctx: &AcquisitionContext,
+        shortlist: &[usize],
+        input: &RerankInput,
+        tally: &mut Tally,
+    ) -> Result<Selection, StrategyError> {
+        let setup = &self.setup;
+        let mut prompt = self.prompt(input)?;
+        tally.leak_checks += prompt.checks;
+        self.probe(ctx, &prompt, tally)?;
         // Shortlist positions → pool positions.
         for v in prompt.ids.values_mut() {
             *v = shortlist[*v];
@@ -471,6 +917,9 @@ impl Strategy for LlmPlanner {
             );
             let x = self.ask(&messages, &prompt.schema, &tag)?;
             let result = answered(&x).and_then(|t| validate(t, &prompt.ids, ctx.batch));
+            if x.status != Status::Error {
+                tally.answer(x.text.as_deref(), &prompt.ids, result.is_ok());
+            }
             match result {
                 Ok(picks) => {
                     let rank: BTreeMap<usize, usize> =
@@ -510,15 +959,6 @@ impl Strategy for LlmPlanner {
             )],
         })
     }
-}
-
-impl LlmPlanner {
-    fn fail(&self, msg: String) -> StrategyError {
-        StrategyError::Failed {
-            strategy: self.arm.strategy().to_string(),
-            msg,
-        }
-    }
 
     /// One request through the client (cache, ledger); only a client failure is an error here.
     fn ask(
@@ -548,6 +988,7 @@ impl LlmPlanner {
         ctx: &AcquisitionContext,
         shortlist: &[usize],
         mut input: RerankInput,
+        tally: &mut Tally,
     ) -> Result<Selection, StrategyError> {
         let setup = &self.setup;
         let rank: BTreeMap<usize, usize> =
@@ -556,8 +997,11 @@ impl LlmPlanner {
         let mut notes = Vec::new();
         let mut calls = 0;
         'picks: while picks.len() < ctx.batch {
-            let prompt =
-                build_prompt(self.arm, &setup.kit, &input).map_err(|e| self.fail(e.to_string()))?;
+            let prompt = self.prompt(&input)?;
+            tally.leak_checks += prompt.checks;
+            if picks.is_empty() {
+                self.probe(ctx, &prompt, tally)?;
+            }
             let mut messages = opening(&prompt);
             let mut last_err = String::new();
             for attempt in 0..=setup.reprompts {
@@ -572,6 +1016,9 @@ impl LlmPlanner {
                 let x = self.ask(&messages, &prompt.schema, &tag)?;
                 let taken: BTreeSet<&str> = input.chosen.iter().map(|(g, _)| g.as_str()).collect();
                 let result = answered(&x).and_then(|t| one_pick(t, &prompt.ids, &taken, &input));
+                if x.status != Status::Error {
+                    tally.answer(x.text.as_deref(), &prompt.ids, result.is_ok());
+                }
                 match result {
                     Ok((pos, symbol, rationale)) => {
                         let p = shortlist[pos];
