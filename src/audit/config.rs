@@ -114,11 +114,14 @@ pub struct JudgesCfg {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AblationCfg {
-    /// LLM arms compared (llm, llm-masked, llm-symbols, llm-shuffled); bald is always added as
-    /// the shortlist's own order.
+    /// LLM arms compared (llm, llm-masked, llm-symbols, llm-shuffled, llm-names, llm-permuted,
+    /// llm-zeroshot); bald is always added as the shortlist's own order.
     pub arms: Vec<String>,
     /// Pathways of the first screen (default: all of them).
     pub pathways: Option<Vec<String>>,
+    /// Ask the de-masking probe in every round of the identity-hiding arms.
+    #[serde(default)]
+    pub probe: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -276,7 +279,12 @@ impl AuditConfig {
                 if crate::planner::llm::Arm::from_strategy(arm).is_none() {
                     bad(
                         "ablation.arms",
-                        format!("{arm:?} is not an LLM arm (llm, llm-masked, llm-symbols, llm-shuffled)"),
+                        format!(
+                            "{arm:?} is not an LLM arm ({})",
+                            crate::planner::llm::Arm::ALL
+                                .map(|a| a.strategy())
+                                .join(", ")
+                        ),
                     )?;
                 }
             }

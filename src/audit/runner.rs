@@ -304,8 +304,10 @@ pub fn run_audit(
                 s.name,
                 ab.arms.join(", ")
             ));
+            let mut plan = plan_spec(&c, s, &p, &base, &dir, out, o)?;
+            plan.probe = ab.probe;
             let spec = AblationSpec {
-                plan: plan_spec(&c, s, &p, &base, &dir, out, o)?,
+                plan,
                 arms: ablation_arms(&ab.arms)?,
             };
             crate::planner::run::run_ablation(&spec, progress)

@@ -54,6 +54,44 @@ pub enum Command {
     /// What a loader made of a screen file: sizes, value range, signs, targets in their own
     /// response, twins, control handling, and warnings for layouts that are easy to misread.
     Inspect(InspectArgs),
+    /// Planted-effect validation of the controls: `validate planner` (scripted planners with
+    /// known behaviour over real HTTP; power and false-positive rate of masking and outcome
+    /// permutation).
+    #[command(subcommand)]
+    Validate(ValidateWhat),
+}
+
+#[derive(Debug, clap::Subcommand, Clone)]
+pub enum ValidateWhat {
+    /// The LLM planner's controls on simulated screens: a memoriser and a context user against
+    /// `llm-masked`, a feedback user and a feedback ignorer against `llm-permuted`.
+    Planner(ValidatePlannerArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidatePlannerArgs {
+    /// Replicates (a fresh simulated screen each).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub replicates: u64,
+    /// Seeds per replicate (the control's test pairs them).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    pub seeds: u64,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub rounds: u64,
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub batch: u64,
+    /// Shortlist size as a multiple of the batch.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=100))]
+    pub shortlist_factor: u64,
+    #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
+    pub alpha: f64,
+    /// Output folder (planner.json). Put it at `RUN/validation` to have an audit's report
+    /// show the calibration table in its methods appendix.
+    #[arg(long, default_value = "runs/validate")]
+    pub out: PathBuf,
+    /// Planner worker threads per plan run (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -31,6 +31,9 @@
 //! (duplicates first, a valid answer once re-prompted), `planner-hash` (a valid answer chosen
 //! by the sha256 of the whole request, so any change to the prompt changes the picks: the
 //! re-ranker of the leak properties).
+//!
+//! Planted planners for `validate planner` (batch mode; see [`planted_picks`]):
+//! `planner-memoriser`, `planner-context`, `planner-feedback`, `planner-ignorer`.
 
 use crate::data::runfile::sha256_bytes;
 use axum::body::Bytes;
@@ -387,6 +390,10 @@ async fn persona(
                     keyed.sort();
                     genes = keyed.into_iter().take(n).map(|(_, g)| g.clone()).collect();
                 }
+                "planner-memoriser" | "planner-context" | "planner-feedback"
+                | "planner-ignorer" => {
+                    genes = planted_picks(p, &user, &names, n, &sha256_bytes(&body));
+                }
                 "planner-unknown" => genes[0] = "NOTAGENE".into(),
                 "planner-dups" => genes[1] = genes[0].clone(),
                 "planner-few" => {
@@ -443,4 +450,98 @@ async fn anthropic(State(state): State<Arc<Inner>>, headers: HeaderMap, body: By
         "usage": {"input_tokens": call.prompt_tokens, "output_tokens": 6},
     }))
     .into_response()
+}
+
+/// The target pathway's number: the trailing digits of the prompt's "Target pathway:" line.
+fn target_number(user: &str) -> Option<String> {
+    let name = user
+        .lines()
+        .find_map(|l| l.strip_prefix("Target pathway: "))?
+        .trim();
+    let digits: String = name
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (!digits.is_empty()).then_some(digits)
+}
+
+/// The picks of a planted planner with known behaviour, on a simulated screen's prompt
+/// (`pertaudit simulate` names member genes `SIMP<k>C<c>G<j>` and annotates them "… of pathway
+/// k."). Each scores every shortlisted candidate and takes the best `n`; ties are broken by a
+/// hash of the whole request, so any change to the prompt reshuffles equal candidates (as a
+/// real model's answers change with the prompt):
+///
+/// - `planner-memoriser`: knows genes by their symbols only (a hidden popularity score: 1 for
+///   a symbol of the target pathway, else 0); once masked it has nothing to go on.
+/// - `planner-context` and `planner-ignorer`: read the annotation ("of pathway k") and nothing
+///   else, so masking and the feedback controls leave their information intact.
+/// - `planner-feedback`: ranks a candidate by the pathway-likeness shown for its measured
+///   STRING neighbours (the mean over those listed in the measured responses; the mean of all
+///   shown values when none is), so permuting the outcomes leaves it guessing.
+pub fn planted_picks(
+    who: &str,
+    user: &str,
+    names: &[String],
+    n: usize,
+    request_hash: &str,
+) -> Vec<String> {
+    let k = target_number(user).unwrap_or_default();
+    let mut lines: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    let mut likeness: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    for l in user.lines().filter_map(|l| l.strip_prefix("- ")) {
+        if let Some((id, rest)) = l.split_once(" (uncertainty ") {
+            lines.insert(id.trim(), rest);
+        } else if let Some((id, rest)) = l.split_once(": strength ") {
+            if let Some(v) = rest
+                .split("pathway-likeness ")
+                .nth(1)
+                .and_then(|x| x.trim().parse::<f64>().ok())
+            {
+                likeness.insert(id.trim(), v);
+            }
+        }
+    }
+    let overall = if likeness.is_empty() {
+        0.0
+    } else {
+        likeness.values().sum::<f64>() / likeness.len() as f64
+    };
+    let score = |g: &str| -> f64 {
+        let rest = lines.get(g).copied().unwrap_or("");
+        match who {
+            "planner-memoriser" => f64::from(!k.is_empty() && g.starts_with(&format!("SIMP{k}C"))),
+            "planner-feedback" => {
+                let nb: Vec<f64> = rest
+                    .split("STRING neighbours in the pathway: ")
+                    .nth(1)
+                    .map(|x| x.trim_end_matches('.'))
+                    .into_iter()
+                    .flat_map(|x| x.split(", "))
+                    .filter_map(|x| likeness.get(x.trim()).copied())
+                    .collect();
+                if nb.is_empty() {
+                    overall
+                } else {
+                    nb.iter().sum::<f64>() / nb.len() as f64
+                }
+            }
+            _ => f64::from(!k.is_empty() && rest.contains(&format!("of pathway {k}."))),
+        }
+    };
+    let mut scored: Vec<(f64, String, &String)> = names
+        .iter()
+        .map(|g| {
+            (
+                score(g),
+                sha256_bytes(format!("{request_hash}{g}").as_bytes()),
+                g,
+            )
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(n).map(|x| x.2.clone()).collect()
 }

@@ -8,3 +8,4 @@ pub mod llm;
 pub mod run;
 pub mod spec;
 pub mod strategy;
+pub mod validate;

@@ -156,6 +156,9 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     tokens(&mut d, &exchanges);
     d.h(1, "Methods");
     d.p(methods(&c, &verdicts));
+    if c.ablation.is_some() {
+        validation_appendix(&mut d, run)?;
+    }
 
     provenance(
         &mut d,

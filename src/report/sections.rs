@@ -8,7 +8,6 @@ use crate::judge::preference::{item_scores, summarise, Verdict};
 use crate::llm::ledger::{Exchange, Source, Status};
 use anyhow::{Context, Result};
 use doc::Doc;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -637,46 +636,112 @@ pub(crate) fn ablation_section(
     c: &AuditConfig,
     ab: &crate::audit::config::AblationCfg,
 ) -> Result<()> {
-    d.h(1, "Symbol-masking ablation");
-    d.p(format!("Arms {} and bald (the shortlist's own order). Genes in masked prompts are shown under seeded opaque IDs; if the LLM relied on memorised gene names, masked picks would diverge from full ones and lose performance. Exploratory: Benjamini–Hochberg across arm pairs × rounds.", ab.arms.join(", ")));
+    use crate::planner::llm::ablation::Ablation;
+    d.h(1, "LLM-planner controls");
+    d.p(format!("Arms {} and bald (the shortlist's own order). `llm-masked` shows every gene only as a seeded opaque ID (symbols, aliases, database ids and full names hidden; annotation content kept); `llm-names` hides symbols but keeps full names; `llm-symbols` drops annotations; `llm-shuffled` shuffles annotations across candidates after stripping every candidate's names; `llm-permuted` permutes the measured outcomes shown across the acquired genes; `llm-zeroshot` shows none. If the planner relied on memorised names, masking would cost performance; if it used the outcomes, permuting them would. Each control is tested against `llm` on the per-seed AUC (paired Wilcoxon); the arm-pair table is exploratory (Benjamini–Hochberg across arm pairs × rounds).", ab.arms.join(", ")));
     for p in c.ablation_pathways() {
-        let a = read_json(
-            &run.join("ablation")
-                .join(&c.screens[0].name)
-                .join(&p)
-                .join("ablation.json"),
-        )?;
+        let path = run
+            .join("ablation")
+            .join(&c.screens[0].name)
+            .join(&p)
+            .join("ablation.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let a: Ablation = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not an ablation summary", path.display()))?;
         d.h(2, p.clone());
-        let fr: Vec<String> = a["fallback_rate"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("`{k}` {}", f(v.as_f64().unwrap_or(f64::NAN), 3)))
+        let fr: Vec<String> = a
+            .fallback_rate
+            .iter()
+            .map(|(k, v)| format!("`{k}` {}", f(*v, 3)))
             .collect();
         d.p(format!("Fallback rate per arm (share of rounds replaced in part by the uncertainty order): {}.", fr.join(", ")));
+        let checks: Vec<String> = a
+            .leak_checks
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("`{k}` {n}"))
+            .collect();
+        d.p(if checks.is_empty() {
+            "Leak checks: no masked or shuffled prompt was built.".to_string()
+        } else {
+            format!("Leak checks passed before sending (every masked or shuffled prompt is checked for any name of an in-scope gene; a leak refuses to send): {}.", checks.join(", "))
+        });
+        if a.probe.is_empty() {
+            d.p("De-masking probe: not run (`ablate --probe`, or `probe = true` in `[ablation]`). Without it, nothing shows that the masked arm hid the genes from this model.");
+        } else {
+            d.p("De-masking probe: the planner's model was asked to name the gene behind each opaque ID from its masked context. A high recovery rate means the masked arm does not test memorisation.");
+            d.table(
+                &["arm", "IDs asked", "recovered", "recovery rate"],
+                a.probe
+                    .iter()
+                    .map(|(k, r)| {
+                        vec![
+                            format!("`{k}`"),
+                            r.asked.to_string(),
+                            r.recovered.to_string(),
+                            f(r.rate, 3),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        if !a.controls.is_empty() {
+            d.table(
+                &[
+                    "control",
+                    "detects",
+                    "seeds",
+                    "AUC llm",
+                    "AUC control",
+                    "Δ (llm − control)",
+                    "Wilcoxon p",
+                ],
+                a.controls
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            format!("`{}`", t.control),
+                            t.detects.clone(),
+                            t.seeds.to_string(),
+                            f(t.auc_reference, 4),
+                            f(t.auc_control, 4),
+                            f(t.mean_difference, 4),
+                            fmt_p(t.wilcoxon_p),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        let mut rows = Vec::new();
+        for (arm, per_round) in &a.answers {
+            for r in per_round {
+                rows.push(vec![
+                    format!("`{arm}`"),
+                    r.round.to_string(),
+                    r.answers.to_string(),
+                    f(r.invalid_rate, 3),
+                    f(r.hallucinated_rate, 3),
+                ]);
+            }
+        }
+        if !rows.is_empty() {
+            d.p("Answers per round: the share of answers rejected as invalid, and the share of gene names that were not on the shortlist (hallucinated or out of scope).");
+            d.table(
+                &["arm", "round", "answers", "invalid", "hallucinated"],
+                rows,
+            );
+        }
         let mut t = Vec::new();
-        for q in a["pairs"].as_array().into_iter().flatten() {
-            let last = q["rounds"]
-                .as_array()
-                .and_then(|r| r.last())
-                .cloned()
-                .unwrap_or(Value::Null);
-            let g = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+        for q in &a.pairs {
+            let last = q.rounds.last();
             t.push(vec![
-                format!(
-                    "{} vs {}",
-                    q["a"].as_str().unwrap_or(""),
-                    q["b"].as_str().unwrap_or("")
-                ),
-                format!(
-                    "{} ± {}",
-                    f(g(&q["jaccard_mean"]), 3),
-                    f(g(&q["jaccard_se"]), 3)
-                ),
-                q["batches"].to_string(),
-                f(g(&last["mean_difference"]), 4),
-                fmt_p(g(&last["wilcoxon_p"])),
-                fmt_p(g(&last["bh_q"])),
+                format!("{} vs {}", q.a, q.b),
+                format!("{} ± {}", f(q.jaccard_mean, 3), f(q.jaccard_se, 3)),
+                q.batches.to_string(),
+                f(last.map_or(f64::NAN, |r| r.mean_difference), 4),
+                fmt_p(last.map_or(f64::NAN, |r| r.wilcoxon_p)),
+                fmt_p(last.map_or(f64::NAN, |r| r.bh_q)),
             ]);
         }
         d.table(
@@ -691,6 +756,37 @@ pub(crate) fn ablation_section(
             t,
         );
     }
+    Ok(())
+}
+
+/// The planted-effect validation of the planner's controls, when `RUN/validation/planner.json`
+/// exists (`pertaudit validate planner --out RUN/validation`).
+pub(crate) fn validation_appendix(d: &mut Doc, run: &Path) -> Result<()> {
+    let path = run.join("validation").join("planner.json");
+    if !path.exists() {
+        d.p("Planted-effect validation of the planner's controls: not run for this audit (`pertaudit validate planner --out RUN/validation`).");
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let v: crate::planner::validate::PlannerValidation = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a planner validation", path.display()))?;
+    d.h(2, "Planted-effect validation of the planner's controls");
+    d.p(format!(
+        "Scripted planners with known behaviour were served over HTTP on simulated screens ({} replicates × {} seeds × {} rounds × batch {}; α = {}): a memoriser (knows genes by symbol only) and a context user (reads annotations) against `llm-masked`; a feedback user (ranks by the outcomes shown) and a feedback ignorer against `llm-permuted`. Test: {}. Masking must flag the memoriser and not the context user; permutation must flag the feedback user and not the ignorer.",
+        v.replicates, v.seeds, v.rounds, v.batch, v.alpha, v.test
+    ));
+    d.table(
+        &[
+            "planner",
+            "control",
+            "planted",
+            "flagged",
+            "rate [95% CI]",
+            "mean ΔAUC",
+        ],
+        crate::planner::validate::table(&v),
+    );
     Ok(())
 }
 
@@ -945,7 +1041,7 @@ pub(crate) fn methods(c: &AuditConfig, verdicts: &[Verdict]) -> String {
     }
     if let Some(a) = &c.ablation {
         s.push_str(&format!(
-            " In the masking ablation ({}), every gene symbol and alias the prompt named was replaced by a seeded opaque ID, to test whether the model used context or memorised names.",
+            " In the LLM-planner controls ({}), masked arms showed every in-scope gene only as a seeded opaque ID (symbols, aliases, database ids and, except in `llm-names`, full names; rewritten in gene-bearing fields only, never in the template), every masked or shuffled prompt was leak-checked before sending, and the feedback controls permuted or withheld the measured outcomes, to test whether the model used context and feedback or memorised names.",
             a.arms.join(", ")
         ));
     }

@@ -8,7 +8,7 @@ use crate::util::bin;
 use std::path::{Path, PathBuf};
 
 const STRATEGIES: &str =
-    "random,random-pathway,prior,bald,coreset,iterpert,iterpert-unc,evr,llm,llm-masked,llm-symbols,llm-shuffled";
+    "random,random-pathway,prior,bald,coreset,iterpert,iterpert-unc,evr,llm,llm-masked,llm-symbols,llm-shuffled,llm-names,llm-permuted,llm-zeroshot";
 
 /// A simulated screen in `dir` (its files), small enough to plan in seconds.
 fn simulated(dir: &Path) {

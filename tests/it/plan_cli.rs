@@ -431,16 +431,52 @@ mod llm_planner {
 
     #[test]
     fn ablate_maps_masked_answers_back_and_compares_arms() {
-        let (_d, out) = run_with("ablate", "planner-good", &[]);
+        let (_d, out) = run_with("ablate", "planner-good", &["--probe"]);
         let ab: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap())
                 .unwrap();
         assert_eq!(
             ab["arms"],
-            serde_json::json!(["bald", "llm", "llm-masked", "llm-symbols", "llm-shuffled"])
+            serde_json::json!([
+                "bald",
+                "llm",
+                "llm-masked",
+                "llm-symbols",
+                "llm-shuffled",
+                "llm-names",
+                "llm-permuted",
+                "llm-zeroshot"
+            ])
         );
         let pairs = ab["pairs"].as_array().unwrap();
-        assert_eq!(pairs.len(), 10);
+        assert_eq!(pairs.len(), 28);
+        // Every masked and shuffled prompt was leak-checked (2 seeds × 3 rounds); the arms that
+        // show symbols were not; the probe asked about every shortlisted ID of the
+        // identity-hiding arms (this re-ranker answers no guesses: nothing recovered).
+        for (arm, n) in [
+            ("llm-masked", 6),
+            ("llm-names", 6),
+            ("llm-shuffled", 6),
+            ("llm", 0),
+            ("llm-permuted", 0),
+        ] {
+            assert_eq!(ab["leak_checks"][arm], n, "{arm}");
+        }
+        for arm in ["llm-masked", "llm-names"] {
+            assert!(
+                ab["probe"][arm]["asked"].as_u64().unwrap() >= 6 * 8,
+                "{arm}"
+            );
+            assert_eq!(ab["probe"][arm]["recovered"], 0, "{arm}");
+        }
+        assert!(ab["probe"].get("llm").is_none());
+        // One answer per batch, none invalid, no name off the shortlist; each control tested.
+        for r in ab["answers"]["llm-permuted"].as_array().unwrap() {
+            assert_eq!(r["answers"], 2);
+            assert_eq!(r["invalid_rate"], 0.0);
+            assert_eq!(r["hallucinated_rate"], 0.0);
+        }
+        assert_eq!(ab["controls"].as_array().unwrap().len(), 6);
         // A re-ranker that takes the first N genes listed picks the same genes in every arm
         // (all arms list the shortlist in the same seeded order): the masked arm's opaque IDs
         // were mapped back to the same genes. The list is not in uncertainty order, so it
@@ -483,7 +519,15 @@ mod llm_planner {
             })
             .collect();
         assert_eq!(distinct.len(), exchanges.len());
-        assert!((18..=24).contains(&exchanges.len()), "{}", exchanges.len());
+        // Without a gene table the masked and names arms show the same text: their probes
+        // (and picks) are then one request each, answered once.
+        let probes = exchanges.iter().filter(|l| l.contains("/probe")).count();
+        assert!((6..=12).contains(&probes), "{probes}");
+        assert!(
+            (30..=42).contains(&(exchanges.len() - probes)),
+            "{}",
+            exchanges.len()
+        );
     }
 
     #[test]
