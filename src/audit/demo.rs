@@ -116,6 +116,7 @@ rounds = [2]
 [ablation]
 arms = ["llm", "llm-masked"]
 pathways = ["SIM_PATHWAY_1"]
+probe = true
 
 [stats]
 alpha = 0.05

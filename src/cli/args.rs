@@ -74,9 +74,9 @@ pub struct ValidatePlannerArgs {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub replicates: u64,
     /// Seeds per replicate (the control's test pairs them).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(2..=1000))]
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(2..=1000))]
     pub seeds: u64,
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=100))]
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub rounds: u64,
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub batch: u64,

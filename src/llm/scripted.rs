@@ -452,6 +452,24 @@ async fn anthropic(State(state): State<Arc<Inner>>, headers: HeaderMap, body: By
     .into_response()
 }
 
+/// A simulated symbol's complex (`SIMP1C2`) and pathway (`SIMP1`) keys; `SIMB` for background.
+fn group(symbol: &str) -> (String, String) {
+    let Some(rest) = symbol.strip_prefix("SIMP") else {
+        let head: String = symbol
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        return (head.clone(), head);
+    };
+    let k: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let after = &rest[k.len()..];
+    let c: String = after
+        .strip_prefix('C')
+        .map(|x| x.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    (format!("SIMP{k}C{c}"), format!("SIMP{k}"))
+}
+
 /// The target pathway's number: the trailing digits of the prompt's "Target pathway:" line.
 fn target_number(user: &str) -> Option<String> {
     let name = user
@@ -479,9 +497,11 @@ fn target_number(user: &str) -> Option<String> {
 ///   a symbol of the target pathway, else 0); once masked it has nothing to go on.
 /// - `planner-context` and `planner-ignorer`: read the annotation ("of pathway k") and nothing
 ///   else, so masking and the feedback controls leave their information intact.
-/// - `planner-feedback`: ranks a candidate by the pathway-likeness shown for its measured
-///   STRING neighbours (the mean over those listed in the measured responses; the mean of all
-///   shown values when none is), so permuting the outcomes leaves it guessing.
+/// - `planner-feedback`: knows which genes share a complex (from their symbols, as a model knows
+///   PSMA1 and PSMA2 belong together) and ranks a candidate by the pathway-likeness shown for
+///   its measured complex-mates (else its pathway-mates, else the mean of all shown values);
+///   while no likeness is shown (fewer than two pathway members measured), by their response
+///   strength. Permuting the outcomes leaves it guessing.
 pub fn planted_picks(
     who: &str,
     user: &str,
@@ -492,6 +512,7 @@ pub fn planted_picks(
     let k = target_number(user).unwrap_or_default();
     let mut lines: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
     let mut likeness: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    let mut strength: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
     for l in user.lines().filter_map(|l| l.strip_prefix("- ")) {
         if let Some((id, rest)) = l.split_once(" (uncertainty ") {
             lines.insert(id.trim(), rest);
@@ -503,31 +524,44 @@ pub fn planted_picks(
             {
                 likeness.insert(id.trim(), v);
             }
+            if let Some(v) = rest
+                .split(',')
+                .next()
+                .and_then(|x| x.trim().parse::<f64>().ok())
+            {
+                strength.insert(id.trim(), v / 100.0);
+            }
         }
     }
-    let overall = if likeness.is_empty() {
+    // Likeness to the pathway once any is shown; before that, response strength.
+    let outcome = if likeness.is_empty() {
+        &strength
+    } else {
+        &likeness
+    };
+    let overall = if outcome.is_empty() {
         0.0
     } else {
-        likeness.values().sum::<f64>() / likeness.len() as f64
+        outcome.values().sum::<f64>() / outcome.len() as f64
     };
     let score = |g: &str| -> f64 {
         let rest = lines.get(g).copied().unwrap_or("");
         match who {
             "planner-memoriser" => f64::from(!k.is_empty() && g.starts_with(&format!("SIMP{k}C"))),
             "planner-feedback" => {
-                let nb: Vec<f64> = rest
-                    .split("STRING neighbours in the pathway: ")
-                    .nth(1)
-                    .map(|x| x.trim_end_matches('.'))
-                    .into_iter()
-                    .flat_map(|x| x.split(", "))
-                    .filter_map(|x| likeness.get(x.trim()).copied())
-                    .collect();
-                if nb.is_empty() {
-                    overall
-                } else {
-                    nb.iter().sum::<f64>() / nb.len() as f64
-                }
+                // The measured complex-mates' shown likeness, else the pathway-mates', else all.
+                let mean_of = |key: &str| {
+                    let v: Vec<f64> = outcome
+                        .iter()
+                        .filter(|(m, _)| group(m).0 == key || group(m).1 == key)
+                        .map(|(_, l)| *l)
+                        .collect();
+                    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+                };
+                let (complex, pathway) = group(g);
+                mean_of(&complex)
+                    .or_else(|| mean_of(&pathway))
+                    .unwrap_or(overall)
             }
             _ => f64::from(!k.is_empty() && rest.contains(&format!("of pathway {k}."))),
         }
@@ -544,4 +578,71 @@ pub fn planted_picks(
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     scored.into_iter().take(n).map(|x| x.2.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(ids: &[(&str, &str)], outcomes: &[(&str, &str)]) -> String {
+        let mut s = String::from("Target pathway: SIM_PATHWAY_1\nMeasured responses (…):\n");
+        for (g, l) in outcomes {
+            s.push_str(&format!("- {g}: strength 50, pathway-likeness {l}\n"));
+        }
+        s.push_str("Shortlist (…):\n");
+        for (id, ann) in ids {
+            s.push_str(&format!("- {id} (uncertainty 0.500): {ann}\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn planted_planners_use_what_they_are_said_to_use() {
+        let cands = [
+            (
+                "SIMP1C1G01",
+                "simulated gene. Cellular component: simulated complex 1 of pathway 2.",
+            ),
+            (
+                "SIMP2C1G01",
+                "simulated gene. Cellular component: simulated complex 1 of pathway 1.",
+            ),
+            ("SIMB001", "simulated gene of no modelled pathway."),
+        ];
+        let names: Vec<String> = cands.iter().map(|c| c.0.to_string()).collect();
+        let outcomes = [
+            ("SIMP1C1G02", "+0.90"),
+            ("SIMP2C1G05", "-0.10"),
+            ("SIMB004", "+0.05"),
+        ];
+        let p = prompt(&cands, &outcomes);
+        let pick = |who: &str, text: &str| planted_picks(who, text, &names, 1, "h")[0].clone();
+        // The memoriser goes by symbol, the context user by annotation, the feedback user by
+        // its complex-mates' shown likeness.
+        assert_eq!(pick("planner-memoriser", &p), "SIMP1C1G01");
+        assert_eq!(pick("planner-context", &p), "SIMP2C1G01");
+        assert_eq!(pick("planner-ignorer", &p), "SIMP2C1G01");
+        assert_eq!(pick("planner-feedback", &p), "SIMP1C1G01");
+        // Permuted outcomes move the feedback user, not the ignorer.
+        let q = prompt(
+            &cands,
+            &[
+                ("SIMP1C1G02", "-0.10"),
+                ("SIMP2C1G05", "+0.90"),
+                ("SIMB004", "+0.05"),
+            ],
+        );
+        assert_eq!(pick("planner-feedback", &q), "SIMP2C1G01");
+        assert_eq!(pick("planner-ignorer", &q), "SIMP2C1G01");
+        // Under masking the memoriser has nothing: its pick is the hash's, whichever ID.
+        let masked: Vec<String> = ["XAAAAAA", "XBBBBBB", "XCCCCCC"].map(String::from).to_vec();
+        let m = prompt(
+            &[("XAAAAAA", ""), ("XBBBBBB", ""), ("XCCCCCC", "")],
+            &outcomes,
+        );
+        let picks: std::collections::BTreeSet<String> = (0..40)
+            .map(|i| planted_picks("planner-memoriser", &m, &masked, 1, &format!("{i}"))[0].clone())
+            .collect();
+        assert_eq!(picks.len(), 3);
+    }
 }

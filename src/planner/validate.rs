@@ -47,8 +47,8 @@ impl Default for ValidateSpec {
     fn default() -> Self {
         ValidateSpec {
             replicates: 200,
-            seeds: 8,
-            rounds: 4,
+            seeds: 12,
+            rounds: 6,
             batch: 6,
             shortlist_factor: 5,
             alpha: 0.05,
@@ -180,6 +180,7 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
                     StrategyKind::Llm(case.control),
                 ],
                 rounds: spec.rounds,
+                initial: Some(2 * spec.batch),
                 batch: spec.batch,
                 seeds: spec.seeds,
                 seed: (r * 1000) as u64,

@@ -17,3 +17,4 @@ mod preference_props;
 mod robustness;
 mod stats_cli;
 mod stats_reference;
+mod validate;

@@ -137,7 +137,7 @@ pub struct Outcome {
     pub gene: String,
     /// Percentile (0–100) of the response's size (L2 norm) among the measured knock-downs.
     pub strength: f64,
-    /// Pearson correlation of the response with the mean response of the other measured
+    /// Pearson correlation of the response with the centroid (mean response) of the measured
     /// pathway members (NaN when none is measured).
     pub likeness: f64,
 }
@@ -751,9 +751,12 @@ impl Tally {
     }
 }
 
-/// What the planner is shown of the measured outcomes: the measured pathway members (up to 8,
-/// in measurement order), then the most recent other knock-downs, 16 rows in all. Read from the
-/// training rows only.
+/// Measured knock-downs whose outcomes the prompt shows.
+pub const OUTCOME_ROWS: usize = 32;
+
+/// What the planner is shown of the measured outcomes: the measured pathway members (most
+/// recent first), then the most recent other knock-downs, [`OUTCOME_ROWS`] rows in all. Read
+/// from the training rows only.
 pub fn measured_outcomes(ctx: &AcquisitionContext) -> Vec<Outcome> {
     let train = ctx.train;
     if train.is_empty() {
@@ -774,22 +777,30 @@ pub fn measured_outcomes(ctx: &AcquisitionContext) -> Vec<Outcome> {
         .filter(|&k| members.contains(&ctx.screen.targets[train[k]]))
         .collect();
     let g = ctx.screen.n_genes();
-    let likeness = |k: usize| {
-        let others: Vec<usize> = member_rows.iter().copied().filter(|&j| j != k).collect();
-        if others.is_empty() {
-            return f64::NAN;
-        }
+    // The centroid of the measured members' responses (a member counts in its own centroid, so
+    // the first member measured reads 1.00: the pathway's only reference so far).
+    let centroid: Option<Vec<f64>> = (!member_rows.is_empty()).then(|| {
         let mut mean = vec![0.0; g];
-        for &j in &others {
+        for &j in &member_rows {
             for (m, x) in mean.iter_mut().zip(ctx.screen.row(train[j])) {
-                *m += x / others.len() as f64;
+                *m += x / member_rows.len() as f64;
             }
         }
-        crate::predict::metrics::pearson(ctx.screen.row(train[k]), &mean)
+        mean
+    });
+    let likeness = |k: usize| {
+        centroid.as_ref().map_or(f64::NAN, |c| {
+            crate::predict::metrics::pearson(ctx.screen.row(train[k]), c)
+        })
     };
-    let mut rows: Vec<usize> = member_rows.iter().copied().take(8).collect();
+    let mut rows: Vec<usize> = member_rows
+        .iter()
+        .rev()
+        .copied()
+        .take(OUTCOME_ROWS)
+        .collect();
     for k in (0..n).rev() {
-        if rows.len() >= 16 {
+        if rows.len() >= OUTCOME_ROWS {
             break;
         }
         if !rows.contains(&k) {
@@ -1169,6 +1180,24 @@ fn fallback_pick(ctx: &AcquisitionContext, p: usize, attempts: usize) -> Pick {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_probe_counts_a_symbol_or_an_alias_in_any_case() {
+        let mut ann = Annotations::default();
+        ann.genes.insert(
+            "TP53".into(),
+            crate::data::annotation::GeneInfo {
+                symbol: "TP53".into(),
+                name: "tumor protein p53".into(),
+                aliases: vec!["P53".into(), "LFS1".into()],
+                ids: Vec::new(),
+            },
+        );
+        assert!(recovered(&ann, "TP53", " tp53 "));
+        assert!(recovered(&ann, "TP53", "p53"));
+        assert!(!recovered(&ann, "TP53", "unknown"));
+        assert!(!recovered(&ann, "TP53", "MDM2"));
+    }
 
     #[test]
     fn validation_names_the_error() {
