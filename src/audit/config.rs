@@ -90,6 +90,10 @@ pub struct PlannerCfg {
     pub reprompts: Option<usize>,
     /// Template folder (rerank.j2); the embedded template when absent.
     pub prompts: Option<PathBuf>,
+    /// More planner model files: strategy or arm `ARM@STEM` plans with the file whose stem is
+    /// STEM (backbones head to head in one study).
+    #[serde(default)]
+    pub backbones: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -238,7 +242,10 @@ impl AuditConfig {
             .strategies
             .iter()
             .chain(c.ablation.iter().flat_map(|a| a.arms.iter()))
-            .any(|s| crate::planner::llm::Arm::from_strategy(s).is_some());
+            .any(|s| {
+                s.parse::<crate::planner::spec::StrategyKind>()
+                    .is_ok_and(|k| k.arm().is_some())
+            });
         if uses_llm && c.planner.is_none() {
             bad(
                 "planner",
@@ -276,7 +283,10 @@ impl AuditConfig {
                 bad("ablation.arms", "list at least one LLM arm".into())?;
             }
             for arm in &a.arms {
-                if crate::planner::llm::Arm::from_strategy(arm).is_none() {
+                if !arm
+                    .parse::<crate::planner::spec::StrategyKind>()
+                    .is_ok_and(|k| k.arm().is_some())
+                {
                     bad(
                         "ablation.arms",
                         format!(

@@ -261,6 +261,9 @@ pub fn build_lock(
     };
     if let Some(p) = &c.planner {
         model("planner.model".into(), &p.model)?;
+        for (i, b) in p.backbones.iter().enumerate() {
+            model(format!("planner.backbones[{i}]"), b)?;
+        }
     }
     if let Some(j) = &c.judges {
         for (i, p) in j.models.iter().enumerate() {

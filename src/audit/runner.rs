@@ -6,8 +6,7 @@ use super::lock::{build_lock, effective_lock, lock_changes, resolve, run_id};
 use super::{analysis_plan, AuditSummary, Deviation, Step, DEVIATIONS, LOCK};
 use crate::data::runfile::{sha256_bytes, write_atomic};
 use crate::judge::{BlindSpec, JudgeSpec};
-use crate::planner::llm::Arm;
-use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec};
+use crate::planner::spec::{parse_strategies, AblationSpec, PlanSpec, StrategyKind};
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -133,6 +132,7 @@ fn plan_spec(
             a.reprompts = r;
         }
         a.prompts = p.prompts.as_ref().map(|d| resolve(base, d));
+        a.llm_backbones = p.backbones.iter().map(|b| resolve(base, b)).collect();
     }
     a.replay = o.replay.clone();
     a.ledger = Some(run.to_path_buf());
@@ -140,11 +140,12 @@ fn plan_spec(
 }
 
 /// The ablation's arms (the config checked they are LLM arms).
-fn ablation_arms(arms: &[String]) -> Result<Vec<Arm>> {
+fn ablation_arms(arms: &[String]) -> Result<Vec<StrategyKind>> {
     parse_strategies(arms)?
         .into_iter()
         .map(|k| {
             k.arm()
+                .map(|_| k)
                 .ok_or_else(|| anyhow::anyhow!("ablation arm {k} is not an LLM arm"))
         })
         .collect()

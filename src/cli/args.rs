@@ -20,8 +20,10 @@ pub enum Command {
     Plan(Box<PlanArgs>),
     /// Preference statistics from judge verdicts.
     Stats(StatsArgs),
-    /// The symbol-masking ablation: `plan` with bald and the four LLM arms (full, masked,
-    /// symbols only, shuffled annotations), then overlaps and paired tests between arms.
+    /// The LLM-planner controls: `plan` with bald and the LLM arms (llm, llm-masked,
+    /// llm-symbols, llm-shuffled, llm-names, llm-permuted, llm-zeroshot; or the LLM strategies
+    /// named in --strategies, e.g. `llm,llm-masked,llm@other,llm-masked@other` for two
+    /// backbones), then each control's test, overlaps and paired tests between arms.
     Ablate(Box<PlanArgs>),
     /// Send a batch of chat requests through the client, cache and ledger of a run.
     Query(QueryArgs),
@@ -459,6 +461,11 @@ pub struct PlanArgs {
     /// `llm-shuffled` strategies).
     #[arg(long)]
     pub llm_model: Option<PathBuf>,
+    /// Another planner model file (repeatable): strategy `ARM@STEM` (e.g. `llm@gpt-4o`,
+    /// `llm-masked@gpt-4o`) plans with the file whose stem is STEM, so backbones run head to
+    /// head in one run without overwriting each other.
+    #[arg(long = "llm-backbone")]
+    pub llm_backbones: Vec<PathBuf>,
     /// One-line gene context for prompts (TSV with `symbol`, `context`).
     #[arg(long)]
     pub annotations: Option<PathBuf>,

@@ -40,6 +40,7 @@ impl PlanArgs {
             control_vector: self.control_vector.clone(),
             threads: self.threads,
             llm_model: self.llm_model.clone(),
+            llm_backbones: self.llm_backbones.clone(),
             annotations: self.annotations.clone(),
             genes: self.genes.clone(),
             shortlist_factor: self.shortlist_factor,
@@ -174,7 +175,19 @@ pub fn print_plan(o: &PlanOutcome) -> Result<()> {
 
 /// `ablate`: bald and the four arms, then the ablation's overlaps and paired tests.
 pub fn ablate(a: &PlanArgs) -> Result<()> {
-    let spec = AblationSpec::new(a.to_spec()?);
+    let plan = a.to_spec()?;
+    // The LLM strategies named in --strategies are the arms (backbones included); none named:
+    // all seven arms on the default planner model.
+    let named: Vec<_> = plan
+        .strategies
+        .iter()
+        .copied()
+        .filter(|k| k.arm().is_some())
+        .collect();
+    let mut spec = AblationSpec::new(plan);
+    if !named.is_empty() {
+        spec.arms = named;
+    }
     let done = run_ablation(&spec, &Bars::new())?;
     print_plan(&done.plan)?;
     let ab = &done.ablation;
@@ -190,6 +203,23 @@ pub fn ablate(a: &PlanArgs) -> Result<()> {
             last.map_or(f64::NAN, |r| r.mean_difference),
             last.map_or(f64::NAN, |r| r.wilcoxon_p),
             last.map_or(f64::NAN, |r| r.bh_q)
+        );
+    }
+    for t in &ab.controls {
+        outln!(
+            "  control {:<13} ({}): AUC llm {:.4} vs {:.4}, Δ {:+.4} over {} seeds (Wilcoxon p {:.4})",
+            t.control, t.detects, t.auc_reference, t.auc_control, t.mean_difference, t.seeds, t.wilcoxon_p
+        );
+    }
+    for (arm, n) in ab.leak_checks.iter().filter(|(_, n)| **n > 0) {
+        outln!("  {arm:<13} {n} prompt(s) leak-checked before sending");
+    }
+    for (arm, p) in &ab.probe {
+        outln!(
+            "  {arm:<13} de-masking probe: {} of {} IDs named correctly (recovery rate {:.3})",
+            p.recovered,
+            p.asked,
+            p.rate
         );
     }
     outln!(

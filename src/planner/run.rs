@@ -11,7 +11,7 @@ use crate::data::runfile::{canonical_json, sha256_bytes, sha256_file, write_atom
 use crate::data::screen_file::{self, LoadOptions};
 use crate::planner::active::{self, JobInput, LoopConfig, RoundRecord, SelectionRecord, Split};
 use crate::planner::comparison::{self, Comparison};
-use crate::planner::spec::{AblationSpec, PlanSpec, StrategyKind};
+use crate::planner::spec::{AblationSpec, Backbone, PlanSpec, StrategyKind};
 use crate::planner::strategy::{self, Strategy};
 use crate::predict::ensemble::{EnsembleConfig, Workspace};
 use crate::predict::prior::{self, PriorConfig};
@@ -81,9 +81,34 @@ struct PlanInputs {
 
 /// The spec's own consistency checks that need no file.
 fn check_spec(a: &PlanSpec) -> Result<()> {
+    let stems: Vec<String> = a
+        .llm_backbones
+        .iter()
+        .map(|p| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    for (i, s) in stems.iter().enumerate() {
+        if stems[..i].contains(s) {
+            bail!("--llm-backbone: two model files share the stem {s:?}; strategies name a backbone by its file stem");
+        }
+    }
     for s in &a.strategies {
-        if s.arm().is_some() && a.llm_model.is_none() {
-            bail!("--strategies: {s} needs --llm-model FILE.toml (e.g. judges/local-smollm.toml)");
+        match (s.arm(), s.backbone()) {
+            (Some(_), None) if a.llm_model.is_none() => {
+                bail!(
+                    "--strategies: {s} needs --llm-model FILE.toml (e.g. judges/local-smollm.toml)"
+                );
+            }
+            (Some(_), Some(b)) if !stems.iter().any(|x| x == b.stem()) => {
+                bail!(
+                    "--strategies: {s} needs --llm-backbone {}.toml (a model file with that stem)",
+                    b.stem()
+                );
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -301,25 +326,60 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         "control": a.control,
     });
     let uses_llm = a.strategies.iter().any(|s| s.arm().is_some());
-    let llm_cfg = match (&a.llm_model, uses_llm) {
-        (Some(p), true) => {
-            let m = crate::llm::ModelConfig::load(p)?;
-            let (template, source) = crate::llm::prompt::template_text(
-                a.prompts.as_deref(),
-                crate::llm::prompt::RERANK,
-            )?;
-            config["llm"] = json!({
-                "model": {"name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family,
-                          "temperature": m.temperature, "max_tokens": m.max_tokens, "seed": m.seed},
-                "template": {"source": source, "sha256": sha256_bytes(template.as_bytes())},
-                "shortlist_factor": a.shortlist_factor,
-                "reprompts": a.reprompts,
-                "sequential": a.sequential,
-                "probe": a.probe,
-            });
-            Some((m, template))
+    // The planner models: the default (`--llm-model`) and each backbone, by file stem.
+    let llm_cfg = if uses_llm {
+        let mut models: Vec<(Option<Backbone>, crate::llm::ModelConfig)> = Vec::new();
+        if let Some(p) = &a.llm_model {
+            models.push((None, crate::llm::ModelConfig::load(p)?));
         }
-        _ => None,
+        for p in &a.llm_backbones {
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let b = Backbone::new(&stem).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: a backbone's file stem must be letters, digits, '.', '_' or '-'",
+                    p.display()
+                )
+            })?;
+            models.push((Some(b), crate::llm::ModelConfig::load(p)?));
+        }
+        for (i, (_, m)) in models.iter().enumerate() {
+            if models[..i].iter().any(|(_, x)| x.name == m.name) {
+                bail!(
+                    "two planner model files share the name {:?}; give each its own `name`",
+                    m.name
+                );
+            }
+        }
+        let (template, source) =
+            crate::llm::prompt::template_text(a.prompts.as_deref(), crate::llm::prompt::RERANK)?;
+        let describe = |m: &crate::llm::ModelConfig| {
+            json!({"name": m.name, "provider": m.provider.as_str(), "model": m.model, "family": m.family,
+                   "temperature": m.temperature, "max_tokens": m.max_tokens, "seed": m.seed})
+        };
+        let mut llm = json!({
+            "template": {"source": source, "sha256": sha256_bytes(template.as_bytes())},
+            "shortlist_factor": a.shortlist_factor,
+            "reprompts": a.reprompts,
+            "sequential": a.sequential,
+            "probe": a.probe,
+        });
+        if let Some((_, m)) = models.iter().find(|(b, _)| b.is_none()) {
+            llm["model"] = describe(m);
+        }
+        let backbones: serde_json::Map<String, serde_json::Value> = models
+            .iter()
+            .filter_map(|(b, m)| b.map(|b| (b.stem().to_string(), describe(m))))
+            .collect();
+        if !backbones.is_empty() {
+            llm["backbones"] = serde_json::Value::Object(backbones);
+        }
+        config["llm"] = llm;
+        Some((models, template))
+    } else {
+        None
     };
     let prior_cfg = PriorConfig { dim: a.prior_dim };
     // The embeddings depend on the targets, the network and GO files, the edge threshold and
@@ -395,8 +455,12 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
 
     // The LLM planner's client writes its ledger into the run directory.
     let llm_runtime;
-    let llm_setup = match llm_cfg {
-        Some((m, template)) => {
+    // One setup per backbone; they share the client (one ledger, one cache).
+    let llm_setups: Vec<(
+        Option<Backbone>,
+        std::sync::Arc<crate::planner::llm::LlmSetup>,
+    )> = match llm_cfg {
+        Some((models, template)) => {
             llm_runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -404,40 +468,56 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             let ledger = std::sync::Arc::new(crate::llm::Ledger::open(
                 a.ledger.as_deref().unwrap_or(&out),
             )?);
-            let client = crate::llm::Client::new(
+            let configs: Vec<crate::llm::ModelConfig> =
+                models.iter().map(|(_, m)| m.clone()).collect();
+            let client = std::sync::Arc::new(crate::llm::Client::new(
                 ledger,
-                std::slice::from_ref(&m),
+                &configs,
                 crate::llm::ClientOptions {
                     cost_cap_usd: None,
                     replay: a.replay.clone(),
                     seed: a.seed,
                 },
-            )?;
-            Some(std::sync::Arc::new(crate::planner::llm::LlmSetup {
-                kit: crate::planner::llm::PromptKit {
-                    annotations: std::sync::Arc::new(
-                        inputs.annotations.clone().unwrap_or_default(),
-                    ),
-                    network: inputs.network.clone().map(std::sync::Arc::new),
-                    template,
-                    seed: a.seed,
-                },
-                client: std::sync::Arc::new(client),
-                endpoint: m.name.clone(),
-                handle: llm_runtime.handle().clone(),
-                factor: a.shortlist_factor,
-                reprompts: a.reprompts,
-                sequential: a.sequential,
-                probe: a.probe,
-            }))
+            )?);
+            let annotations = std::sync::Arc::new(inputs.annotations.clone().unwrap_or_default());
+            let network = inputs.network.clone().map(std::sync::Arc::new);
+            models
+                .into_iter()
+                .map(|(b, m)| {
+                    (
+                        b,
+                        std::sync::Arc::new(crate::planner::llm::LlmSetup {
+                            kit: crate::planner::llm::PromptKit {
+                                annotations: annotations.clone(),
+                                network: network.clone(),
+                                template: template.clone(),
+                                seed: a.seed,
+                            },
+                            client: client.clone(),
+                            endpoint: m.name.clone(),
+                            handle: llm_runtime.handle().clone(),
+                            factor: a.shortlist_factor,
+                            reprompts: a.reprompts,
+                            sequential: a.sequential,
+                            probe: a.probe,
+                        }),
+                    )
+                })
+                .collect()
         }
-        None => None,
+        None => Vec::new(),
     };
     let make_strategy = |kind: StrategyKind| -> Box<dyn Strategy> {
-        match (kind.arm(), &llm_setup) {
-            (Some(arm), Some(setup)) => {
-                Box::new(crate::planner::llm::LlmPlanner::new(arm, setup.clone()))
-            }
+        let setup = llm_setups
+            .iter()
+            .find(|(b, _)| *b == kind.backbone())
+            .map(|(_, s)| s);
+        match (kind.arm(), setup) {
+            (Some(arm), Some(setup)) => Box::new(crate::planner::llm::LlmPlanner::new(
+                arm,
+                kind.name(),
+                setup.clone(),
+            )),
             _ => strategy::builtin(kind).expect("a built-in strategy"),
         }
     };

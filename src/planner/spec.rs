@@ -8,6 +8,68 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+/// An LLM backbone named by its model file's stem (`llm@gpt-4o` plans with `gpt-4o.toml`).
+/// Interned so that [`StrategyKind`] stays `Copy` and its names `&'static str`; ordered and
+/// compared by the stem, never by interning order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Backbone(u16);
+
+fn interned() -> &'static std::sync::Mutex<Vec<&'static str>> {
+    static STEMS: std::sync::OnceLock<std::sync::Mutex<Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    STEMS.get_or_init(Default::default)
+}
+
+/// Interned full strategy names (`llm-masked@stem`).
+fn interned_names() -> &'static std::sync::Mutex<std::collections::HashMap<(Arm, u16), &'static str>>
+{
+    static NAMES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<(Arm, u16), &'static str>>,
+    > = std::sync::OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
+impl Backbone {
+    /// The backbone of a model-file stem (letters, digits, `.`, `_`, `-`).
+    pub fn new(stem: &str) -> Option<Backbone> {
+        let ok = !stem.is_empty()
+            && stem.len() <= 64
+            && stem
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !ok {
+            return None;
+        }
+        let mut v = interned().lock().expect("backbone table");
+        let i = match v.iter().position(|s| *s == stem) {
+            Some(i) => i,
+            None => {
+                v.push(Box::leak(stem.to_string().into_boxed_str()));
+                v.len() - 1
+            }
+        };
+        Some(Backbone(
+            u16::try_from(i).expect("fewer than 65536 backbones"),
+        ))
+    }
+
+    pub fn stem(self) -> &'static str {
+        interned().lock().expect("backbone table")[self.0 as usize]
+    }
+}
+
+impl PartialOrd for Backbone {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Backbone {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.stem().cmp(other.stem())
+    }
+}
+
 /// A strategy, parsed once from its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StrategyKind {
@@ -22,8 +84,9 @@ pub enum StrategyKind {
     RandomPathway,
     /// Target-aware expected variance reduction on the pathway's perturbations.
     Evr,
-    /// The LLM-guided planner in one of its arms (`llm`, `llm-masked`, …).
-    Llm(Arm),
+    /// The LLM-guided planner in one of its arms (`llm`, `llm-masked`, …), on the default
+    /// planner model or on a named backbone (`llm@stem`, `llm-masked@stem`).
+    Llm(Arm, Option<Backbone>),
 }
 
 impl StrategyKind {
@@ -59,14 +122,37 @@ impl StrategyKind {
             StrategyKind::IterpertUnc => "iterpert-unc",
             StrategyKind::RandomPathway => "random-pathway",
             StrategyKind::Evr => "evr",
-            StrategyKind::Llm(arm) => arm.strategy(),
+            StrategyKind::Llm(arm, None) => arm.strategy(),
+            StrategyKind::Llm(arm, Some(b)) => *interned_names()
+                .lock()
+                .expect("strategy names")
+                .entry((arm, b.0))
+                .or_insert_with(|| {
+                    Box::leak(format!("{}@{}", arm.strategy(), b.stem()).into_boxed_str())
+                }),
         }
     }
 
     /// The LLM arm, for the LLM strategies.
     pub fn arm(self) -> Option<Arm> {
         match self {
-            StrategyKind::Llm(a) => Some(a),
+            StrategyKind::Llm(a, _) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The named backbone of an LLM strategy (None: the default planner model).
+    pub fn backbone(self) -> Option<Backbone> {
+        match self {
+            StrategyKind::Llm(_, b) => b,
+            _ => None,
+        }
+    }
+
+    /// The same arm on `llm` (the reference a control is tested against).
+    pub fn reference(self) -> Option<StrategyKind> {
+        match self {
+            StrategyKind::Llm(_, b) => Some(StrategyKind::Llm(Arm::Full, b)),
             _ => None,
         }
     }
@@ -79,6 +165,7 @@ impl StrategyKind {
             .chain(Arm::ALL.iter().map(|a| a.strategy()))
             .collect::<Vec<_>>()
             .join(", ")
+            + " (an LLM arm on another backbone: ARM@MODEL-FILE-STEM)"
     }
 }
 
@@ -105,7 +192,13 @@ impl FromStr for StrategyKind {
         StrategyKind::ALL_BUILTIN
             .into_iter()
             .find(|k| k.name() == s)
-            .or_else(|| Arm::from_strategy(s).map(StrategyKind::Llm))
+            .or_else(|| {
+                let (arm, backbone) = match s.split_once('@') {
+                    Some((a, stem)) => (a, Some(Backbone::new(stem)?)),
+                    None => (s, None),
+                };
+                Arm::from_strategy(arm).map(|a| StrategyKind::Llm(a, backbone))
+            })
             .ok_or_else(|| UnknownStrategy(s.to_string()))
     }
 }
@@ -189,6 +282,9 @@ pub struct PlanSpec {
     /// Ask the de-masking probe in every round of the identity-hiding arms (`llm-masked`,
     /// `llm-names`): the planner's model names the gene behind each opaque ID.
     pub probe: bool,
+    /// More planner model files: strategy `ARM@STEM` plans with the file whose stem is STEM
+    /// (two backbones in one study, each with its own arms and ledger tags).
+    pub llm_backbones: Vec<PathBuf>,
     /// Template folder (`rerank.j2`); the embedded copy when `None` or when it lacks the file.
     pub prompts: Option<PathBuf>,
     /// Answer every LLM request from this run's ledger (a miss is an error).
@@ -232,6 +328,7 @@ impl Default for PlanSpec {
             reprompts: 2,
             sequential: false,
             probe: false,
+            llm_backbones: Vec::new(),
             prompts: None,
             replay: None,
             ledger: None,
@@ -344,7 +441,8 @@ impl PlanSpec {
 pub struct AblationSpec {
     /// The plan; its strategies are replaced by `bald` followed by `arms`.
     pub plan: PlanSpec,
-    pub arms: Vec<Arm>,
+    /// LLM strategies (any arm, on any backbone).
+    pub arms: Vec<StrategyKind>,
 }
 
 impl AblationSpec {
@@ -352,7 +450,7 @@ impl AblationSpec {
     pub fn new(plan: PlanSpec) -> Self {
         AblationSpec {
             plan,
-            arms: Arm::ALL.to_vec(),
+            arms: Arm::ALL.map(|a| StrategyKind::Llm(a, None)).to_vec(),
         }
     }
 
@@ -360,7 +458,7 @@ impl AblationSpec {
     pub fn plan_spec(&self) -> PlanSpec {
         let mut p = self.plan.clone();
         p.strategies = std::iter::once(StrategyKind::Bald)
-            .chain(self.arms.iter().map(|a| StrategyKind::Llm(*a)))
+            .chain(self.arms.iter().copied())
             .collect();
         p
     }
@@ -374,7 +472,8 @@ mod tests {
     fn names_round_trip() {
         for k in StrategyKind::ALL_BUILTIN
             .into_iter()
-            .chain(Arm::ALL.map(StrategyKind::Llm))
+            .chain(Arm::ALL.map(|a| StrategyKind::Llm(a, None)))
+            .chain(Arm::ALL.map(|a| StrategyKind::Llm(a, Backbone::new("gpt-4o"))))
         {
             assert_eq!(k.name().parse::<StrategyKind>(), Ok(k));
             assert_eq!(
@@ -382,6 +481,18 @@ mod tests {
                 format!("\"{}\"", k.name())
             );
         }
+        assert_eq!(
+            "llm-masked@gpt-4o"
+                .parse::<StrategyKind>()
+                .unwrap()
+                .backbone()
+                .unwrap()
+                .stem(),
+            "gpt-4o"
+        );
+        assert!("llm@".parse::<StrategyKind>().is_err());
+        assert!("llm@a/b".parse::<StrategyKind>().is_err());
+        assert!("bald@x".parse::<StrategyKind>().is_err());
         let e = "randm".parse::<StrategyKind>().unwrap_err().to_string();
         assert!(e.contains("randm") && e.contains("llm-shuffled"), "{e}");
     }

@@ -99,7 +99,7 @@ pub fn builtin(kind: StrategyKind) -> Option<Box<dyn Strategy>> {
         StrategyKind::IterpertUnc => Box::new(IterPertUnc),
         StrategyKind::RandomPathway => Box::new(RandomPathway),
         StrategyKind::Evr => Box::new(Evr),
-        StrategyKind::Llm(_) => return None,
+        StrategyKind::Llm(..) => return None,
     })
 }
 

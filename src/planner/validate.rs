@@ -176,8 +176,8 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
                 pathways: dir.join("pathways.gmt"),
                 pathway: sim.pathway_names[0].clone(),
                 strategies: vec![
-                    StrategyKind::Llm(Arm::Full),
-                    StrategyKind::Llm(case.control),
+                    StrategyKind::Llm(Arm::Full, None),
+                    StrategyKind::Llm(case.control, None),
                 ],
                 rounds: spec.rounds,
                 initial: Some(2 * spec.batch),

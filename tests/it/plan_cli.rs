@@ -531,6 +531,116 @@ mod llm_planner {
     }
 
     #[test]
+    fn two_backbones_run_head_to_head_without_overwriting_each_other() {
+        // The default planner (`planner-good`: the first N listed) and a backbone named by its
+        // file stem (`hashy.toml`, `planner-hash`: a hash of the request), each with its own arms.
+        // (The answer cache is keyed by provider, model id and request, not by URL: two files
+        // for one model id share answers, so the backbone names another model id.)
+        let d = tempfile::tempdir().unwrap();
+        let (screen, gmt, net) = synthetic(d.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        let good = model(d.path(), &format!("http://{}/planner-good/v1", server.addr));
+        let hashy = d.path().join("hashy.toml");
+        std::fs::write(
+            &hashy,
+            format!("provider = \"openai\"\nbase_url = \"http://{}/planner-hash/v1\"\nmodel = \"scripted-2\"\nmax_retries = 0\n", server.addr),
+        )
+        .unwrap();
+        let out = d.path().join("run");
+        let mut args = plan_args(&screen, &gmt, &net, &out);
+        args[0] = "ablate".into();
+        args.extend(
+            [
+                "--llm-model",
+                good.to_str().unwrap(),
+                "--llm-backbone",
+                hashy.to_str().unwrap(),
+            ]
+            .map(String::from),
+        );
+        // `ablate` takes the arms from --strategies when they name backbones.
+        args.extend(
+            ["--strategies", "llm,llm-masked,llm@hashy,llm-masked@hashy"].map(String::from),
+        );
+        let o = bin().args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let sel: Vec<serde_json::Value> = std::fs::read_to_string(out.join("selections.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let batch = |s: &str| -> Vec<String> {
+            sel.iter()
+                .filter(|v| v["strategy"] == s)
+                .map(|v| v["target"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for s in ["llm", "llm-masked", "llm@hashy", "llm-masked@hashy"] {
+            assert_eq!(batch(s).len(), 24, "{s}");
+        }
+        assert_ne!(
+            batch("llm"),
+            batch("llm@hashy"),
+            "the backbones answered differently"
+        );
+        let ledger = std::fs::read_to_string(out.join("ledger.jsonl")).unwrap();
+        assert!(
+            ledger.contains("\"tag\":\"llm-masked@hashy/seed"),
+            "backbone tags kept apart"
+        );
+        let ab: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap())
+                .unwrap();
+        let tests: Vec<(String, String, String)> = ab["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["reference"].as_str().unwrap().into(),
+                    t["control"].as_str().unwrap().into(),
+                    t["detects"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert!(
+            tests
+                .iter()
+                .any(|t| t.0 == "llm@hashy" && t.1 == "llm-masked@hashy"),
+            "{tests:?}"
+        );
+        assert!(
+            tests.iter().any(|t| t.0 == "llm" && t.1 == "llm-masked"),
+            "{tests:?}"
+        );
+        assert!(
+            tests
+                .iter()
+                .any(|t| t.0 == "llm" && t.1 == "llm@hashy" && t.2 == "backbones head to head"),
+            "{tests:?}"
+        );
+        // A backbone strategy without its file is one clear line.
+        let mut bad = plan_args(&screen, &gmt, &net, &d.path().join("run2"));
+        bad.extend(
+            [
+                "--llm-model",
+                good.to_str().unwrap(),
+                "--strategies",
+                "llm@nosuch",
+            ]
+            .map(String::from),
+        );
+        let o = bin().args(&bad).output().unwrap();
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--llm-backbone nosuch.toml"));
+    }
+
+    #[test]
     fn sequential_reranking_asks_one_gene_at_a_time() {
         let (_d, out) = run_with(
             "plan",

@@ -58,9 +58,9 @@ pub struct Ablation {
     pub answers: BTreeMap<String, Vec<RoundAnswers>>,
 }
 
-/// What a control arm is designed to detect.
+/// What a control arm is designed to detect (`arm` or `arm@backbone`).
 pub fn control_kind(arm: &str) -> &'static str {
-    match arm {
+    match arm.split('@').next().unwrap_or(arm) {
         "llm-masked" => "identity masking (symbols, aliases, names hidden)",
         "llm-names" => "symbol masking (full names kept)",
         "llm-symbols" => "annotations removed",
@@ -282,11 +282,27 @@ pub fn ablation(
         .map(|(k, v)| (k, v.iter().sum::<f64>() / v.len() as f64))
         .collect();
     let aucs = seed_aucs(rounds);
-    let controls = arms
+    // Each control against `llm` on its own backbone; then every pair of backbones' `llm`.
+    let kinds: Vec<crate::planner::spec::StrategyKind> =
+        arms.iter().filter_map(|a| a.parse().ok()).collect();
+    let mut controls: Vec<ControlTest> = kinds
         .iter()
-        .filter(|a| a.as_str() != "llm" && a.starts_with("llm"))
-        .filter_map(|a| control_test(&aucs, "llm", a))
+        .filter_map(|k| Some((k.reference()?, k)))
+        .filter(|(r, k)| r != *k)
+        .filter_map(|(r, k)| control_test(&aucs, r.name(), k.name()))
         .collect();
+    let full: Vec<&crate::planner::spec::StrategyKind> = kinds
+        .iter()
+        .filter(|k| k.arm() == Some(crate::planner::llm::Arm::Full))
+        .collect();
+    for i in 0..full.len() {
+        for j in i + 1..full.len() {
+            if let Some(mut t) = control_test(&aucs, full[i].name(), full[j].name()) {
+                t.detects = "backbones head to head".into();
+                controls.push(t);
+            }
+        }
+    }
     // Per (strategy, seed, round): the counts every pick of the batch carries.
     let mut per_batch: BTreeMap<(&str, u64, usize), &BTreeMap<String, f64>> = BTreeMap::new();
     for s in selections {

@@ -144,12 +144,15 @@ pub struct Outcome {
 
 pub struct LlmPlanner {
     arm: Arm,
+    /// The strategy's name (`llm-masked`, or `llm-masked@stem` on a named backbone): the name
+    /// its records and ledger tags carry.
+    name: &'static str,
     setup: Arc<LlmSetup>,
 }
 
 impl LlmPlanner {
-    pub fn new(arm: Arm, setup: Arc<LlmSetup>) -> LlmPlanner {
-        LlmPlanner { arm, setup }
+    pub fn new(arm: Arm, name: &'static str, setup: Arc<LlmSetup>) -> LlmPlanner {
+        LlmPlanner { arm, name, setup }
     }
 }
 
@@ -629,7 +632,7 @@ pub fn validate(
 
 impl Strategy for LlmPlanner {
     fn name(&self) -> &str {
-        self.arm.strategy()
+        self.name
     }
 
     fn select(
@@ -832,7 +835,7 @@ pub fn recovered(ann: &Annotations, symbol: &str, guess: &str) -> bool {
 impl LlmPlanner {
     fn fail(&self, msg: String) -> StrategyError {
         StrategyError::Failed {
-            strategy: self.arm.strategy().to_string(),
+            strategy: self.name.to_string(),
             msg,
         }
     }
@@ -863,12 +866,7 @@ impl LlmPlanner {
                 "required": ["id", "symbol"], "additionalProperties": false}}},
             "required": ["guesses"], "additionalProperties": false}});
         let messages = vec![Message::user(format!("{PROBE}{}", prompt.user))];
-        let tag = format!(
-            "{}/seed{}/round{}/probe",
-            self.arm.strategy(),
-            ctx.seed,
-            ctx.round
-        );
+        let tag = format!("{}/seed{}/round{}/probe", self.name, ctx.seed, ctx.round);
         let x = self.ask(&messages, &schema, &tag)?;
         tally.probe_asked += prompt.shown.len();
         let guesses: BTreeMap<String, String> = answered(&x)
@@ -921,10 +919,7 @@ impl LlmPlanner {
         for attempt in 0..=setup.reprompts {
             let tag = format!(
                 "{}/seed{}/round{}/attempt{}",
-                self.arm.strategy(),
-                ctx.seed,
-                ctx.round,
-                attempt
+                self.name, ctx.seed, ctx.round, attempt
             );
             let x = self.ask(&messages, &prompt.schema, &tag)?;
             let result = answered(&x).and_then(|t| validate(t, &prompt.ids, ctx.batch));
@@ -1019,7 +1014,7 @@ impl LlmPlanner {
                 calls += 1;
                 let tag = format!(
                     "{}/seed{}/round{}/pick{}/attempt{attempt}",
-                    self.arm.strategy(),
+                    self.name,
                     ctx.seed,
                     ctx.round,
                     picks.len()
