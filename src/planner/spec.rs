@@ -123,13 +123,14 @@ impl StrategyKind {
             StrategyKind::RandomPathway => "random-pathway",
             StrategyKind::Evr => "evr",
             StrategyKind::Llm(arm, None) => arm.strategy(),
-            StrategyKind::Llm(arm, Some(b)) => *interned_names()
-                .lock()
-                .expect("strategy names")
-                .entry((arm, b.0))
-                .or_insert_with(|| {
+            StrategyKind::Llm(arm, Some(b)) => {
+                let mut names = interned_names().lock().expect("strategy names");
+                let name = names.entry((arm, b.0)).or_insert_with(|| {
                     Box::leak(format!("{}@{}", arm.strategy(), b.stem()).into_boxed_str())
-                }),
+                });
+                let name: &'static str = name;
+                name
+            }
         }
     }
 
