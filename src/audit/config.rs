@@ -94,6 +94,8 @@ pub struct PlannerCfg {
     /// STEM (backbones head to head in one study).
     #[serde(default)]
     pub backbones: Vec<PathBuf>,
+    /// Answers per state (temperature > 0): the LLM's own variance beside the seeds'.
+    pub samples: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

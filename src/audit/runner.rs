@@ -56,15 +56,20 @@ fn preflight(
         for p in &s.pathways {
             let a = plan_spec(c, s, p, base, out, out, o)?;
             if let Err(e) = a.validate() {
-                let section = match e.field {
-                    "shortlist_factor" | "reprompts" => "planner",
-                    "seed" => "study",
-                    _ => "design",
+                let (section, field) = match e.field {
+                    "llm_samples" => ("planner", "samples"),
+                    f => (
+                        match f {
+                            "shortlist_factor" | "reprompts" => "planner",
+                            "seed" => "study",
+                            _ => "design",
+                        },
+                        f,
+                    ),
                 };
                 bail!(
-                    "{}: field `{section}.{}`: {}",
+                    "{}: field `{section}.{field}`: {}",
                     config_path.display(),
-                    e.field,
                     e.msg
                 );
             }
@@ -133,6 +138,9 @@ fn plan_spec(
         }
         a.prompts = p.prompts.as_ref().map(|d| resolve(base, d));
         a.llm_backbones = p.backbones.iter().map(|b| resolve(base, b)).collect();
+        if let Some(k) = p.samples {
+            a.llm_samples = k;
+        }
     }
     a.replay = o.replay.clone();
     a.ledger = Some(run.to_path_buf());

@@ -466,6 +466,11 @@ pub struct PlanArgs {
     /// head in one run without overwriting each other.
     #[arg(long = "llm-backbone")]
     pub llm_backbones: Vec<PathBuf>,
+    /// Answers per state from the LLM planner (temperature > 0): the first is acted on, the
+    /// others are scored as alternatives, for the spread of picks (Jaccard) and of outcome
+    /// beside the spread over seeds.
+    #[arg(long, default_value_t = 1)]
+    pub llm_samples: usize,
     /// One-line gene context for prompts (TSV with `symbol`, `context`).
     #[arg(long)]
     pub annotations: Option<PathBuf>,

@@ -41,6 +41,7 @@ impl PlanArgs {
             threads: self.threads,
             llm_model: self.llm_model.clone(),
             llm_backbones: self.llm_backbones.clone(),
+            llm_samples: self.llm_samples,
             annotations: self.annotations.clone(),
             genes: self.genes.clone(),
             shortlist_factor: self.shortlist_factor,
@@ -213,6 +214,12 @@ pub fn ablate(a: &PlanArgs) -> Result<()> {
     }
     for (arm, n) in ab.leak_checks.iter().filter(|(_, n)| **n > 0) {
         outln!("  {arm:<13} {n} prompt(s) leak-checked before sending");
+    }
+    for (arm, s) in &ab.samples {
+        outln!(
+            "  {arm:<13} {:.2} valid answers per state, Jaccard {:.3}; SD of pearson_delta within a state {:.4} vs across seeds {:.4}",
+            s.mean_valid, s.mean_jaccard, s.outcome_sd_within_state, s.outcome_sd_across_seeds
+        );
     }
     for (arm, p) in &ab.probe {
         outln!(

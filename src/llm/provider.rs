@@ -99,8 +99,12 @@ pub fn wire_body(cfg: &ModelConfig, req: &ChatRequest) -> Value {
                 "temperature": cfg.temperature,
                 "max_tokens": cfg.max_tokens,
             });
-            if let Some(s) = cfg.seed {
-                b["seed"] = json!(s);
+            // A deliberate extra draw (sample k > 0) moves the seed, so that a seeded server
+            // samples a different answer; sample 0 is sent exactly as before.
+            match (cfg.seed, req.sample) {
+                (Some(s), k) => b["seed"] = json!(s + u64::from(k)),
+                (None, k) if k > 0 => b["seed"] = json!(u64::from(k)),
+                _ => {}
             }
             if let Some(s) = schema {
                 b["response_format"] = json!({

@@ -274,6 +274,43 @@ pub fn run_job(
             if chosen.windows(2).any(|w| w[0] == w[1]) {
                 return Err(bad("chose the same perturbation twice".into()));
             }
+            // The strategy's alternatives from the same state (the LLM planner's extra
+            // samples): each batch, the chosen one included, is scored as if acquired (the next
+            // round's fit stream), for the spread of outcomes. Evaluation only: nothing of it
+            // reaches a strategy.
+            let mut sel = sel;
+            if !sel.alternatives.is_empty() {
+                let mut outcomes = Vec::new();
+                for b in std::iter::once(&chosen).chain(&sel.alternatives) {
+                    let mut b = b.clone();
+                    b.sort_unstable();
+                    b.dedup();
+                    if b.len() != cfg.batch || b.iter().any(|p| pool.binary_search(p).is_err()) {
+                        return Err(bad(
+                            "an alternative batch is not a batch from the pool".into()
+                        ));
+                    }
+                    let mut t = train.clone();
+                    t.extend(&b);
+                    t.sort_unstable();
+                    let mut r = stream(seed, &format!("ensemble/round{}", round + 1));
+                    let m = ensemble::fit(ws, &t, &cfg.ensemble, &mut r)
+                        .map_err(|source| PlanError::Fit { round, source })?;
+                    outcomes.push(
+                        score(&screen.values, &split.test, &m.predict(&split.test), labels)
+                            .pearson_delta,
+                    );
+                }
+                let n = outcomes.len() as f64;
+                let mean = outcomes.iter().sum::<f64>() / n;
+                let sd =
+                    (outcomes.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+                for p in &mut sel.picks {
+                    p.details.insert("sample_outcome_n".into(), n);
+                    p.details.insert("sample_outcome_mean".into(), mean);
+                    p.details.insert("sample_outcome_sd".into(), sd);
+                }
+            }
             for (rank, pick) in sel.picks.into_iter().enumerate() {
                 selections.push(SelectionRecord {
                     seed,

@@ -95,6 +95,9 @@ fn check_spec(a: &PlanSpec) -> Result<()> {
             bail!("--llm-backbone: two model files share the stem {s:?}; strategies name a backbone by its file stem");
         }
     }
+    if a.llm_samples > 1 && a.sequential {
+        bail!("--llm-samples: samples are drawn for whole-batch answers; drop --sequential or use --llm-samples 1");
+    }
     for s in &a.strategies {
         match (s.arm(), s.backbone()) {
             (Some(_), None) if a.llm_model.is_none() => {
@@ -345,6 +348,15 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             })?;
             models.push((Some(b), crate::llm::ModelConfig::load(p)?));
         }
+        if a.llm_samples > 1 {
+            if let Some((_, m)) = models.iter().find(|(_, m)| m.temperature == 0.0) {
+                bail!(
+                    "--llm-samples {}: planner model {:?} has temperature 0, so every sample would be the same answer; set temperature > 0 in its model file",
+                    a.llm_samples,
+                    m.name
+                );
+            }
+        }
         for (i, (_, m)) in models.iter().enumerate() {
             if models[..i].iter().any(|(_, x)| x.name == m.name) {
                 bail!(
@@ -366,6 +378,9 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
             "sequential": a.sequential,
             "probe": a.probe,
         });
+        if a.llm_samples > 1 {
+            llm["samples"] = json!(a.llm_samples);
+        }
         if let Some((_, m)) = models.iter().find(|(b, _)| b.is_none()) {
             llm["model"] = describe(m);
         }
@@ -500,6 +515,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
                             reprompts: a.reprompts,
                             sequential: a.sequential,
                             probe: a.probe,
+                            samples: a.llm_samples,
                         }),
                     )
                 })

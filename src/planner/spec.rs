@@ -286,6 +286,9 @@ pub struct PlanSpec {
     /// More planner model files: strategy `ARM@STEM` plans with the file whose stem is STEM
     /// (two backbones in one study, each with its own arms and ledger tags).
     pub llm_backbones: Vec<PathBuf>,
+    /// Answers asked per state from the LLM planner (`--llm-samples K`, needs temperature > 0):
+    /// the first is acted on, the others are scored as alternatives (the LLM's own variance).
+    pub llm_samples: usize,
     /// Template folder (`rerank.j2`); the embedded copy when `None` or when it lacks the file.
     pub prompts: Option<PathBuf>,
     /// Answer every LLM request from this run's ledger (a miss is an error).
@@ -330,6 +333,7 @@ impl Default for PlanSpec {
             sequential: false,
             probe: false,
             llm_backbones: Vec::new(),
+            llm_samples: 1,
             prompts: None,
             replay: None,
             ledger: None,
@@ -382,6 +386,7 @@ impl PlanSpec {
         int("prior_dim", self.prior_dim, 1, 1_000)?;
         int("shortlist_factor", self.shortlist_factor, 1, 100)?;
         int("reprompts", self.reprompts, 0, 100)?;
+        int("llm_samples", self.llm_samples, 1, 100)?;
         if let Some(t) = self.threads {
             int("threads", t, 1, 4_096)?;
         }

@@ -70,6 +70,11 @@ pub struct Selection {
     /// Notes on how the selection was made (e.g. a recorded fallback).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Other batches the strategy could as well have chosen from the same state (the LLM
+    /// planner's extra samples): the loop scores each, for the spread of outcomes, and never
+    /// acquires them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Vec<usize>>,
 }
 
 #[derive(Debug, Error)]
@@ -135,6 +140,7 @@ impl Strategy for Random {
         Ok(Selection {
             picks: chosen.iter().map(|i| pick(ctx.pool[i], 0.0, &[])).collect(),
             notes: vec![],
+            alternatives: Vec::new(),
         })
     }
 }
@@ -157,6 +163,7 @@ impl Strategy for Prior {
         Ok(Selection {
             picks,
             notes: vec![],
+            alternatives: Vec::new(),
         })
     }
 }
@@ -215,6 +222,7 @@ impl Strategy for Bald {
                 "closed-form BALD; Spearman of leverage vs the {}-member ensemble's mutual information over the pool: {stability:.3}",
                 ctx.model.members.len()
             )],
+            alternatives: Vec::new(),
         })
     }
 }
@@ -256,6 +264,7 @@ impl Strategy for Evr {
                 "target-aware EVR over {} unmeasured pathway perturbations; their summed posterior variance (in units of the noise) before this batch: {before:.4}",
                 targets.len()
             )],
+            alternatives: Vec::new(),
         })
     }
 }
@@ -355,6 +364,7 @@ impl Strategy for Coreset {
         Ok(Selection {
             picks,
             notes: vec![],
+            alternatives: Vec::new(),
         })
     }
 }
@@ -430,6 +440,7 @@ impl Strategy for IterPert {
         Ok(Selection {
             picks,
             notes: vec![],
+            alternatives: Vec::new(),
         })
     }
 }
@@ -469,7 +480,11 @@ impl Strategy for RandomPathway {
         } else {
             vec![]
         };
-        Ok(Selection { picks, notes })
+        Ok(Selection {
+            picks,
+            notes,
+            alternatives: Vec::new(),
+        })
     }
 }
 
@@ -517,6 +532,7 @@ impl Strategy for IterPertUnc {
         Ok(Selection {
             picks,
             notes: vec![],
+            alternatives: Vec::new(),
         })
     }
 }

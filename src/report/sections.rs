@@ -713,6 +713,32 @@ pub(crate) fn ablation_section(
                     .collect(),
             );
         }
+        if !a.samples.is_empty() {
+            d.p("The LLM's own variance: several answers were drawn per state (temperature > 0); each drawn batch was scored as if acquired. Within-state spread against the spread over seeds:");
+            d.table(
+                &[
+                    "arm",
+                    "states",
+                    "valid answers per state",
+                    "Jaccard between answers",
+                    "SD of pearson_delta within a state",
+                    "SD across seeds",
+                ],
+                a.samples
+                    .iter()
+                    .map(|(k, s)| {
+                        vec![
+                            format!("`{k}`"),
+                            s.states.to_string(),
+                            f(s.mean_valid, 2),
+                            f(s.mean_jaccard, 3),
+                            f(s.outcome_sd_within_state, 4),
+                            f(s.outcome_sd_across_seeds, 4),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
         let mut rows = Vec::new();
         for (arm, per_round) in &a.answers {
             for r in per_round {

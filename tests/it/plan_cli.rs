@@ -641,6 +641,75 @@ mod llm_planner {
     }
 
     #[test]
+    fn llm_samples_measure_the_models_own_spread() {
+        // `planner-hash` answers by the request's hash: another sample (another seed) is
+        // another batch. Temperature 0 is refused with one line.
+        let d = tempfile::tempdir().unwrap();
+        let (screen, gmt, net) = synthetic(d.path());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        let m = d.path().join("warm.toml");
+        let write = |t: f64| {
+            std::fs::write(
+                &m,
+                format!("provider = \"openai\"\nbase_url = \"http://{}/planner-hash/v1\"\nmodel = \"scripted\"\ntemperature = {t}\nseed = 7\nmax_retries = 0\n", server.addr),
+            )
+            .unwrap()
+        };
+        let args = |out: &str| {
+            let mut a = plan_args(&screen, &gmt, &net, &d.path().join(out));
+            a[0] = "ablate".into();
+            a.extend(
+                [
+                    "--llm-model",
+                    m.to_str().unwrap(),
+                    "--strategies",
+                    "llm,llm-masked",
+                    "--llm-samples",
+                    "3",
+                ]
+                .map(String::from),
+            );
+            a
+        };
+        write(0.0);
+        let o = bin().args(args("cold")).output().unwrap();
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("temperature 0"));
+        write(0.8);
+        let o = bin().args(args("warm")).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = d.path().join("warm");
+        let ab: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap())
+                .unwrap();
+        for arm in ["llm", "llm-masked"] {
+            let s = &ab["samples"][arm];
+            assert_eq!(s["states"], 6, "{arm}");
+            assert_eq!(s["mean_valid"], 3.0, "{arm}");
+            let j = s["mean_jaccard"].as_f64().unwrap();
+            assert!(j < 1.0, "{arm}: samples differ ({j})");
+            assert!(s["outcome_sd_within_state"].as_f64().unwrap() >= 0.0);
+        }
+        // Every pick of an LLM batch carries how many drawn batches were scored.
+        let sel: Vec<serde_json::Value> = std::fs::read_to_string(out.join("selections.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(sel
+            .iter()
+            .filter(|s| s["strategy"] == "llm")
+            .all(|s| s["details"]["sample_outcome_n"] == 3.0));
+        let ledger = std::fs::read_to_string(out.join("ledger.jsonl")).unwrap();
+        assert!(ledger.contains("/sample2\""));
+    }
+
+    #[test]
     fn sequential_reranking_asks_one_gene_at_a_time() {
         let (_d, out) = run_with(
             "plan",

@@ -13,13 +13,30 @@ use crate::stats::{benjamini_hochberg, mean_se, wilcoxon_signed_rank};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn map_f64_or_nan<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, f64>, D::Error> {
+    Ok(BTreeMap::<String, Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+        .collect())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoundTest {
     pub round: usize,
     pub seeds: usize,
     /// Mean over seeds of (a − b) in Pearson delta.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mean_difference: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub wilcoxon_p: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub bh_q: f64,
 }
 
@@ -28,7 +45,9 @@ pub struct ArmPair {
     pub a: String,
     pub b: String,
     /// Jaccard overlap of the two arms' batches, mean ± SE over (seed, round).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub jaccard_mean: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub jaccard_se: f64,
     pub batches: usize,
     pub rounds: Vec<RoundTest>,
@@ -38,10 +57,12 @@ pub struct ArmPair {
 pub struct Ablation {
     pub arms: Vec<String>,
     /// Fraction of each arm's rounds that fell back to the uncertainty order.
+    #[serde(deserialize_with = "map_f64_or_nan")]
     pub fallback_rate: BTreeMap<String, f64>,
     /// Mean shortlist (uncertainty) rank of each LLM arm's picks (0 = most uncertain; the
     /// shortlist is shown in random order, so a mean near (shortlist − 1)/2 means the model
     /// did not just follow the uncertainty ranking).
+    #[serde(deserialize_with = "map_f64_or_nan")]
     pub mean_shortlist_rank: BTreeMap<String, f64>,
     pub pairs: Vec<ArmPair>,
     /// Each control arm against `llm` on the per-seed AUC of pearson_delta.
@@ -56,6 +77,28 @@ pub struct Ablation {
     /// Per arm and round: answers, invalid answers, gene names, names not on the shortlist.
     #[serde(default)]
     pub answers: BTreeMap<String, Vec<RoundAnswers>>,
+    /// With `--llm-samples K`: the LLM's own spread per arm beside the spread over seeds.
+    #[serde(default)]
+    pub samples: BTreeMap<String, SampleSpread>,
+}
+
+/// The spread of an arm's answers to the same state against the spread over seeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleSpread {
+    /// (seed, round) states sampled.
+    pub states: usize,
+    /// Mean valid batches per state (the acted-on one included).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mean_valid: f64,
+    /// Mean pairwise Jaccard of the batches drawn at one state.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mean_jaccard: f64,
+    /// Mean over states of the SD of pearson_delta after acquiring each drawn batch.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub outcome_sd_within_state: f64,
+    /// Mean over rounds of the SD across seeds of pearson_delta (the seed variance).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub outcome_sd_across_seeds: f64,
 }
 
 /// What a control arm is designed to detect (`arm` or `arm@backbone`).
@@ -77,11 +120,15 @@ pub struct ControlTest {
     pub reference: String,
     pub detects: String,
     pub seeds: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub auc_reference: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub auc_control: f64,
     /// Mean over seeds of AUC(reference) − AUC(control).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mean_difference: f64,
     /// Two-sided paired Wilcoxon across seeds (1 when every difference is zero).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub wilcoxon_p: f64,
 }
 
@@ -89,6 +136,7 @@ pub struct ControlTest {
 pub struct ProbeRate {
     pub asked: usize,
     pub recovered: usize,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub rate: f64,
 }
 
@@ -101,8 +149,10 @@ pub struct RoundAnswers {
     pub named: usize,
     pub unknown: usize,
     /// invalid / answers.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub invalid_rate: f64,
     /// unknown / named: genes the model named that were not on its shortlist.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub hallucinated_rate: f64,
 }
 
@@ -370,8 +420,47 @@ pub fn ablation(
             )
         })
         .collect();
+    let mut samples = BTreeMap::new();
+    for arm in arms {
+        let states: Vec<&&BTreeMap<String, f64>> = per_batch
+            .iter()
+            .filter(|((s, _, _), d)| *s == arm.as_str() && d.contains_key("llm_samples"))
+            .map(|(_, d)| d)
+            .collect();
+        if states.is_empty() {
+            continue;
+        }
+        let mean_of = |k: &str| {
+            let v: Vec<f64> = states.iter().filter_map(|d| d.get(k).copied()).collect();
+            mean_se(&v).0
+        };
+        let n_rounds = rounds.iter().map(|r| r.round).max().unwrap_or(0);
+        let sds: Vec<f64> = (1..=n_rounds)
+            .map(|round| {
+                let v: Vec<f64> = rounds
+                    .iter()
+                    .filter(|r| r.strategy == *arm && r.round == round)
+                    .map(|r| r.model.pearson_delta)
+                    .collect();
+                let (_, se) = mean_se(&v);
+                se * (v.len() as f64).sqrt()
+            })
+            .filter(|x| x.is_finite())
+            .collect();
+        samples.insert(
+            arm.clone(),
+            SampleSpread {
+                states: states.len(),
+                mean_valid: mean_of("llm_samples"),
+                mean_jaccard: mean_of("sample_jaccard"),
+                outcome_sd_within_state: mean_of("sample_outcome_sd"),
+                outcome_sd_across_seeds: mean_se(&sds).0,
+            },
+        );
+    }
     Ablation {
         arms: arms.to_vec(),
+        samples,
         fallback_rate,
         mean_shortlist_rank,
         pairs,
@@ -385,6 +474,31 @@ pub fn ablation(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nan_survives_the_json_round_trip() {
+        let a = Ablation {
+            arms: vec!["llm".into()],
+            fallback_rate: [("llm".to_string(), f64::NAN)].into(),
+            mean_shortlist_rank: BTreeMap::new(),
+            pairs: Vec::new(),
+            controls: Vec::new(),
+            leak_checks: BTreeMap::new(),
+            probe: [(
+                "llm-masked".to_string(),
+                ProbeRate {
+                    asked: 0,
+                    recovered: 0,
+                    rate: f64::NAN,
+                },
+            )]
+            .into(),
+            answers: BTreeMap::new(),
+            samples: BTreeMap::new(),
+        };
+        let back: Ablation = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert!(back.fallback_rate["llm"].is_nan() && back.probe["llm-masked"].rate.is_nan());
+    }
 
     #[test]
     fn jaccard_of_sets() {

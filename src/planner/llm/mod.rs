@@ -108,6 +108,8 @@ pub struct LlmSetup {
     pub sequential: bool,
     /// Ask the de-masking probe in every identity-hiding round (`ablate --probe`).
     pub probe: bool,
+    /// Answers per state (`--llm-samples K`; 1 = just the one acted on).
+    pub samples: usize,
 }
 
 /// The round as the re-ranker sees it (pure data: snapshot-testable).
@@ -658,6 +660,7 @@ impl Strategy for LlmPlanner {
                     .map(|&p| fallback_pick(ctx, p, 0))
                     .collect(),
                 notes: vec!["the pool is no larger than the batch: all taken".into()],
+                alternatives: Vec::new(),
             });
         }
         // Stage 2: the LLM re-ranks.
@@ -704,6 +707,9 @@ impl Strategy for LlmPlanner {
 /// and the de-masking probe's questions and recoveries.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
+    /// Valid batches among the `--llm-samples` answers (the first included; 0 when not asked).
+    samples: usize,
+    sample_jaccard: f64,
     leak_checks: usize,
     answers: usize,
     invalid: usize,
@@ -723,6 +729,12 @@ impl Tally {
             ("llm_unknown", self.unknown),
         ] {
             d.insert(k.into(), v as f64);
+        }
+        if self.samples > 0 {
+            d.insert("llm_samples".into(), self.samples as f64);
+            if self.sample_jaccard.is_finite() {
+                d.insert("sample_jaccard".into(), self.sample_jaccard);
+            }
         }
         if self.probe_asked > 0 {
             d.insert("probe_asked".into(), self.probe_asked as f64);
@@ -867,7 +879,7 @@ impl LlmPlanner {
             "required": ["guesses"], "additionalProperties": false}});
         let messages = vec![Message::user(format!("{PROBE}{}", prompt.user))];
         let tag = format!("{}/seed{}/round{}/probe", self.name, ctx.seed, ctx.round);
-        let x = self.ask(&messages, &schema, &tag)?;
+        let x = self.ask(&messages, &schema, &tag, 0)?;
         tally.probe_asked += prompt.shown.len();
         let guesses: BTreeMap<String, String> = answered(&x)
             .ok()
@@ -897,6 +909,54 @@ impl LlmPlanner {
         Ok(())
     }
 
+    /// `--llm-samples K`: K − 1 more answers to the same opening prompt (sample index k moves
+    /// the request's seed); the valid ones are the alternatives the loop scores, and the mean
+    /// pairwise Jaccard of all valid batches (the first included) is recorded.
+    fn samples(
+        &self,
+        ctx: &AcquisitionContext,
+        prompt: &Prompt,
+        chosen: &[usize],
+        tally: &mut Tally,
+    ) -> Result<Vec<Vec<usize>>, StrategyError> {
+        let k = self.setup.samples;
+        if k <= 1 {
+            return Ok(Vec::new());
+        }
+        let messages = opening(prompt);
+        let mut alternatives = Vec::new();
+        for sample in 1..k {
+            let tag = format!(
+                "{}/seed{}/round{}/sample{sample}",
+                self.name, ctx.seed, ctx.round
+            );
+            let x = self.ask(&messages, &prompt.schema, &tag, sample as u32)?;
+            if let Ok(p) = answered(&x).and_then(|t| validate(t, &prompt.ids, ctx.batch)) {
+                alternatives.push(p.into_iter().map(|(p, _)| ctx.pool[p]).collect());
+            }
+        }
+        let mut all: Vec<BTreeSet<usize>> = vec![chosen.iter().copied().collect()];
+        all.extend(
+            alternatives
+                .iter()
+                .map(|a: &Vec<usize>| a.iter().copied().collect()),
+        );
+        let mut js = Vec::new();
+        for i in 0..all.len() {
+            for j in i + 1..all.len() {
+                let u = all[i].union(&all[j]).count();
+                js.push(all[i].intersection(&all[j]).count() as f64 / u.max(1) as f64);
+            }
+        }
+        tally.samples = all.len();
+        tally.sample_jaccard = if js.is_empty() {
+            f64::NAN
+        } else {
+            js.iter().sum::<f64>() / js.len() as f64
+        };
+        Ok(alternatives)
+    }
+
     /// The whole batch in one call, re-prompted with the specific error (bounded), then the
     /// recorded fallback to the uncertainty order.
     fn select_batch(
@@ -921,7 +981,7 @@ impl LlmPlanner {
                 "{}/seed{}/round{}/attempt{}",
                 self.name, ctx.seed, ctx.round, attempt
             );
-            let x = self.ask(&messages, &prompt.schema, &tag)?;
+            let x = self.ask(&messages, &prompt.schema, &tag, 0)?;
             let result = answered(&x).and_then(|t| validate(t, &prompt.ids, ctx.batch));
             if x.status != Status::Error {
                 tally.answer(x.text.as_deref(), &prompt.ids, result.is_ok());
@@ -936,12 +996,15 @@ impl LlmPlanner {
                             "valid after {attempt} re-prompt(s); last error: {last_err}"
                         ));
                     }
+                    let chosen: Vec<usize> = picks.iter().map(|(p, _)| ctx.pool[*p]).collect();
+                    let alternatives = self.samples(ctx, &prompt, &chosen, tally)?;
                     return Ok(Selection {
                         picks: picks
                             .into_iter()
                             .map(|(p, r)| llm_pick(ctx, p, rank[&p], attempt, r))
                             .collect(),
                         notes,
+                        alternatives,
                     });
                 }
                 Err(e) => {
@@ -963,6 +1026,7 @@ impl LlmPlanner {
                 "fallback to the uncertainty order after {} invalid answer(s); last error: {last_err}",
                 setup.reprompts + 1
             )],
+            alternatives: Vec::new(),
         })
     }
 
@@ -972,12 +1036,13 @@ impl LlmPlanner {
         messages: &[Message],
         schema: &Value,
         tag: &str,
+        sample: u32,
     ) -> Result<crate::llm::Exchange, StrategyError> {
         let setup = &self.setup;
         let req = ChatRequest {
             messages: messages.to_vec(),
             schema: Some(schema.clone()),
-            sample: 0,
+            sample,
         };
         setup
             .handle
@@ -1019,7 +1084,7 @@ impl LlmPlanner {
                     ctx.round,
                     picks.len()
                 );
-                let x = self.ask(&messages, &prompt.schema, &tag)?;
+                let x = self.ask(&messages, &prompt.schema, &tag, 0)?;
                 let taken: BTreeSet<&str> = input.chosen.iter().map(|(g, _)| g.as_str()).collect();
                 let result = answered(&x).and_then(|t| one_pick(t, &prompt.ids, &taken, &input));
                 if x.status != Status::Error {
@@ -1062,7 +1127,11 @@ impl LlmPlanner {
             "sequential re-ranking: {calls} call(s) for {} picks",
             ctx.batch
         ));
-        Ok(Selection { picks, notes })
+        Ok(Selection {
+            picks,
+            notes,
+            alternatives: Vec::new(),
+        })
     }
 }
 
