@@ -54,12 +54,13 @@ Judges of the planner's model family are flagged and every figure is also given 
         );
     }
     if let Some(a) = &c.ablation {
-        let _ = writeln!(t, "## Symbol-masking ablation (exploratory)\n");
+        let _ = writeln!(t, "## LLM-planner controls\n");
         let _ = writeln!(
             t,
-            "Arms {} against bald (the shortlist's own order) on {}: Jaccard overlap of batches per seed and round, paired Wilcoxon per round on `pearson_delta`, Benjamini–Hochberg across arm pairs × rounds; fallback rates per arm.\n",
+            "Arms {} against bald (the shortlist's own order) on {}. Each control arm against `llm` on its backbone: paired two-sided Wilcoxon across seeds of the per-seed AUC of `pearson_delta` (the test `validate planner` calibrates). Exploratory: Jaccard overlap of batches per seed and round, paired Wilcoxon per round, Benjamini–Hochberg across arm pairs × rounds; fallback, invalid-answer and hallucinated-gene rates per arm{}. Every masked or shuffled prompt is leak-checked before sending.\n",
             a.arms.join(", "),
-            c.ablation_pathways().join(", ")
+            c.ablation_pathways().join(", "),
+            if a.probe { "; the de-masking probe's recovery rate per identity-hiding arm" } else { "" }
         );
     }
     let _ = writeln!(t, "Anything not named here is exploratory.");

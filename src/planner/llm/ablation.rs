@@ -364,7 +364,10 @@ pub fn ablation(
     let mut probe_counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut answer_counts: BTreeMap<String, BTreeMap<usize, [usize; 5]>> = BTreeMap::new();
     for ((strategy, _, round), d) in &per_batch {
-        if !arms.iter().any(|a| a == strategy) {
+        let is_llm = strategy
+            .parse::<crate::planner::spec::StrategyKind>()
+            .is_ok_and(|k| k.arm().is_some());
+        if !is_llm || !arms.iter().any(|a| a == strategy) {
             continue;
         }
         let get = |k: &str| d.get(k).copied().unwrap_or(0.0) as usize;

@@ -255,6 +255,26 @@ impl Masker {
         found.into_iter().collect()
     }
 
+    /// Replace ID-shaped tokens that name no in-scope gene (a model's own rationale may carry a
+    /// mangled ID) by `with`.
+    pub fn replace_unknown_ids(&self, text: &str, with: &str) -> String {
+        let unknown = self.unknown_ids(text);
+        if unknown.is_empty() {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (at, tok) in tokens(text) {
+            if unknown.iter().any(|u| u == tok) {
+                out.push_str(&text[last..at]);
+                out.push_str(with);
+                last = at + tok.len();
+            }
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
     /// Tokens of `text` shaped like an ID (`X` + 6 or more upper-case hex digits) that name no
     /// in-scope gene: each shown ID must map to exactly one gene.
     pub fn unknown_ids(&self, text: &str) -> Vec<String> {
@@ -341,6 +361,11 @@ mod tests {
         );
         assert_eq!(masked.matches(m.id("RPL3").unwrap()).count(), 4, "{masked}");
         assert!(m.unknown_ids(&masked).is_empty());
+        let id = m.id("RPL3").unwrap();
+        assert_eq!(
+            m.replace_unknown_ids(&format!("{id} and X0BADBEEF"), "?"),
+            format!("{id} and ?")
+        );
         assert_eq!(
             Masker::new(&scope(&["MYC"]), &a, 7, Hide::Identity).id("MYC"),
             m.id("MYC")

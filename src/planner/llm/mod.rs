@@ -322,7 +322,7 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
                 .iter()
                 .map(|c| {
                     (
-                        strip.replace_all(&c.annotation, "[gene]"),
+                        strip.replace_all(&c.annotation, "(gene name removed)"),
                         c.neighbours.clone(),
                     )
                 })
@@ -447,7 +447,8 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
         }
         for (g, r) in &mut chosen {
             *g = id(g);
-            *r = m.mask(r);
+            // The model's own rationale: names masked, and an ID it mangled is no gene's.
+            *r = m.replace_unknown_ids(&m.mask(r), "(unknown ID)");
         }
         description = m.mask(&description);
         pathway_name = m.mask(&pathway_name);
