@@ -4,9 +4,15 @@
 //! diversity criteria, one rationale per pick. Bad answers are re-prompted with the specific
 //! error (bounded), then the uncertainty order is used and the fallback recorded.
 //!
-//! Four arms for the memorisation ablation: `llm` (full context), `llm-masked` (every symbol and
-//! alias replaced by a stable opaque ID, annotations kept), `llm-symbols` (symbols, no
-//! annotations), `llm-shuffled` (annotations shuffled across candidates, a control).
+//! Seven arms ([`Arm`]): `llm` (full context and the measured outcomes of acquired knock-downs),
+//! the memorisation controls `llm-masked` (every gene only as a stable opaque ID: symbols,
+//! aliases, database ids and full names hidden; annotation content kept), `llm-names` (symbols
+//! hidden, full names kept), `llm-symbols` (no annotations), `llm-shuffled` (annotations,
+//! stripped of every candidate's names, shuffled across candidates), and the feedback controls
+//! `llm-permuted` (outcomes permuted across the acquired genes) and `llm-zeroshot` (no outcomes).
+//! Every masked or shuffled prompt is leak-checked before it is sent ([`LeakError`]). On a
+//! named backbone an arm is `ARM@STEM`; `--llm-samples` draws more answers per state; the
+//! de-masking probe asks the model to name the gene behind each ID.
 
 pub mod ablation;
 pub mod mask;
