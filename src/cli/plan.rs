@@ -271,21 +271,23 @@ pub fn curve_table(curve: &[CurvePoint], strategies: &[String], metric: &str) ->
 
 /// `validate planner`: the controls' power and false-positive rate on planted planners.
 pub fn validate_planner(a: &crate::cli::args::ValidatePlannerArgs) -> Result<()> {
-    use crate::planner::validate::{table, validate_planner, ValidateSpec};
+    use crate::planner::validate::{table, validate_planner, Design, ValidateSpec};
     let spec = ValidateSpec {
-        replicates: a.replicates as usize,
-        seeds: a.seeds as usize,
-        rounds: a.rounds as usize,
-        batch: a.batch as usize,
-        shortlist_factor: a.shortlist_factor as usize,
-        alpha: a.alpha,
+        design: Design {
+            replicates: a.replicates as usize,
+            seeds: a.seeds as usize,
+            rounds: a.rounds as usize,
+            batch: a.batch as usize,
+            shortlist_factor: a.shortlist_factor as usize,
+            alpha: a.alpha,
+        },
         out: a.out.clone(),
         threads: a.threads,
     };
     let v = validate_planner(&spec, &Bars::new())?;
     outln!(
         "planted-effect validation of the planner's controls: {} replicates × {} seeds × {} rounds × batch {}, α = {}",
-        v.replicates, v.seeds, v.rounds, v.batch, v.alpha
+        v.design.replicates, v.design.seeds, v.design.rounds, v.design.batch, v.design.alpha
     );
     outln!(
         "{:<10} {:<13} {:<8} {:>9}  {:<42} {:>10}",

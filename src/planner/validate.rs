@@ -28,34 +28,38 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The design of a validation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidateSpec {
+/// The design of a validation (recorded in its result).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Design {
     pub replicates: usize,
     pub seeds: usize,
     pub rounds: usize,
     pub batch: usize,
     pub shortlist_factor: usize,
     pub alpha: f64,
-    /// Where the result goes (`planner.json`), with a scratch folder removed as it goes.
-    pub out: PathBuf,
-    /// Planner worker threads per plan run.
-    pub threads: Option<usize>,
 }
 
-impl Default for ValidateSpec {
+impl Default for Design {
     fn default() -> Self {
-        ValidateSpec {
+        Design {
             replicates: 200,
             seeds: 12,
             rounds: 6,
             batch: 6,
             shortlist_factor: 5,
             alpha: 0.05,
-            out: PathBuf::from("runs/validate"),
-            threads: None,
         }
     }
+}
+
+/// A validation to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidateSpec {
+    pub design: Design,
+    /// Where the result goes (`planner.json`), with a scratch folder removed as it goes.
+    pub out: PathBuf,
+    /// Planner worker threads per plan run.
+    pub threads: Option<usize>,
 }
 
 /// The simulated screen of replicate `r`.
@@ -122,12 +126,8 @@ pub struct ValidationCell {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannerValidation {
-    pub replicates: usize,
-    pub seeds: usize,
-    pub rounds: usize,
-    pub batch: usize,
-    pub shortlist_factor: usize,
-    pub alpha: f64,
+    #[serde(flatten)]
+    pub design: Design,
     /// The simulated screen of replicate 0 (later replicates change only the seed).
     pub simulation: String,
     pub test: String,
@@ -147,9 +147,10 @@ fn model_file(dir: &Path, base_url: &str) -> Result<PathBuf> {
 
 /// Run the validation; writes `out/planner.json`.
 pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<PlannerValidation> {
-    anyhow::ensure!(spec.replicates >= 1, "replicates must be at least 1");
-    anyhow::ensure!(spec.seeds >= 2, "seeds must be at least 2 (a paired test)");
-    crate::stats::check_alpha(spec.alpha).map_err(anyhow::Error::msg)?;
+    let d = spec.design;
+    anyhow::ensure!(d.replicates >= 1, "replicates must be at least 1");
+    anyhow::ensure!(d.seeds >= 2, "seeds must be at least 2 (a paired test)");
+    crate::stats::check_alpha(d.alpha).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&spec.out)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -161,8 +162,8 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
     let scratch = spec.out.join("scratch");
     let mut p_values: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
     let mut diffs: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
-    progress.phase("validate planner", (spec.replicates * CASES.len()) as u64);
-    for r in 0..spec.replicates {
+    progress.phase("validate planner", (d.replicates * CASES.len()) as u64);
+    for r in 0..d.replicates {
         let dir = scratch.join(format!("replicate{r}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -179,17 +180,17 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
                     StrategyKind::Llm(Arm::Full, None),
                     StrategyKind::Llm(case.control, None),
                 ],
-                rounds: spec.rounds,
-                initial: Some(2 * spec.batch),
-                batch: spec.batch,
-                seeds: spec.seeds,
+                rounds: d.rounds,
+                initial: Some(2 * d.batch),
+                batch: d.batch,
+                seeds: d.seeds,
                 seed: (r * 1000) as u64,
                 out: Some(dir.join(case.persona)),
                 network: Some(dir.join("network.tsv")),
                 annotations: Some(dir.join("context.tsv")),
                 genes: Some(dir.join("genes.tsv")),
                 llm_model: Some(model_file(&dir, &base)?),
-                shortlist_factor: spec.shortlist_factor,
+                shortlist_factor: d.shortlist_factor,
                 reprompts: 0,
                 threads: spec.threads,
                 ..PlanSpec::default()
@@ -210,7 +211,7 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
         .enumerate()
         .map(|(i, c)| {
             let n = p_values[i].len();
-            let flagged = p_values[i].iter().filter(|p| **p < spec.alpha).count();
+            let flagged = p_values[i].iter().filter(|p| **p < d.alpha).count();
             let (lo, hi) = crate::stats::wilson(flagged as f64, n as f64, 0.05);
             ValidationCell {
                 planner: c.persona.trim_start_matches("planner-").to_string(),
@@ -227,12 +228,7 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
         })
         .collect();
     let v = PlannerValidation {
-        replicates: spec.replicates,
-        seeds: spec.seeds,
-        rounds: spec.rounds,
-        batch: spec.batch,
-        shortlist_factor: spec.shortlist_factor,
-        alpha: spec.alpha,
+        design: spec.design,
         simulation: format!("{:?}", sim_config(0)),
         test: "paired two-sided Wilcoxon signed-rank across seeds of the per-seed AUC of pearson_delta, llm vs the control arm; flagged when p < alpha".into(),
         cells,

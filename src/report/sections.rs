@@ -686,7 +686,13 @@ pub(crate) fn ablation_section(
                     .collect(),
             );
         }
-        if !a.controls.is_empty() {
+        if let Some(n) = a.controls.iter().map(|t| t.seeds).min() {
+            let floor = 2.0 / 2f64.powi(n as i32);
+            d.p(format!(
+                "Each control's test pairs {n} seed(s): the smallest two-sided p it can reach is 2/2^{n} = {}{}.",
+                fmt_p(floor),
+                if floor >= c.stats.alpha { ", not below α: no control can flag at this design" } else { "" }
+            ));
             d.table(
                 &[
                     "control",
@@ -800,7 +806,7 @@ pub(crate) fn validation_appendix(d: &mut Doc, run: &Path) -> Result<()> {
     d.h(2, "Planted-effect validation of the planner's controls");
     d.p(format!(
         "Scripted planners with known behaviour were served over HTTP on simulated screens ({} replicates × {} seeds × {} rounds × batch {}; α = {}): a memoriser (knows genes by symbol only) and a context user (reads annotations) against `llm-masked`; a feedback user (ranks by the outcomes shown) and a feedback ignorer against `llm-permuted`. Test: {}. Masking must flag the memoriser and not the context user; permutation must flag the feedback user and not the ignorer.",
-        v.replicates, v.seeds, v.rounds, v.batch, v.alpha, v.test
+        v.design.replicates, v.design.seeds, v.design.rounds, v.design.batch, v.design.alpha, v.test
     ));
     d.table(
         &[

@@ -343,8 +343,18 @@ mod llm_planner {
         p
     }
 
-    /// `pertaudit <command>` on the synthetic screen with a scripted re-ranker; the run folder.
-    fn run_with(command: &str, persona: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    /// A temporary folder with the synthetic screen, and a scripted server with its runtime
+    /// (keep the whole scene alive while the run uses it).
+    struct Scene {
+        d: tempfile::TempDir,
+        screen: PathBuf,
+        gmt: PathBuf,
+        net: PathBuf,
+        server: ScriptedServer,
+        _rt: tokio::runtime::Runtime,
+    }
+
+    fn scene() -> Scene {
         let d = tempfile::tempdir().unwrap();
         let (screen, gmt, net) = synthetic(d.path());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -353,6 +363,26 @@ mod llm_planner {
             .build()
             .unwrap();
         let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        Scene {
+            d,
+            screen,
+            gmt,
+            net,
+            server,
+            _rt: rt,
+        }
+    }
+
+    /// `pertaudit <command>` on the synthetic screen with a scripted re-ranker; the run folder.
+    fn run_with(command: &str, persona: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let Scene {
+            d,
+            screen,
+            gmt,
+            net,
+            server,
+            _rt,
+        } = scene();
         let m = model(d.path(), &format!("http://{}/{persona}/v1", server.addr));
         let out = d.path().join("run");
         let mut args = plan_args(&screen, &gmt, &net, &out);
@@ -536,14 +566,14 @@ mod llm_planner {
         // file stem (`hashy.toml`, `planner-hash`: a hash of the request), each with its own arms.
         // (The answer cache is keyed by provider, model id and request, not by URL: two files
         // for one model id share answers, so the backbone names another model id.)
-        let d = tempfile::tempdir().unwrap();
-        let (screen, gmt, net) = synthetic(d.path());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        let Scene {
+            d,
+            screen,
+            gmt,
+            net,
+            server,
+            _rt,
+        } = scene();
         let good = model(d.path(), &format!("http://{}/planner-good/v1", server.addr));
         let hashy = d.path().join("hashy.toml");
         std::fs::write(
@@ -644,14 +674,14 @@ mod llm_planner {
     fn llm_samples_measure_the_models_own_spread() {
         // `planner-hash` answers by the request's hash: another sample (another seed) is
         // another batch. Temperature 0 is refused with one line.
-        let d = tempfile::tempdir().unwrap();
-        let (screen, gmt, net) = synthetic(d.path());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(ScriptedServer::start(Duration::ZERO)).unwrap();
+        let Scene {
+            d,
+            screen,
+            gmt,
+            net,
+            server,
+            _rt,
+        } = scene();
         let m = d.path().join("warm.toml");
         let write = |t: f64| {
             std::fs::write(

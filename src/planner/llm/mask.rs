@@ -213,30 +213,27 @@ impl Masker {
         }
     }
 
-    /// Replace every name of an in-scope gene in free text.
-    pub fn mask(&self, text: &str) -> String {
+    /// Rewrite every name occurrence: by its gene's ID, or by `with` when given.
+    fn rewrite(&self, text: &str, with: Option<&str>) -> String {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         self.scan(text, |s, e, r| {
             out.push_str(&text[last..s]);
-            out.push_str(r);
+            out.push_str(with.unwrap_or(r));
             last = e;
         });
         out.push_str(&text[last..]);
         out
     }
 
+    /// Replace every name of an in-scope gene in free text.
+    pub fn mask(&self, text: &str) -> String {
+        self.rewrite(text, None)
+    }
+
     /// Replace every name of an in-scope gene by the same text (the shuffled arm's stripping).
     pub fn replace_all(&self, text: &str, with: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        self.scan(text, |s, e, _| {
-            out.push_str(&text[last..s]);
-            out.push_str(with);
-            last = e;
-        });
-        out.push_str(&text[last..]);
-        out
+        self.rewrite(text, Some(with))
     }
 
     /// Names of in-scope genes that occur in `text` (empty when masking is complete).
