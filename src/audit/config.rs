@@ -244,10 +244,7 @@ impl AuditConfig {
             .strategies
             .iter()
             .chain(c.ablation.iter().flat_map(|a| a.arms.iter()))
-            .any(|s| {
-                s.parse::<crate::planner::spec::StrategyKind>()
-                    .is_ok_and(|k| k.arm().is_some())
-            });
+            .any(|s| crate::planner::spec::StrategyKind::is_llm(s));
         if uses_llm && c.planner.is_none() {
             bad(
                 "planner",
@@ -285,10 +282,7 @@ impl AuditConfig {
                 bad("ablation.arms", "list at least one LLM arm".into())?;
             }
             for arm in &a.arms {
-                if !arm
-                    .parse::<crate::planner::spec::StrategyKind>()
-                    .is_ok_and(|k| k.arm().is_some())
-                {
+                if !crate::planner::spec::StrategyKind::is_llm(arm) {
                     bad(
                         "ablation.arms",
                         format!(

@@ -134,6 +134,12 @@ impl StrategyKind {
         }
     }
 
+    /// Whether `name` names an LLM strategy (any arm, on any backbone).
+    pub fn is_llm(name: &str) -> bool {
+        name.parse::<StrategyKind>()
+            .is_ok_and(|k| k.arm().is_some())
+    }
+
     /// The LLM arm, for the LLM strategies.
     pub fn arm(self) -> Option<Arm> {
         match self {

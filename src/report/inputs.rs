@@ -51,10 +51,7 @@ pub(crate) fn fallbacks(path: &Path) -> Result<BTreeMap<String, (usize, usize)>>
         let v: Value = serde_json::from_str(l)
             .with_context(|| format!("{}: line {}: not JSON", path.display(), i + 1))?;
         let s = v["strategy"].as_str().unwrap_or("").to_string();
-        if !s
-            .parse::<crate::planner::spec::StrategyKind>()
-            .is_ok_and(|k| k.arm().is_some())
-        {
+        if !crate::planner::spec::StrategyKind::is_llm(&s) {
             continue;
         }
         let fb = v["details"]["llm_fallback"].as_f64().unwrap_or(0.0) > 0.0;

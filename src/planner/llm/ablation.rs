@@ -364,9 +364,7 @@ pub fn ablation(
     let mut probe_counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut answer_counts: BTreeMap<String, BTreeMap<usize, [usize; 5]>> = BTreeMap::new();
     for ((strategy, _, round), d) in &per_batch {
-        let is_llm = strategy
-            .parse::<crate::planner::spec::StrategyKind>()
-            .is_ok_and(|k| k.arm().is_some());
+        let is_llm = crate::planner::spec::StrategyKind::is_llm(strategy);
         if !is_llm || !arms.iter().any(|a| a == strategy) {
             continue;
         }
