@@ -140,6 +140,34 @@ pub struct StatsCfg {
     /// Primary predictive metric (a column of metrics.csv).
     #[serde(default = "default_metric")]
     pub metric: String,
+    /// Equivalence margins of a judged win rate, [low, high] (TOST; "equivalent" only when the
+    /// win rate is shown to lie inside).
+    #[serde(default = "default_win_margin")]
+    pub win_rate_margin: [f64; 2],
+    /// Equivalence margin δ of an AUC difference on the metric's scale (|ΔAUC| < δ); without
+    /// it no equivalence is claimed for predictive performance.
+    pub auc_margin: Option<f64>,
+    /// The smallest AUC difference worth detecting (metric scale), for the preflight's power.
+    pub effect: Option<f64>,
+    /// SD of per-seed AUC differences from a pilot, turning `effect` into a standardised one.
+    pub pilot_sd: Option<f64>,
+    /// When a primary decision cannot reach α with this design: `warn` (default) or `refuse`
+    /// (stop before the lock and before any LLM call).
+    #[serde(default)]
+    pub preflight: PreflightMode,
+}
+
+/// What the preflight does with an unreachable primary decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreflightMode {
+    #[default]
+    Warn,
+    Refuse,
+}
+
+fn default_win_margin() -> [f64; 2] {
+    [0.4, 0.6]
 }
 
 fn default_alpha() -> f64 {
@@ -158,6 +186,11 @@ impl Default for StatsCfg {
             alpha: default_alpha(),
             resamples: default_resamples(),
             metric: default_metric(),
+            win_rate_margin: default_win_margin(),
+            auc_margin: None,
+            effect: None,
+            pilot_sd: None,
+            preflight: PreflightMode::Warn,
         }
     }
 }
@@ -314,6 +347,18 @@ impl AuditConfig {
         }
         if let Err(e) = crate::stats::check_resamples(s.resamples) {
             bad("stats.resamples", e)?;
+        }
+        if let Err(e) = crate::stats::check_win_margin(s.win_rate_margin[0], s.win_rate_margin[1]) {
+            bad("stats.win_rate_margin", e)?;
+        }
+        for (name, v) in [
+            ("stats.auc_margin", s.auc_margin),
+            ("stats.effect", s.effect),
+            ("stats.pilot_sd", s.pilot_sd),
+        ] {
+            if let Some(Err(e)) = v.map(crate::stats::check_delta) {
+                bad(name, e)?;
+            }
         }
         if let Some(j) = &c.judges {
             if let Some(a) = j.integrity_alpha {

@@ -183,6 +183,19 @@ pub fn run_audit(
     let plan_text = analysis_plan(&c);
     let lock = build_lock(&c, &text, &plan_text, &base, o.replay.is_some())?;
     preflight(&c, config_path, &base, out, o)?;
+    // What the design can decide, before the lock and before any LLM call.
+    let reach = super::analysis::preflight(&c);
+    let warnings = reach.warnings();
+    if !warnings.is_empty() && c.stats.preflight == config::PreflightMode::Refuse {
+        bail!(
+            "{}: field `stats.preflight` is \"refuse\" and {}; nothing written",
+            config_path.display(),
+            warnings.join("; ")
+        );
+    }
+    for w in &warnings {
+        progress.note(&format!("preflight: {w}"));
+    }
     // One writer per run: a second audit (or plan, judge) on this folder stops here.
     let _run_lock = crate::data::runlock::RunLock::acquire(out)?;
     let lock_path = out.join(LOCK);

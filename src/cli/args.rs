@@ -372,6 +372,10 @@ pub struct StatsArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
     pub alpha: f64,
+    /// Equivalence margins of a win rate, LOW,HIGH (TOST: "equivalent" when the win rate is
+    /// shown to lie inside them; 0 ≤ LOW < 0.5 < HIGH ≤ 1).
+    #[arg(long, default_value = "0.4,0.6", value_parser = parse_margin)]
+    pub margin: (f64, f64),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -518,4 +522,12 @@ fn parse_resamples(s: &str) -> Result<usize, String> {
 
 fn parse_cost_cap(s: &str) -> Result<f64, String> {
     crate::stats::check_cost_cap(s.trim().parse::<f64>().map_err(|e| e.to_string())?)
+}
+
+fn parse_margin(s: &str) -> Result<(f64, f64), String> {
+    let (lo, hi) = s
+        .split_once(',')
+        .ok_or_else(|| format!("expected LOW,HIGH (e.g. 0.4,0.6), got {s:?}"))?;
+    let num = |x: &str| x.trim().parse::<f64>().map_err(|e| format!("{x:?}: {e}"));
+    crate::stats::check_win_margin(num(lo)?, num(hi)?)
 }

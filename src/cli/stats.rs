@@ -11,6 +11,7 @@ fn stats_block(verdicts: &[crate::judge::preference::Verdict], a: &StatsArgs) ->
         resamples: a.resamples,
         seed: a.seed,
         alpha: a.alpha,
+        margin: Some(a.margin),
     };
     serde_json::to_value(crate::judge::panel::panel_stats(verdicts, &o)).expect("serialisable")
 }
@@ -55,6 +56,36 @@ fn print_block(title: &str, b: &serde_json::Value) -> Result<()> {
             f(&p["sign_test_p"]),
             f(&p["holm_p"])
         );
+    }
+    if b["trajectories"].is_u64() {
+        outln!(
+            "clustered ({} independent trajectories): trajectory-level sign test, two-stage cluster bootstrap (trajectories, then contexts)",
+            b["trajectories"]
+        );
+        print_clustered(&b["pairs"])?;
+    } else {
+        for p in b["pairs"].as_array().into_iter().flatten() {
+            let eq = &p["equivalence"];
+            if eq.is_object() {
+                outln!(
+                    "  {} vs {}: {} within [{}, {}] (TOST over items, p {:.4}; no trajectories given, so items are treated as independent)",
+                    p["s"].as_str().unwrap_or(""),
+                    p["t"].as_str().unwrap_or(""),
+                    eq["verdict"].as_str().unwrap_or(""),
+                    eq["low"],
+                    eq["high"],
+                    f(&eq["p_tost"])
+                );
+            }
+        }
+    }
+    if let Some(pr) = b["primary"].as_object() {
+        outln!(
+            "primary judged round (round {}, {} items)",
+            pr["round"],
+            pr["items"]
+        );
+        print_clustered(&pr["pairs"])?;
     }
     for (key, label) in [
         (
@@ -123,12 +154,67 @@ fn print_block(title: &str, b: &serde_json::Value) -> Result<()> {
             c["n"]
         );
     }
+    for m in b["missingness"].as_array().into_iter().flatten() {
+        let rates: Vec<String> = m["pairs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{}–{} {}/{}",
+                    p["s"].as_str().unwrap_or(""),
+                    p["t"].as_str().unwrap_or(""),
+                    p["failures"],
+                    p["verdicts"]
+                )
+            })
+            .collect();
+        outln!(
+            "failures of {} by pair: {} (χ² homogeneity p {:.4})",
+            m["judge"].as_str().unwrap_or(""),
+            rates.join(", "),
+            f(&m["p"])
+        );
+    }
     outln!("position bias per judge");
     for x in b["position_bias"].as_array().into_iter().flatten() {
         outln!(
             "  {:<16} consistency {:.3} over {} paired items; first position chosen {}/{} ({:.3}, binomial p {:.4}); both-A {} vs both-B {} (McNemar p {:.4})",
             x["judge"].as_str().unwrap_or(""), f(&x["consistency"]), x["paired"], x["first_position"], x["decisive"],
             f(&x["first_position_rate"]), f(&x["first_position_p"]), x["both_a"], x["both_b"], f(&x["mcnemar_p"])
+        );
+    }
+    Ok(())
+}
+
+/// The trajectory-level columns of each pair, and its equivalence verdict.
+fn print_clustered(pairs: &serde_json::Value) -> Result<()> {
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    for p in pairs.as_array().into_iter().flatten() {
+        let eq = &p["equivalence"];
+        outln!(
+            "  {:<12} {:<12} items {:>4} trajectories {:>3} win rate {:.3} clustered CI [{:.3}, {:.3}] design effect {:.2} p {:.4} Holm p {:.4}{}",
+            p["s"].as_str().unwrap_or(""),
+            p["t"].as_str().unwrap_or(""),
+            p["items"],
+            p["trajectories"],
+            f(&p["win_rate"]),
+            f(&p["ci_clustered"][0]),
+            f(&p["ci_clustered"][1]),
+            f(&p["design_effect"]),
+            f(&p["p_clustered"]),
+            f(&p["holm_p_clustered"]),
+            if eq.is_object() {
+                format!(
+                    "; {} within [{}, {}] (TOST p {:.4})",
+                    eq["verdict"].as_str().unwrap_or(""),
+                    eq["low"],
+                    eq["high"],
+                    f(&eq["p_tost"])
+                )
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())
@@ -209,7 +295,7 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         None => serde_json::Value::Null,
     };
     if a.json {
-        let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "source": path.display().to_string(),
+        let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "margin": [a.margin.0, a.margin.1], "source": path.display().to_string(),
                         "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes,
                         "per_pathway": per_pathway });
         outln!("{}", serde_json::to_string_pretty(&v)?);

@@ -40,6 +40,8 @@ impl<'de> Deserialize<'de> for Num {
 /// A row type with a fixed header (written even when there are no rows).
 pub trait Row: Serialize + DeserializeOwned {
     const HEADER: &'static [&'static str];
+    /// Columns a reader may find missing (written all the same).
+    const OPTIONAL: &'static [&'static str] = &[];
 }
 
 /// One `metrics.csv` row: a (seed, strategy, round) and the model's and the
@@ -135,6 +137,13 @@ pub struct VerdictRow {
     pub strategy_a: String,
     pub strategy_b: String,
     pub winner: String,
+    /// The independent unit the item belongs to (one seed of one pathway: its rounds share
+    /// batches); optional when reading.
+    #[serde(default)]
+    pub trajectory: Option<String>,
+    /// The context (screen, pathway, seed, round) whose batches the item compares; optional.
+    #[serde(default)]
+    pub context: Option<String>,
 }
 
 impl Row for VerdictRow {
@@ -145,7 +154,10 @@ impl Row for VerdictRow {
         "strategy_a",
         "strategy_b",
         "winner",
+        "trajectory",
+        "context",
     ];
+    const OPTIONAL: &'static [&'static str] = &["trajectory", "context"];
 }
 
 /// The CSV text of some rows, header first.
@@ -189,7 +201,7 @@ pub fn parse_csv_lines<T: Row>(text: &str, path: &Path) -> Result<Vec<(usize, T)
         .map(str::to_string)
         .collect();
     for want in T::HEADER {
-        if !header.iter().any(|h| h == want) {
+        if !T::OPTIONAL.contains(want) && !header.iter().any(|h| h == want) {
             return Err(DataError::field(path, 1, want, "missing column"));
         }
     }
@@ -257,7 +269,7 @@ mod tests {
     fn empty_writes_header_and_errors_name_line_and_field() {
         assert_eq!(
             to_csv::<VerdictRow>(&[]),
-            "item,judge,order,strategy_a,strategy_b,winner\n"
+            "item,judge,order,strategy_a,strategy_b,winner,trajectory,context\n"
         );
         let e = parse_csv::<CurveRow>(
             "metric,strategy,round,n_train,n_seeds,mean,se\nm,s,1,2,3,0.5,0.1\nm,s,x,2,3,0.5,0.1\n",

@@ -552,6 +552,25 @@ pub struct Judgement {
     pub request: String,
 }
 
+/// The trajectory of a context `screen|pathway|seedK|roundR`: the context without its round
+/// (the rounds of one seed share batches; seeds are independent).
+pub fn trajectory_of(context: &str) -> &str {
+    match context.rsplit_once('|') {
+        Some((head, last)) if last.starts_with("round") => head,
+        _ => context,
+    }
+}
+
+/// The round of a context `…|roundR` (None for another form).
+pub fn round_of(context: &str) -> Option<u64> {
+    context
+        .rsplit('|')
+        .next()?
+        .strip_prefix("round")?
+        .parse()
+        .ok()
+}
+
 /// Read a judge run's `judgements.jsonl` (`None` when the file is absent); errors name the file
 /// and line.
 pub fn read_judgements(path: &Path) -> Result<Option<Vec<Judgement>>> {
@@ -702,6 +721,8 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             strategy_a: r.strategy_a.clone(),
             strategy_b: r.strategy_b.clone(),
             winner: w.to_string(),
+            trajectory: Some(trajectory_of(&r.context).to_string()),
+            context: Some(r.context.clone()),
         });
         jl.push_str(&serde_json::to_string(r)?);
         jl.push('\n');

@@ -2,8 +2,8 @@
 //! prints it (tables or JSON) and the report renders it, so the two can never disagree.
 
 use crate::judge::preference::{
-    agreement, item_scores, position_bias, strengths, strengths_half, summarise, Agreement,
-    JudgeBias, PairSummary, Strengths, Verdict,
+    agreement, item_scores, position_bias, strengths, strengths_half, summarise, summarise_with,
+    Agreement, JudgeBias, Outcome, PairSummary, Strengths, SummaryOptions, Verdict,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -15,6 +15,8 @@ pub struct PanelOptions {
     pub resamples: usize,
     pub seed: u64,
     pub alpha: f64,
+    /// Win-rate equivalence margins (low, high), when declared.
+    pub margin: Option<(f64, f64)>,
 }
 
 /// One judge alone on one pair (the exploratory per-judge family).
@@ -59,6 +61,89 @@ pub struct PanelStats {
     pub agreement: Agreement,
     pub position_bias: Vec<JudgeBias>,
     pub per_judge: Vec<JudgePair>,
+    /// Independent trajectories behind all items (when the verdicts name them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trajectories: Option<usize>,
+    /// The pre-registered primary judged round: the first selection round, where every
+    /// strategy chose from the same state (when the verdicts name their contexts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<PrimaryRound>,
+    /// Failure rates per judge across strategy pairs (a judge failing more on one pair's
+    /// batches biases that pair's win rate).
+    pub missingness: Vec<Missingness>,
+}
+
+/// The pairs on the primary judged round alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrimaryRound {
+    pub round: u64,
+    pub items: usize,
+    pub pairs: Vec<PairSummary>,
+}
+
+/// One judge's failures on one strategy pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairFailures {
+    pub s: String,
+    pub t: String,
+    pub verdicts: usize,
+    pub failures: usize,
+    pub rate: f64,
+}
+
+/// Informative missingness of one judge: failure rates per pair and Pearson's χ² test of
+/// homogeneity across pairs (`scipy.stats.chi2_contingency(correction=False)`; NaN with
+/// fewer than two pairs or no failures at all).
+#[derive(Debug, Clone, Serialize)]
+pub struct Missingness {
+    pub judge: String,
+    pub pairs: Vec<PairFailures>,
+    pub chi2: f64,
+    pub df: usize,
+    pub p: f64,
+}
+
+/// Failure rates per judge and pair, with the χ² test across pairs.
+pub fn missingness(verdicts: &[Verdict]) -> Vec<Missingness> {
+    let mut m: std::collections::BTreeMap<
+        &str,
+        std::collections::BTreeMap<(String, String), (usize, usize)>,
+    > = Default::default();
+    for v in verdicts {
+        let key = if v.strategy_a < v.strategy_b {
+            (v.strategy_a.clone(), v.strategy_b.clone())
+        } else {
+            (v.strategy_b.clone(), v.strategy_a.clone())
+        };
+        let e = m.entry(&v.judge).or_default().entry(key).or_default();
+        e.0 += 1;
+        e.1 += (v.winner == Outcome::Failure) as usize;
+    }
+    m.into_iter()
+        .map(|(judge, pairs)| {
+            let table: Vec<[f64; 2]> = pairs
+                .values()
+                .map(|&(n, f)| [f as f64, (n - f) as f64])
+                .collect();
+            let (chi2, df, p) = crate::stats::chi2_homogeneity(&table);
+            Missingness {
+                judge: judge.to_string(),
+                pairs: pairs
+                    .into_iter()
+                    .map(|((s, t), (n, f))| PairFailures {
+                        s,
+                        t,
+                        verdicts: n,
+                        failures: f,
+                        rate: f as f64 / n as f64,
+                    })
+                    .collect(),
+                chi2,
+                df,
+                p,
+            }
+        })
+        .collect()
 }
 
 /// The true win rates of the power table.
@@ -67,7 +152,36 @@ pub const POWER_WIN_RATES: [f64; 5] = [0.6, 0.65, 0.7, 0.75, 0.8];
 /// Compute every panel statistic of `verdicts`.
 pub fn panel_stats(verdicts: &[Verdict], o: &PanelOptions) -> PanelStats {
     let items = item_scores(verdicts);
-    let pairs = summarise(&items, o.resamples, o.seed, o.alpha);
+    let so = SummaryOptions {
+        resamples: o.resamples,
+        seed: o.seed,
+        alpha: o.alpha,
+        margin: o.margin,
+    };
+    let pairs = summarise_with(&items, &so);
+    let trajectories = items
+        .iter()
+        .map(|i| i.trajectory.as_deref())
+        .collect::<Option<BTreeSet<&str>>>()
+        .map(|t| t.len());
+    let rounds: Option<Vec<u64>> = items
+        .iter()
+        .map(|i| i.context.as_deref().and_then(crate::judge::round_of))
+        .collect();
+    let primary = rounds.and_then(|r| {
+        let first = *r.iter().min()?;
+        let on: Vec<_> = items
+            .iter()
+            .zip(&r)
+            .filter(|(_, &k)| k == first)
+            .map(|(i, _)| i.clone())
+            .collect();
+        Some(PrimaryRound {
+            round: first,
+            items: on.len(),
+            pairs: summarise_with(&on, &so),
+        })
+    });
     // Exploratory family: every judge alone on every pair, Benjamini–Hochberg across it.
     let judges: BTreeSet<&String> = verdicts.iter().map(|v| &v.judge).collect();
     let mut per_judge = Vec::new();
@@ -123,5 +237,8 @@ pub fn panel_stats(verdicts: &[Verdict], o: &PanelOptions) -> PanelStats {
         agreement: agreement(verdicts, o.resamples, o.seed, o.alpha),
         position_bias: position_bias(verdicts),
         per_judge,
+        trajectories,
+        primary,
+        missingness: missingness(verdicts),
     }
 }

@@ -1,6 +1,7 @@
 //! Predictive performance across seeds: area under the learning curve and paired comparisons of
 //! strategies (Wilcoxon signed-rank and exact paired permutation over seeds, Holm-corrected),
-//! deciding the best strategy on a pathway.
+//! deciding the best strategy on a pathway; bootstrap CIs of AUC differences, paired TOST
+//! equivalence within a declared margin, and a pooled test across pathways.
 //!
 //! AUC is the trapezoid area of the metric over rounds 0..R divided by R (so it is on the
 //! metric's own scale). The best strategy has the highest mean AUC; it is *significantly* best
@@ -29,6 +30,93 @@ pub struct PairedComparison {
     pub wilcoxon_p: f64,
     pub permutation_p: f64,
     pub holm_p: f64,
+    /// Percentile bootstrap CI of `mean_difference` (seeds resampled; 10,000 draws from the
+    /// stream `performance/bootstrap/<a>/<b>`), at the comparison's α.
+    pub ci: (f64, f64),
+    /// Paired TOST of |a − b| < δ, when a margin is declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equivalence: Option<AucEquivalence>,
+}
+
+/// Equivalence of two strategies' AUCs within ±δ.
+#[derive(Debug, Clone, Serialize)]
+pub struct AucEquivalence {
+    pub delta: f64,
+    pub p_tost: f64,
+    /// equivalent / different (the Wilcoxon test) / inconclusive.
+    pub verdict: crate::stats::EquivalenceVerdict,
+}
+
+/// Bootstrap resamples of the ΔAUC intervals.
+pub const AUC_BOOTSTRAP: usize = 10_000;
+
+impl Comparison {
+    /// Declare an equivalence margin δ: every pair gets its paired TOST over seeds and the
+    /// three-way verdict at the comparison's α (from per-seed AUCs in `compare_aucs` order).
+    pub fn with_margin(mut self, aucs: &[Vec<f64>], strategies: &[String], delta: f64) -> Self {
+        for p in &mut self.pairs {
+            let (Some(i), Some(j)) = (
+                strategies.iter().position(|s| *s == p.a),
+                strategies.iter().position(|s| *s == p.b),
+            ) else {
+                continue;
+            };
+            let t = crate::stats::tost_paired(&aucs[i], &aucs[j], -delta, delta);
+            p.equivalence = Some(AucEquivalence {
+                delta,
+                p_tost: t.p,
+                verdict: crate::stats::EquivalenceVerdict::decide(t.p, p.wilcoxon_p, self.alpha),
+            });
+        }
+        self
+    }
+}
+
+/// One pair pooled across strata (pathways).
+#[derive(Debug, Clone, Serialize)]
+pub struct PooledPair {
+    pub a: String,
+    pub b: String,
+    pub strata: usize,
+    /// Mean over strata of the stratum's mean difference a − b.
+    pub mean_difference: f64,
+    /// Stratified sign-flip permutation test over seeds.
+    pub p: f64,
+    /// Holm across pairs.
+    pub holm_p: f64,
+}
+
+/// Pooled comparisons across strata: `aucs[s][k][i]` is stratum s, strategy k, seed i (one
+/// strategy order throughout).
+pub fn pooled(strategies: &[String], aucs: &[Vec<Vec<f64>>]) -> Vec<PooledPair> {
+    let mut out = Vec::new();
+    let mut rng = crate::numeric::seed::stream(0, "performance/pooled");
+    for i in 0..strategies.len() {
+        for j in i + 1..strategies.len() {
+            let strata: Vec<Vec<f64>> = aucs
+                .iter()
+                .map(|s| s[i].iter().zip(&s[j]).map(|(x, y)| x - y).collect())
+                .collect();
+            let means: Vec<f64> = strata
+                .iter()
+                .filter(|d| !d.is_empty())
+                .map(|d| d.iter().sum::<f64>() / d.len() as f64)
+                .collect();
+            out.push(PooledPair {
+                a: strategies[i].clone(),
+                b: strategies[j].clone(),
+                strata: means.len(),
+                mean_difference: means.iter().sum::<f64>() / means.len().max(1) as f64,
+                p: crate::stats::stratified_sign_flip_test(&strata, 100_000, &mut rng),
+                holm_p: f64::NAN,
+            });
+        }
+    }
+    let adj = holm(&out.iter().map(|p| p.p).collect::<Vec<_>>());
+    for (p, a) in out.iter_mut().zip(adj) {
+        p.holm_p = a;
+    }
+    out
 }
 
 /// Which way a metric improves.
@@ -72,6 +160,7 @@ pub struct Comparison {
     pub pairs: Vec<PairedComparison>,
     pub best: String,
     pub best_is_significant: bool,
+    pub alpha: f64,
 }
 
 /// Compare strategies on one metric from the loop's round records.
@@ -141,6 +230,17 @@ pub fn compare_aucs(
                 wilcoxon_p: if w.pvalue.is_nan() { 1.0 } else { w.pvalue },
                 permutation_p: paired_permutation_test(&aucs[i], &aucs[j], 100_000, &mut rng),
                 holm_p: f64::NAN,
+                ci: crate::stats::paired_bootstrap_ci(
+                    &aucs[i],
+                    &aucs[j],
+                    AUC_BOOTSTRAP,
+                    alpha,
+                    &mut crate::numeric::seed::stream(
+                        0,
+                        &format!("performance/bootstrap/{}/{}", strategies[i], strategies[j]),
+                    ),
+                ),
+                equivalence: None,
             });
         }
     }
@@ -186,6 +286,7 @@ pub fn compare_aucs(
         pairs,
         best,
         best_is_significant,
+        alpha,
     }
 }
 

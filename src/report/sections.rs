@@ -389,6 +389,7 @@ pub(crate) fn judged_section(
             resamples: c.stats.resamples,
             seed: c.study.seed,
             alpha,
+            margin: Some((c.stats.win_rate_margin[0], c.stats.win_rate_margin[1])),
         },
     );
     let pairs = &panel.pairs;

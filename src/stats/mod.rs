@@ -1,5 +1,6 @@
 //! Statistics a reviewer can check: exact binomial / sign tests, Wilson intervals, multiplicity
-//! corrections, agreement (Cohen's κ, Fleiss' κ, Krippendorff's α), McNemar, paired rank tests,
+//! corrections, clustered inference (design effects, two-stage cluster bootstrap), TOST
+//! equivalence, agreement (Cohen's κ, Fleiss' κ, Krippendorff's α), McNemar, paired rank tests,
 //! Bradley–Terry fits, one module per topic. Pure functions, no
 //! I/O; each is checked against scipy / statsmodels / krippendorff reference values stored in
 //! `tests/fixtures/stats/reference.json` (with the script and versions that produced them).
@@ -7,14 +8,22 @@
 pub mod agreement;
 pub mod binomial;
 pub mod bradley_terry;
+pub mod cluster;
+pub mod contingency;
+pub mod equivalence;
 pub mod multiplicity;
 pub mod paired;
+pub mod reach;
 
 pub use agreement::*;
 pub use binomial::*;
 pub use bradley_terry::*;
+pub use cluster::*;
+pub use contingency::*;
+pub use equivalence::*;
 pub use multiplicity::*;
 pub use paired::*;
+pub use reach::*;
 
 /// A significance level must lie strictly between 0 and 1 (0 would make every power search
 /// loop forever, NaN every comparison false).

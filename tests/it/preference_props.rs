@@ -16,8 +16,8 @@ proptest! {
         let mut vs = Vec::new();
         for (i, (w1, w2, flip)) in raw.iter().enumerate() {
             let (a, b) = if *flip { ("s", "t") } else { ("t", "s") };
-            vs.push(Verdict { item: format!("i{i}"), judge: "j".into(), order: "1".into(), strategy_a: a.into(), strategy_b: b.into(), winner: outcome(*w1) });
-            vs.push(Verdict { item: format!("i{i}"), judge: "j".into(), order: "2".into(), strategy_a: b.into(), strategy_b: a.into(), winner: outcome(*w2) });
+            vs.push(Verdict { item: format!("i{i}"), judge: "j".into(), order: "1".into(), strategy_a: a.into(), strategy_b: b.into(), winner: outcome(*w1), trajectory: None, context: None });
+            vs.push(Verdict { item: format!("i{i}"), judge: "j".into(), order: "2".into(), strategy_a: b.into(), strategy_b: a.into(), winner: outcome(*w2), trajectory: None, context: None });
         }
         let sums = summarise(&item_scores(&vs), 200, 3, 0.05);
         if let (Some(st), Some(ts)) = (win_rate(&sums, "s", "t"), win_rate(&sums, "t", "s")) {
@@ -54,6 +54,8 @@ proptest! {
                 strategy_a: names[*a as usize].into(),
                 strategy_b: names[*b as usize].into(),
                 winner: outcome(*w),
+                trajectory: None,
+                context: None,
             })
             .collect();
         prop_assume!(!vs.is_empty());

@@ -361,3 +361,97 @@ mod power_and_half_ties {
         }
     }
 }
+
+/// Judge inference under dependence and equivalence against statsmodels 0.15 / scipy 1.17
+/// (`tests/fixtures/stats/make_inference.py` made `inference.json`).
+#[test]
+fn inference_matches_statsmodels_and_scipy() {
+    let r: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/stats/inference.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let nums = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let at_least = |key: &str, n: usize| {
+        let v = r[key].as_array().unwrap();
+        assert!(v.len() >= n, "{key}: only {} cases", v.len());
+        v.clone()
+    };
+    for c in at_least("tost_mean", 20) {
+        let t = tost_mean(
+            &nums(&c["x"]),
+            c["low"].as_f64().unwrap(),
+            c["high"].as_f64().unwrap(),
+        );
+        for (got, key) in [
+            (t.p, "p"),
+            (t.p_low, "p_low"),
+            (t.p_high, "p_high"),
+            (t.df, "df"),
+        ] {
+            let want = c[key].as_f64().unwrap();
+            assert!(close(got, want, 1e-9), "ttost_mean {key}: {got} vs {want}");
+        }
+    }
+    for c in at_least("tost_paired", 10) {
+        let d = c["delta"].as_f64().unwrap();
+        let t = tost_paired(&nums(&c["x"]), &nums(&c["y"]), -d, d);
+        let want = c["p"].as_f64().unwrap();
+        assert!(close(t.p, want, 1e-9), "ttost_paired: {} vs {want}", t.p);
+    }
+    for c in at_least("design_effect", 10) {
+        let y = nums(&c["y"]);
+        let labels: Vec<(String, String)> = c["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (format!("g{:03}", g.as_u64().unwrap()), format!("u{i}")))
+            .collect();
+        let cl = Clustering::from_labels(&labels);
+        let (naive, robust) = mean_variances(&y, &cl);
+        for (got, key) in [
+            (naive, "var_naive"),
+            (robust, "var_cluster"),
+            (design_effect(&y, &cl), "design_effect"),
+        ] {
+            let want = c[key].as_f64().unwrap();
+            assert!(close(got, want, 1e-9), "{key}: {got} vs statsmodels {want}");
+        }
+    }
+    for c in at_least("chi2_homogeneity", 10) {
+        let table: Vec<[f64; 2]> = c["table"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let v = nums(r);
+                [v[0], v[1]]
+            })
+            .collect();
+        let (chi2, df, p) = chi2_homogeneity(&table);
+        assert!(close(chi2, c["chi2"].as_f64().unwrap(), 1e-9));
+        assert_eq!(df as u64, c["df"].as_u64().unwrap());
+        assert!(
+            close(p, c["p"].as_f64().unwrap(), 1e-8),
+            "{p} vs {}",
+            c["p"]
+        );
+    }
+    for c in at_least("stratified_sign_flip", 10) {
+        let strata: Vec<Vec<f64>> = c["strata"].as_array().unwrap().iter().map(nums).collect();
+        let mut rng = pertaudit::numeric::seed::stream(0, "unused");
+        let p = stratified_sign_flip_test(&strata, 0, &mut rng);
+        let want = c["p"].as_f64().unwrap();
+        assert!(close(p, want, 1e-9), "pooled: {p} vs scipy {want}");
+    }
+}

@@ -166,6 +166,8 @@ mod agreement_tests {
                     strategy_a: "a".into(),
                     strategy_b: "b".into(),
                     winner: w,
+                    trajectory: None,
+                    context: None,
                 });
             }
         }

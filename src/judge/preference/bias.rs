@@ -110,6 +110,8 @@ mod bias_tests {
                     strategy_a: a.into(),
                     strategy_b: b.into(),
                     winner: Outcome::A,
+                    trajectory: None,
+                    context: None,
                 });
             }
         }

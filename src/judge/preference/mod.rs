@@ -39,10 +39,15 @@ pub struct Verdict {
     pub strategy_a: String,
     pub strategy_b: String,
     pub winner: Outcome,
+    /// The independent unit (one seed of one pathway), when known.
+    pub trajectory: Option<String>,
+    /// The context (screen, pathway, seed, round), when known.
+    pub context: Option<String>,
 }
 
-/// Parse the plain verdict CSV (`item,judge,order,strategy_a,strategy_b,winner`); errors name
-/// the line and field.
+/// Parse the plain verdict CSV (`item,judge,order,strategy_a,strategy_b,winner`, optionally
+/// `trajectory` and `context`); errors name the line and field. When given, a trajectory (and
+/// a context) must be on every row and the same on every row of an item.
 pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String)> {
     let rows: Vec<(usize, VerdictRow)> =
         parse_csv_lines(text, std::path::Path::new("")).map_err(|e| match e {
@@ -57,7 +62,37 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String
         std::collections::HashMap::new();
     let mut pairs: std::collections::HashMap<String, (usize, [String; 2])> =
         std::collections::HashMap::new();
+    // item → (line, trajectory, context): one each per item.
+    let mut units: std::collections::HashMap<String, (usize, Option<String>, Option<String>)> =
+        std::collections::HashMap::new();
+    let opt = |v: Option<String>| v.filter(|x| !x.is_empty());
+    let first_has = rows
+        .first()
+        .map(|(_, r)| {
+            (
+                opt(r.trajectory.clone()).is_some(),
+                opt(r.context.clone()).is_some(),
+            )
+        })
+        .unwrap_or_default();
     for (line, r) in rows {
+        let (trajectory, context) = (opt(r.trajectory), opt(r.context));
+        for (name, has, first) in [
+            ("trajectory", trajectory.is_some(), first_has.0),
+            ("context", context.is_some(), first_has.1),
+        ] {
+            if has != first {
+                return Err((
+                    line,
+                    name.into(),
+                    format!(
+                        "{} here but {} on the first row: give it on every row or on none",
+                        if has { "given" } else { "empty" },
+                        if first { "given" } else { "empty" }
+                    ),
+                ));
+            }
+        }
         let nonempty = |v: String, name: &str| {
             if v.is_empty() {
                 Err((line, name.to_string(), "empty".to_string()))
@@ -126,6 +161,24 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String
                 pairs.insert(item.clone(), (line, pair));
             }
         }
+        match units.get(&item) {
+            Some((first, t, c)) if (t, c) != (&trajectory, &context) => {
+                let field = if *t != trajectory {
+                    "trajectory"
+                } else {
+                    "context"
+                };
+                return Err((
+                    line,
+                    field.into(),
+                    format!("item {item} has another {field} at line {first}"),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                units.insert(item.clone(), (line, trajectory.clone(), context.clone()));
+            }
+        }
         out.push(Verdict {
             item,
             judge,
@@ -133,6 +186,8 @@ pub fn parse_verdicts(text: &str) -> Result<Vec<Verdict>, (usize, String, String
             strategy_a: a,
             strategy_b: b,
             winner,
+            trajectory,
+            context,
         });
     }
     Ok(out)
@@ -150,6 +205,10 @@ pub struct ItemScore {
     pub majority: Option<f64>,
     pub per_judge: BTreeMap<String, f64>,
     pub failures: usize,
+    /// Verdicts given (failures included).
+    pub verdicts: usize,
+    pub trajectory: Option<String>,
+    pub context: Option<String>,
 }
 
 /// Group verdicts into items; the pair is oriented alphabetically (`first` < `second`).
@@ -171,6 +230,8 @@ pub fn item_scores(verdicts: &[Verdict]) -> Vec<ItemScore> {
         .map(|((item, first, second), vs)| {
             let mut judge: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             let mut failures = 0;
+            let verdicts = vs.len();
+            let (trajectory, context) = (vs[0].trajectory.clone(), vs[0].context.clone());
             for v in vs {
                 let score_a = match v.winner {
                     Outcome::A => 1.0,
@@ -213,6 +274,9 @@ pub fn item_scores(verdicts: &[Verdict]) -> Vec<ItemScore> {
                 majority,
                 per_judge,
                 failures,
+                verdicts,
+                trajectory,
+                context,
             }
         })
         .collect()
@@ -230,29 +294,90 @@ pub struct PairSummary {
     pub failed_items: usize,
     /// Mean panel score of `s` (ties count ½).
     pub win_rate: f64,
+    /// Items resampled as if independent.
     pub bootstrap_ci: (f64, f64),
     /// Wilson interval for wins / (wins + losses).
     pub wilson_ci: (f64, f64),
     pub sign_test_p: f64,
     pub sign_test_split_ties_p: f64,
     pub holm_p: f64,
+    /// Independent trajectories behind the items (when the verdicts name them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trajectories: Option<usize>,
+    /// The sign test at the trajectory level: each trajectory's mean panel score is one
+    /// observation (> ½ a win, < ½ a loss).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_clustered: Option<f64>,
+    /// Holm across pairs of `p_clustered`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holm_p_clustered: Option<f64>,
+    /// Two-stage cluster bootstrap: trajectories, then contexts within them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci_clustered: Option<(f64, f64)>,
+    /// Cluster-robust over naive variance of the win rate (items / design effect is the
+    /// effective number of items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub design_effect: Option<f64>,
+    /// TOST against the declared win-rate margins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equivalence: Option<PairEquivalence>,
+}
+
+/// Equivalence of a pair's win rate to ½ within declared margins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairEquivalence {
+    pub low: f64,
+    pub high: f64,
+    /// `trajectory` (one mean per trajectory, df = trajectories − 1) or `item`.
+    pub unit: &'static str,
+    pub p_tost: f64,
+    /// equivalent / different / inconclusive at α (different: the clustered sign test, or
+    /// the item-level one when no trajectories are known).
+    pub verdict: crate::stats::EquivalenceVerdict,
+}
+
+/// How pairs are summarised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SummaryOptions {
+    pub resamples: usize,
+    pub seed: u64,
+    pub alpha: f64,
+    /// Win-rate equivalence margins (low, high).
+    pub margin: Option<(f64, f64)>,
 }
 
 /// Summaries for every ordered pair `(s, t)` with `s < t`, Holm-adjusted across pairs.
 /// `resamples` cluster-bootstrap draws come from the stream `(seed, "bootstrap/<s>/<t>")`.
 pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -> Vec<PairSummary> {
-    let mut pairs: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    summarise_with(
+        items,
+        &SummaryOptions {
+            resamples,
+            seed,
+            alpha,
+            margin: None,
+        },
+    )
+}
+
+/// [`summarise`] with equivalence margins. When every scored item of a pair names its
+/// trajectory, the pair also gets the trajectory-level test, a two-stage cluster-bootstrap CI
+/// (stream `bootstrap-clustered/<s>/<t>`) and the design effect.
+pub fn summarise_with(items: &[ItemScore], o: &SummaryOptions) -> Vec<PairSummary> {
+    let (resamples, seed, alpha) = (o.resamples, o.seed, o.alpha);
+    let mut pairs: BTreeMap<(String, String), Vec<&ItemScore>> = BTreeMap::new();
     let mut failed: BTreeMap<(String, String), usize> = BTreeMap::new();
     for it in items {
         let key = (it.first.clone(), it.second.clone());
         match it.panel {
-            Some(p) => pairs.entry(key).or_default().push(p),
+            Some(_) => pairs.entry(key).or_default().push(it),
             None => *failed.entry(key).or_default() += 1,
         }
     }
     let mut out: Vec<PairSummary> = pairs
         .into_iter()
-        .map(|((s, t), scores)| {
+        .map(|((s, t), its)| {
+            let scores: Vec<f64> = its.iter().filter_map(|i| i.panel).collect();
             let n = scores.len();
             let wins = scores.iter().filter(|&&x| x > 0.5).count();
             let losses = scores.iter().filter(|&&x| x < 0.5).count();
@@ -263,6 +388,49 @@ pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
                 .map(|_| (0..n).map(|_| scores[rng.random_range(0..n)]).sum::<f64>() / n as f64)
                 .collect();
             let half = (ties / 2) as u64;
+            let sign_test_p = sign_test(wins as u64, losses as u64);
+            let clustering = its
+                .iter()
+                .map(|i| {
+                    i.trajectory
+                        .as_ref()
+                        .map(|t| (t.clone(), i.context.clone().unwrap_or(i.item.clone())))
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|labels| crate::stats::Clustering::from_labels(&labels));
+            let clustered = clustering.as_ref().map(|c| {
+                let means = crate::stats::cluster_means(&scores, c);
+                let w = means.iter().filter(|&&x| x > 0.5).count() as u64;
+                let l = means.iter().filter(|&&x| x < 0.5).count() as u64;
+                let mut rng = stream(seed, &format!("bootstrap-clustered/{s}/{t}"));
+                let boots: Vec<f64> = (0..resamples)
+                    .map(|_| {
+                        let idx = c.resample(&mut rng);
+                        idx.iter().map(|&i| scores[i]).sum::<f64>() / idx.len() as f64
+                    })
+                    .collect();
+                (
+                    c.clusters(),
+                    sign_test(w, l),
+                    percentile_ci(boots, alpha),
+                    crate::stats::design_effect(&scores, c),
+                    means,
+                )
+            });
+            let equivalence = o.margin.map(|(low, high)| {
+                let (unit, units, p_diff) = match &clustered {
+                    Some((_, p, _, _, means)) => ("trajectory", means.clone(), *p),
+                    None => ("item", scores.clone(), sign_test_p),
+                };
+                let p_tost = crate::stats::tost_mean(&units, low, high).p;
+                PairEquivalence {
+                    low,
+                    high,
+                    unit,
+                    p_tost,
+                    verdict: crate::stats::EquivalenceVerdict::decide(p_tost, p_diff, alpha),
+                }
+            });
             PairSummary {
                 failed_items: failed.get(&(s.clone(), t.clone())).copied().unwrap_or(0),
                 items: n,
@@ -272,9 +440,15 @@ pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
                 win_rate,
                 bootstrap_ci: percentile_ci(boots, alpha),
                 wilson_ci: wilson(wins as f64, (wins + losses) as f64, alpha),
-                sign_test_p: sign_test(wins as u64, losses as u64),
+                sign_test_p,
                 sign_test_split_ties_p: sign_test(wins as u64 + half, losses as u64 + half),
                 holm_p: f64::NAN,
+                trajectories: clustered.as_ref().map(|c| c.0),
+                p_clustered: clustered.as_ref().map(|c| c.1),
+                holm_p_clustered: None,
+                ci_clustered: clustered.as_ref().map(|c| c.2),
+                design_effect: clustered.as_ref().map(|c| c.3),
+                equivalence,
                 s,
                 t,
             }
@@ -283,6 +457,12 @@ pub fn summarise(items: &[ItemScore], resamples: usize, seed: u64, alpha: f64) -
     let adj = holm(&out.iter().map(|p| p.sign_test_p).collect::<Vec<_>>());
     for (p, a) in out.iter_mut().zip(adj) {
         p.holm_p = a;
+    }
+    if out.iter().all(|p| p.p_clustered.is_some()) {
+        let adj = holm(&out.iter().filter_map(|p| p.p_clustered).collect::<Vec<_>>());
+        for (p, a) in out.iter_mut().zip(adj) {
+            p.holm_p_clustered = Some(a);
+        }
     }
     out
 }
@@ -300,6 +480,12 @@ impl PairSummary {
             win_rate: 1.0 - self.win_rate,
             bootstrap_ci: mirror(self.bootstrap_ci),
             wilson_ci: mirror(self.wilson_ci),
+            ci_clustered: self.ci_clustered.map(mirror),
+            equivalence: self.equivalence.clone().map(|e| PairEquivalence {
+                low: 1.0 - e.high,
+                high: 1.0 - e.low,
+                ..e
+            }),
             ..self.clone()
         }
     }
@@ -345,6 +531,8 @@ mod tests {
             strategy_a: a.into(),
             strategy_b: b.into(),
             winner: w,
+            trajectory: None,
+            context: None,
         }
     }
 
