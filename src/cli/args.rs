@@ -56,9 +56,9 @@ pub enum Command {
     /// What a loader made of a screen file: sizes, value range, signs, targets in their own
     /// response, twins, control handling, and warnings for layouts that are easy to misread.
     Inspect(InspectArgs),
-    /// Planted-effect validation of the controls: `validate planner` (scripted planners with
-    /// known behaviour over real HTTP; power and false-positive rate of masking and outcome
-    /// permutation).
+    /// Planted-effect validation: `validate planner` (scripted planners with known behaviour
+    /// over real HTTP; power and false-positive rate of masking and outcome permutation) and
+    /// `validate judges` (planted judges: level under dependence, coverage, equivalence).
     #[command(subcommand)]
     Validate(ValidateWhat),
 }
@@ -68,6 +68,36 @@ pub enum ValidateWhat {
     /// The LLM planner's controls on simulated screens: a memoriser and a context user against
     /// `llm-masked`, a feedback user and a feedback ignorer against `llm-permuted`.
     Planner(ValidatePlannerArgs),
+    /// The judge panel's statistics on planted truths served over real HTTP: the level of the
+    /// naive and the clustered tests under dependence, coverage of the true win rate, position
+    /// bias, and TOST equivalence when the truth is and is not equivalent.
+    Judges(ValidateJudgesArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidateJudgesArgs {
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub replicates: u64,
+    /// Independent trajectories per case.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..=10_000))]
+    pub trajectories: u64,
+    /// Judged rounds per trajectory.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub rounds: u64,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub judges: u64,
+    /// Bootstrap resamples per CI.
+    #[arg(long, default_value_t = 2_000, value_parser = parse_resamples)]
+    pub resamples: usize,
+    #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
+    pub alpha: f64,
+    /// Win-rate equivalence margins LOW,HIGH.
+    #[arg(long, default_value = "0.4,0.6", value_parser = parse_margin, allow_hyphen_values = true)]
+    pub margin: (f64, f64),
+    /// Output folder (judges.json). Put it at `RUN/validation` to have an audit's report show
+    /// the calibration table in its methods appendix.
+    #[arg(long, default_value = "runs/validate")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -374,7 +404,7 @@ pub struct StatsArgs {
     pub alpha: f64,
     /// Equivalence margins of a win rate, LOW,HIGH (TOST: "equivalent" when the win rate is
     /// shown to lie inside them; 0 ≤ LOW < 0.5 < HIGH ≤ 1).
-    #[arg(long, default_value = "0.4,0.6", value_parser = parse_margin)]
+    #[arg(long, default_value = "0.4,0.6", value_parser = parse_margin, allow_hyphen_values = true)]
     pub margin: (f64, f64),
 }
 

@@ -85,3 +85,32 @@ pub fn print_judge(o: &JudgeOutcome) -> Result<()> {
     }
     Ok(())
 }
+
+/// `validate judges`: the panel statistics on planted truths.
+pub fn validate_judges(a: &crate::cli::args::ValidateJudgesArgs) -> Result<()> {
+    use crate::judge::validate::{table, validate_judges, Design, ValidateSpec, TABLE_HEADER};
+    let spec = ValidateSpec {
+        design: Design {
+            replicates: a.replicates as usize,
+            trajectories: a.trajectories as usize,
+            rounds: a.rounds as usize,
+            judges: a.judges as usize,
+            resamples: a.resamples,
+            alpha: a.alpha,
+            margin: a.margin,
+            ..Design::default()
+        },
+        out: a.out.clone(),
+    };
+    let v = validate_judges(&spec, &Bars::new())?;
+    outln!(
+        "planted-truth validation of the judge statistics: {} replicates × {} trajectories × {} rounds × {} judges, α = {}, margins [{}, {}]",
+        v.design.replicates, v.design.trajectories, v.design.rounds, v.design.judges, v.design.alpha, v.design.margin.0, v.design.margin.1
+    );
+    outln!("{}", TABLE_HEADER.join(" | "));
+    for r in table(&v) {
+        outln!("{}", r.join(" | "));
+    }
+    outln!("written to {}", a.out.join("judges.json").display());
+    Ok(())
+}

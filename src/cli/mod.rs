@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args::BenchWhat::Llm(a)) => llm::bench(&a),
         Command::Bench(args::BenchWhat::Plan(a)) => plan::bench_plan(&a),
         Command::Validate(args::ValidateWhat::Planner(a)) => plan::validate_planner(&a),
+        Command::Validate(args::ValidateWhat::Judges(a)) => judge::validate_judges(&a),
         Command::Blind(args) => judge::blind(&args),
         Command::Simulate(args) => simulate(&args),
         Command::Judge(args) => judge::judge(&args),

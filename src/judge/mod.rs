@@ -4,6 +4,7 @@ pub mod blind;
 pub mod manifest;
 pub mod panel;
 pub mod preference;
+pub mod validate;
 pub mod verdict;
 
 use crate::data::annotation::Annotations;

@@ -103,12 +103,12 @@ pub struct Missingness {
     pub p: f64,
 }
 
+type PairCounts = std::collections::BTreeMap<(String, String), (usize, usize)>;
+
 /// Failure rates per judge and pair, with the χ² test across pairs.
 pub fn missingness(verdicts: &[Verdict]) -> Vec<Missingness> {
-    let mut m: std::collections::BTreeMap<
-        &str,
-        std::collections::BTreeMap<(String, String), (usize, usize)>,
-    > = Default::default();
+    // judge → pair → (verdicts, failures)
+    let mut m: std::collections::BTreeMap<&str, PairCounts> = Default::default();
     for v in verdicts {
         let key = if v.strategy_a < v.strategy_b {
             (v.strategy_a.clone(), v.strategy_b.clone())

@@ -23,7 +23,9 @@
 //! `always-a`, `always-b` (a verdict for one position whatever the batches), `prose` (an answer
 //! with no JSON verdict), `refuse` (a refusal), `ribo` (prefers the batch with more ribosomal
 //! protein genes, `RPL*`/`RPS*`; a tie when equal), `members` (prefers the batch with more
-//! genes from the pathway member list shown in the prompt; a tie when equal).
+//! genes from the pathway member list shown in the prompt; a tie when equal),
+//! `judge-planted` and `judge-planted-first` (the planted judges of `validate judges`, see
+//! [`planted_verdict`]).
 //!
 //! Re-rankers read the shortlist and the count from the request's JSON schema:
 //! `planner-good` (the first N shortlisted genes), `planner-unknown` (one gene not in the
@@ -279,6 +281,34 @@ fn prefer(a: usize, b: usize, what: &str) -> String {
     json!({"winner": w, "reason": format!("{a} vs {b} {what}")}).to_string()
 }
 
+/// The position bias of `judge-planted-first`, on the probit scale (towards batch A).
+pub const PLANTED_POSITION_BIAS: f64 = 1.0;
+
+/// The planted quality of a batch: the sum of `quality=<x>` over its genes' annotations.
+fn quality(batch: &str) -> f64 {
+    batch
+        .split("quality=")
+        .skip(1)
+        .filter_map(|t| {
+            t.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | 'e')))
+                .next()
+                .and_then(|x| x.parse::<f64>().ok())
+        })
+        .sum()
+}
+
+/// The planted judge (`validate judges`): batch A wins with probability
+/// Φ(q_A − q_B + bias), decided by the uniform that the request's sha256 gives (so each
+/// judge, order and item draws its own, and a replayed request gets the same verdict).
+pub fn planted_verdict(qa: f64, qb: f64, bias: f64, request_sha256: &str) -> String {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let p = Normal::standard().cdf(qa - qb + bias);
+    let u =
+        u64::from_str_radix(&request_sha256[..13], 16).unwrap_or(0) as f64 / (1u64 << 52) as f64;
+    let w = if u < p { "A" } else { "B" };
+    json!({"winner": w, "reason": format!("planted: P(A) = {p:.4}")}).to_string()
+}
+
 fn count_ribo(batch: &str) -> usize {
     batch
         .lines()
@@ -335,6 +365,18 @@ async fn persona(
             };
             let (a, b) = batches(&user);
             (prefer(count(a), count(b), "pathway members"), None)
+        }
+        "judge-planted" | "judge-planted-first" => {
+            let bias = if who == "judge-planted-first" {
+                PLANTED_POSITION_BIAS
+            } else {
+                0.0
+            };
+            let (a, b) = batches(&user);
+            (
+                planted_verdict(quality(a), quality(b), bias, &sha256_bytes(&body)),
+                None,
+            )
         }
         "ribo" => {
             let (a, b) = batches(&user);

@@ -159,6 +159,9 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
     if c.ablation.is_some() {
         validation_appendix(&mut d, run)?;
     }
+    if c.judges.is_some() {
+        judge_validation_appendix(&mut d, run)?;
+    }
 
     provenance(
         &mut d,

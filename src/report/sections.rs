@@ -179,7 +179,12 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
     let metric = c.stats.metric.as_str();
     let dz = &c.design;
     d.h(1, "Predictive performance");
-    d.p(format!("Learning curves of `{metric}` on each pathway's held-out knock-downs: mean over seeds with a ±1 SE band. The table gives the area under each curve (mean ± SE over seeds) and the paired Wilcoxon signed-rank test of the best strategy against each other strategy over seeds, Holm-adjusted."));
+    d.p(format!("Learning curves of `{metric}` on each pathway's held-out knock-downs: mean over seeds with a ±1 SE band. The table gives the area under each curve (mean ± SE over seeds), the best strategy's AUC minus each other's with a percentile bootstrap CI over seeds, the paired Wilcoxon signed-rank test over seeds, Holm-adjusted, and {}.", match c.stats.auc_margin {
+        Some(delta) => format!("equivalence by paired TOST within ±{delta} (\"equivalent\" only when TOST rejects)"),
+        None => "no equivalence verdict (no margin `stats.auc_margin` is declared, so a non-significant difference is inconclusive, never a tie)".into(),
+    }));
+    preflight_table(d, c);
+    let mut pooled_aucs: Vec<Vec<Vec<f64>>> = Vec::new();
     for s in &c.screens {
         for p in &s.pathways {
             let dir = run.join("plan").join(&s.name).join(p);
@@ -254,8 +259,12 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                         .collect()
                 })
                 .collect();
-            let cmp =
+            let mut cmp =
                 crate::planner::comparison::compare_aucs(&dz.strategies, &aucs, metric, alpha);
+            if let Some(delta) = c.stats.auc_margin {
+                cmp = cmp.with_margin(&aucs, &dz.strategies, delta);
+            }
+            pooled_aucs.push(aucs.clone());
             let mut t = Vec::new();
             for (st, m, se) in &cmp.auc {
                 let vs = cmp
@@ -279,8 +288,19 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                             4,
                         )
                     }),
+                    vs.map_or("—".into(), |q| {
+                        if q.a == cmp.best {
+                            ci(q.ci.0, q.ci.1, 4)
+                        } else {
+                            ci(-q.ci.1, -q.ci.0, 4)
+                        }
+                    }),
                     vs.map_or("—".into(), |q| fmt_p(q.wilcoxon_p)),
                     vs.map_or("—".into(), |q| fmt_p(q.holm_p)),
+                    vs.and_then(|q| q.equivalence.as_ref())
+                        .map_or("—".into(), |e| {
+                            format!("{} (TOST p {})", e.verdict.as_str(), fmt_p(e.p_tost))
+                        }),
                 ]);
             }
             d.table(
@@ -288,8 +308,10 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
                     "strategy",
                     "AUC (mean ± SE)",
                     "best − this",
+                    "95% bootstrap CI",
                     "Wilcoxon p",
                     "Holm p",
+                    "equivalence",
                 ],
                 t,
             );
@@ -359,8 +381,77 @@ pub(crate) fn performance(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()
             ));
         }
     }
-
+    if pooled_aucs.len() > 1 {
+        let pooled = crate::planner::comparison::pooled(&dz.strategies, &pooled_aucs);
+        d.h(2, "Pooled across pathways");
+        d.p(format!("Each pair over all {} pathways at once: the mean over pathways of the mean AUC difference, and a stratified sign-flip permutation test over seeds (each pathway weighted equally; exact up to 20 seed-pathway units, else 100,000 random flips), Holm-adjusted across pairs.", pooled_aucs.len()));
+        d.table(
+            &[
+                "pair (a vs b)",
+                "pathways",
+                "mean a − b",
+                "permutation p",
+                "Holm p",
+            ],
+            pooled
+                .iter()
+                .map(|p| {
+                    vec![
+                        format!("{} vs {}", p.a, p.b),
+                        p.strata.to_string(),
+                        f(p.mean_difference, 4),
+                        fmt_p(p.p),
+                        fmt_p(p.holm_p),
+                    ]
+                })
+                .collect(),
+        );
+    }
     Ok(())
+}
+
+/// The preflight: what the design can decide, and its power.
+fn preflight_table(d: &mut Doc, c: &AuditConfig) {
+    let pf = crate::audit::analysis::preflight(c);
+    d.h(2, "Preflight: what this design can decide");
+    d.p(format!("Computed from the design before the first LLM call (and written into the locked analysis plan): the smallest p each primary test can reach with its independent units, and the smallest Holm-adjusted p when every test in the family reaches it (α = {}).", pf.alpha));
+    d.table(
+        &[
+            "decision",
+            "test",
+            "units",
+            "smallest p",
+            "smallest adjusted p",
+            "reachable",
+            "units needed",
+        ],
+        pf.reach
+            .iter()
+            .map(|r| {
+                vec![
+                    r.decision.clone(),
+                    r.test.clone(),
+                    format!("{} {}", r.units, r.unit),
+                    fmt_p(r.min_p),
+                    fmt_p(r.min_adjusted_p),
+                    if r.reachable {
+                        "yes".into()
+                    } else {
+                        "**no**".into()
+                    },
+                    r.units_needed.map_or("—".into(), |n| n.to_string()),
+                ]
+            })
+            .collect(),
+    );
+    d.p(format!("Power at Holm's first step (α / family): predictive pairs by Monte Carlo ({} draws) of the exact Wilcoxon test on normal per-seed differences with the stated standardised effect; judged pairs by the exact sign test over trajectories, each trajectory one decisive unit preferring the better strategy with the stated probability.", crate::audit::analysis::POWER_SIMS));
+    d.table(
+        &["decision", "effect", "power"],
+        pf.power
+            .iter()
+            .map(|p| vec![p.decision.clone(), p.effect.clone(), f(p.power, 3)])
+            .collect(),
+    );
 }
 
 /// The blinded panel's statistics; returns the verdicts (for the methods paragraph).
@@ -394,17 +485,22 @@ pub(crate) fn judged_section(
     );
     let pairs = &panel.pairs;
     let names = c.judged_strategies();
+    // The heatmap shows the trajectory-level CI and test when the verdicts know trajectories.
     let cell = |i: usize, j: usize| -> Option<svg::Cell> {
         crate::judge::preference::oriented(pairs, &names[i], &names[j])
             .map(|p| svg::Cell {
                 rate: p.win_rate,
-                lo: p.bootstrap_ci.0,
-                hi: p.bootstrap_ci.1,
-                holm_p: p.holm_p,
+                lo: p.ci_clustered.unwrap_or(p.bootstrap_ci).0,
+                hi: p.ci_clustered.unwrap_or(p.bootstrap_ci).1,
+                holm_p: p.holm_p_clustered.unwrap_or(p.holm_p),
             })
             .filter(|x| x.rate.is_finite())
     };
-    d.figure("winrate-heatmap.svg", svg::heatmap("Pairwise win rates (all judges)", &names, &cell), "Win rate of the row strategy over the column strategy, with 95% cluster-bootstrap CIs and Holm-adjusted sign-test p-values.");
+    d.figure("winrate-heatmap.svg", svg::heatmap("Pairwise win rates (all judges)", &names, &cell), if panel.trajectories.is_some() {
+        "Win rate of the row strategy over the column strategy, with 95% two-stage cluster-bootstrap CIs (trajectories, then contexts) and Holm-adjusted trajectory-level sign-test p-values."
+    } else {
+        "Win rate of the row strategy over the column strategy, with 95% item-bootstrap CIs and Holm-adjusted sign-test p-values."
+    });
     let t: Vec<Vec<String>> = pairs
         .iter()
         .map(|p| {
@@ -435,6 +531,8 @@ pub(crate) fn judged_section(
         ],
         t,
     );
+    d.p("The columns above treat items as independent. They are not: the rounds of one trajectory (one seed of one pathway) share batches, and every pair of one context shares its batches. The analyses below take the trajectory as the unit.");
+    dependence(d, &panel, alpha);
     let (bt, half) = (&panel.bradley_terry, &panel.bradley_terry_tie_half);
     d.h(2, "Bradley–Terry strengths");
     let est = |s: &crate::judge::preference::Strengths, i: usize| -> (String, String) {
@@ -631,6 +729,112 @@ pub(crate) fn judged_section(
     Ok(verdicts)
 }
 
+/// Rows of the trajectory-level table of some pairs.
+fn clustered_rows(pairs: &[crate::judge::preference::PairSummary]) -> Vec<Vec<String>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let deff = p.design_effect.unwrap_or(f64::NAN);
+            vec![
+                format!("{} vs {}", p.s, p.t),
+                p.items.to_string(),
+                p.trajectories.map_or("—".into(), |t| t.to_string()),
+                f(deff, 2),
+                if deff.is_finite() && deff > 0.0 {
+                    f(p.items as f64 / deff, 1)
+                } else {
+                    "—".into()
+                },
+                f(p.win_rate, 3),
+                p.ci_clustered.map_or("—".into(), |c| ci(c.0, c.1, 3)),
+                p.p_clustered.map_or("—".into(), fmt_p),
+                p.holm_p_clustered.map_or("—".into(), fmt_p),
+                p.equivalence.as_ref().map_or("—".into(), |e| {
+                    format!("{} (TOST p {})", e.verdict.as_str(), fmt_p(e.p_tost))
+                }),
+            ]
+        })
+        .collect()
+}
+
+const CLUSTERED_HEADER: [&str; 10] = [
+    "pair (s vs t)",
+    "items",
+    "trajectories",
+    "design effect",
+    "effective items",
+    "win rate of s",
+    "cluster-bootstrap CI",
+    "trajectory sign p",
+    "Holm p",
+    "equivalence",
+];
+
+/// Trajectories, design effects, the primary round, equivalence and missingness.
+fn dependence(d: &mut Doc, panel: &crate::judge::panel::PanelStats, alpha: f64) {
+    d.h(2, "Dependence, the primary round and equivalence");
+    match panel.trajectories {
+        None => d.p("The verdicts do not name their trajectories, so no trajectory-level analysis is possible: every figure above treats items as independent and its intervals are too narrow when items cluster."),
+        Some(g) => {
+            let margin = panel.pairs.iter().find_map(|p| p.equivalence.as_ref());
+            d.p(format!(
+                "{} items from **{g} independent trajectories**. Per pair: the design effect (cluster-robust over naive variance of the win rate; items ÷ design effect is the effective number of independent items), the two-stage cluster-bootstrap CI, the exact sign test over trajectory means, Holm across pairs at α = {alpha}{}.",
+                panel.items,
+                margin.map_or(String::new(), |e| format!(
+                    ", and equivalence by TOST over trajectory means within the declared margins [{}, {}] (\"equivalent\" only when TOST rejects; \"different\" when the trajectory test does; otherwise \"inconclusive\")",
+                    e.low, e.high
+                ))
+            ));
+            d.table(&CLUSTERED_HEADER, clustered_rows(&panel.pairs));
+        }
+    }
+    if let Some(pr) = &panel.primary {
+        d.p(format!(
+            "**Primary judged round** (pre-registered): round {}, where every strategy chose from the same state; {} items. Later rounds are exploratory.",
+            pr.round, pr.items
+        ));
+        d.table(&CLUSTERED_HEADER, clustered_rows(&pr.pairs));
+    }
+    d.h(3, "Informative missingness");
+    let worst = panel
+        .missingness
+        .iter()
+        .filter(|m| m.p.is_finite())
+        .map(|m| m.p)
+        .fold(f64::NAN, f64::min);
+    d.p(format!(
+        "A judge that fails more often on one pair's batches biases that pair's win rate (failures are never imputed). Failures per judge and pair, with Pearson's χ² test of equal failure rates across pairs{}.",
+        if worst < alpha {
+            format!(": **at least one judge's failures depend on the pair** (smallest p {})", fmt_p(worst))
+        } else {
+            String::new()
+        }
+    ));
+    d.table(
+        &["judge", "failures per pair", "χ² (df)", "p"],
+        panel
+            .missingness
+            .iter()
+            .map(|m| {
+                vec![
+                    m.judge.clone(),
+                    m.pairs
+                        .iter()
+                        .map(|p| format!("{}–{} {}/{}", p.s, p.t, p.failures, p.verdicts))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if m.chi2.is_finite() {
+                        format!("{} ({})", f(m.chi2, 2), m.df)
+                    } else {
+                        "—".into()
+                    },
+                    fmt_p(m.p),
+                ]
+            })
+            .collect(),
+    );
+}
+
 pub(crate) fn ablation_section(
     d: &mut Doc,
     run: &Path,
@@ -819,6 +1023,29 @@ pub(crate) fn validation_appendix(d: &mut Doc, run: &Path) -> Result<()> {
             "mean ΔAUC",
         ],
         crate::planner::validate::table(&v),
+    );
+    Ok(())
+}
+
+/// The calibration table of `validate judges`, when it was run into `RUN/validation`.
+pub(crate) fn judge_validation_appendix(d: &mut Doc, run: &Path) -> Result<()> {
+    let path = run.join("validation").join("judges.json");
+    if !path.exists() {
+        d.p("Planted-truth validation of the judge statistics: not run for this audit (`pertaudit validate judges --out RUN/validation`); the committed figures are in `docs/results/validation/`.");
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let v: crate::judge::validate::JudgeValidation = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a judge validation", path.display()))?;
+    d.h(2, "Planted-truth validation of the judge statistics");
+    d.p(format!(
+        "Planted judges were served over HTTP ({} replicates; per case {} trajectories × {} rounds × {} judges, both orders; α = {}; win-rate margins [{}, {}]). An item's latent quality difference is μ + u (trajectory effect, SD τ) + e (item effect, SD {}); a judge prefers batch A with probability Φ(q_A − q_B + β). Rates carry 95% Wilson intervals; coverage is of the 95% CIs.",
+        v.design.replicates, v.design.trajectories, v.design.rounds, v.design.judges, v.design.alpha, v.design.margin.0, v.design.margin.1, v.design.item_sd
+    ));
+    d.table(
+        &crate::judge::validate::TABLE_HEADER,
+        crate::judge::validate::table(&v),
     );
     Ok(())
 }

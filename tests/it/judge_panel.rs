@@ -407,7 +407,10 @@ fn identical_batches_are_ties_without_a_call() {
     let verdicts = std::fs::read_to_string(judged.join("verdicts.csv")).unwrap();
     // 4 contexts × 1 pair × 2 orders = 8 rows; the 4 of rounds 0–1 are ties.
     assert_eq!(verdicts.lines().count(), 9, "{verdicts}");
-    let ties = verdicts.lines().filter(|l| l.ends_with(",tie")).count();
+    let ties = verdicts
+        .lines()
+        .filter(|l| l.split(',').nth(5) == Some("tie"))
+        .count();
     assert_eq!(ties, 4, "{verdicts}");
     let jl = std::fs::read_to_string(judged.join("judgements.jsonl")).unwrap();
     assert_eq!(

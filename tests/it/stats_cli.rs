@@ -162,3 +162,115 @@ fn quoted_fields_and_reordered_columns_are_read() {
     assert_eq!(v["all_judges"]["pairs"][0]["wins"], 6);
     assert_eq!(v["all_judges"]["per_judge"][0]["judge"], "gpt, \"4o\"");
 }
+
+/// 10 trajectories × 6 items; every item of a trajectory agrees (strong clustering), 7
+/// trajectories prefer llm and 3 random. Item level: 42 vs 18 (scipy binomtest p = 0.00267,
+/// "significant"); trajectory level: 7 vs 3 (p = 0.34375). The clustered keys sit beside the
+/// old ones, and the design effect shows the dependence.
+fn clustered_csv(with_units: bool) -> String {
+    let mut csv = String::from("item,judge,order,strategy_a,strategy_b,winner");
+    csv += if with_units {
+        ",trajectory,context\n"
+    } else {
+        "\n"
+    };
+    for g in 0..10 {
+        for r in 0..6 {
+            let (w1, w2) = if g < 7 { ("A", "B") } else { ("B", "A") };
+            let units = if with_units {
+                format!(",S|P|seed{g},S|P|seed{g}|round{r}")
+            } else {
+                String::new()
+            };
+            csv += &format!(
+                "i{g}_{r},j1,1,llm,random,{w1}{units}\ni{g}_{r},j1,2,random,llm,{w2}{units}\n"
+            );
+        }
+    }
+    csv
+}
+
+#[test]
+fn trajectory_columns_add_clustered_keys_beside_the_old_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let (plain, units) = (d.path().join("plain.csv"), d.path().join("units.csv"));
+    std::fs::write(&plain, clustered_csv(false)).unwrap();
+    std::fs::write(&units, clustered_csv(true)).unwrap();
+    let (_, a) = stats_json(&plain);
+    let (_, b) = stats_json(&units);
+    let (pa, pb) = (&a["all_judges"]["pairs"][0], &b["all_judges"]["pairs"][0]);
+    // Every key of the plain output is still there, with the same value.
+    for (k, v) in pa.as_object().unwrap() {
+        if k == "equivalence" {
+            continue; // items are the unit without trajectories
+        }
+        assert_eq!(&pb[k], v, "key {k}");
+    }
+    assert!(pa.get("p_clustered").is_none() && pa.get("trajectories").is_none());
+    assert!((pb["sign_test_p"].as_f64().unwrap() - 0.002670436282807066).abs() < 1e-12);
+    assert_eq!(pb["trajectories"], 10);
+    assert!((pb["p_clustered"].as_f64().unwrap() - 0.34375).abs() < 1e-12);
+    let ci = pb["ci_clustered"].as_array().unwrap();
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    let item_ci = pb["bootstrap_ci"].as_array().unwrap();
+    assert!(
+        lo < item_ci[0].as_f64().unwrap() && hi > item_ci[1].as_f64().unwrap(),
+        "the clustered CI is wider: [{lo}, {hi}] vs {item_ci:?}"
+    );
+    // identical items within trajectories: the design effect is the cluster size (≈ 6)
+    let deff = pb["design_effect"].as_f64().unwrap();
+    assert!(deff > 5.0 && deff < 7.0, "{deff}");
+    assert_eq!(b["all_judges"]["trajectories"], 10);
+    assert_eq!(b["all_judges"]["primary"]["round"], 0);
+    assert_eq!(b["all_judges"]["primary"]["items"], 10);
+    assert_eq!(pb["equivalence"]["unit"], "trajectory");
+    assert_eq!(pb["equivalence"]["verdict"], "inconclusive");
+    // the table output names the trajectory-level test
+    let out = bin()
+        .args(["stats", "--verdicts", units.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10 independent trajectories"), "{text}");
+    assert!(text.contains("primary judged round (round 0"), "{text}");
+}
+
+#[test]
+fn bad_settings_and_half_given_units_are_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let units = d.path().join("units.csv");
+    std::fs::write(&units, clustered_csv(true)).unwrap();
+    for (flag, value) in [
+        ("--margin", "0.6,0.4"),
+        ("--margin", "0.4"),
+        ("--margin", "-0.1,0.6"),
+        ("--margin", "0.4,1.5"),
+        ("--alpha", "0"),
+        ("--alpha", "1"),
+        ("--resamples", "0"),
+    ] {
+        let out = bin()
+            .args(["stats", "--verdicts", units.to_str().unwrap(), flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
+    // a trajectory on some rows only
+    let mut text = clustered_csv(true);
+    text = text.replacen(",S|P|seed0,S|P|seed0|round1\n", ",,S|P|seed0|round1\n", 1);
+    let bad = d.path().join("half.csv");
+    std::fs::write(&bad, text).unwrap();
+    let out = bin()
+        .args(["stats", "--verdicts", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("half.csv:4") && err.contains("trajectory"),
+        "{err}"
+    );
+}
