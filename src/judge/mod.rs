@@ -5,6 +5,7 @@ pub mod manifest;
 pub mod panel;
 pub mod preference;
 pub mod validate;
+pub mod validity;
 pub mod verdict;
 
 use crate::data::annotation::Annotations;

@@ -533,6 +533,7 @@ pub(crate) fn judged_section(
     );
     d.p("The columns above treat items as independent. They are not: the rounds of one trajectory (one seed of one pathway) share batches, and every pair of one context shares its batches. The analyses below take the trajectory as the unit.");
     dependence(d, &panel, alpha);
+    validity_section(d, run, c, &verdicts)?;
     let (bt, half) = (&panel.bradley_terry, &panel.bradley_terry_tie_half);
     d.h(2, "Bradley–Terry strengths");
     let est = |s: &crate::judge::preference::Strengths, i: usize| -> (String, String) {
@@ -727,6 +728,148 @@ pub(crate) fn judged_section(
             .collect(),
     );
     Ok(verdicts)
+}
+
+/// Judge validity against the realised gain of each batch and its member fraction.
+fn validity_section(d: &mut Doc, run: &Path, c: &AuditConfig, verdicts: &[Verdict]) -> Result<()> {
+    use crate::judge::preference::item_scores;
+    d.h(2, "Judge validity: preference against realised gain");
+    let metric = c.stats.metric.as_str();
+    let sign = match crate::planner::comparison::Direction::of(metric) {
+        crate::planner::comparison::Direction::HigherIsBetter => 1.0,
+        crate::planner::comparison::Direction::LowerIsBetter => -1.0,
+    };
+    // (screen, pathway, seed, strategy, round) → metric
+    let mut value: BTreeMap<(String, String, u64, String, usize), f64> = BTreeMap::new();
+    for s in &c.screens {
+        for p in &s.pathways {
+            let path = run.join("plan").join(&s.name).join(p).join("metrics.csv");
+            let rows: Vec<crate::data::rows::MetricsRow> = crate::data::rows::read_csv(&path)?;
+            for r in rows {
+                if let Some(v) = r.metric(metric) {
+                    value.insert(
+                        (
+                            s.name.clone(),
+                            p.clone(),
+                            r.seed,
+                            r.strategy.clone(),
+                            r.round,
+                        ),
+                        v,
+                    );
+                }
+            }
+        }
+    }
+    let gain = |ctx: &str, strategy: &str| -> Option<f64> {
+        let parts: Vec<&str> = ctx.split('|').collect();
+        let [screen, pathway, seed, round] = parts[..] else {
+            return None;
+        };
+        let seed: u64 = seed.strip_prefix("seed")?.parse().ok()?;
+        let round: usize = round.strip_prefix("round")?.parse().ok()?;
+        let at = |r: usize| {
+            value
+                .get(&(
+                    screen.to_string(),
+                    pathway.to_string(),
+                    seed,
+                    strategy.to_string(),
+                    r,
+                ))
+                .copied()
+        };
+        Some(sign * (at(round + 1)? - at(round)?))
+    };
+    // (context, strategy) → member fraction, from the tasks as judges saw them and the key.
+    let tasks_dir = run.join("tasks");
+    let key: crate::judge::Key = serde_json::from_str(&read(&tasks_dir.join("key.json"))?)?;
+    let mut frac: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for line in read(&tasks_dir.join("tasks.jsonl"))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let t: crate::judge::Task = serde_json::from_str(line)?;
+        let members: BTreeSet<&str> = t.pathway.members.iter().map(String::as_str).collect();
+        for b in [&t.a, &t.b] {
+            if let Some((ctx, st)) = key.batches.get(&b.id) {
+                let n = b.genes.len().max(1) as f64;
+                let m = b
+                    .genes
+                    .iter()
+                    .filter(|g| members.contains(g.symbol.as_str()))
+                    .count();
+                frac.insert((ctx.clone(), st.clone()), m as f64 / n);
+            }
+        }
+    }
+    let members = |ctx: &str, st: &str| frac.get(&(ctx.to_string(), st.to_string())).copied();
+    let v = crate::judge::validity::validity(
+        &item_scores(verdicts),
+        metric,
+        gain,
+        members,
+        c.stats.resamples.min(2_000),
+        c.study.seed,
+        c.stats.alpha,
+    );
+    let Some(v) = v else {
+        d.p("Not estimable: fewer than three judged items have a realised gain (the last round acquires nothing to score) or the verdicts name no trajectory.");
+        return Ok(());
+    };
+    d.p(format!(
+        "Per item: the panel's preference for s (score − ½), the difference in realised gain of the two batches (`{metric}` in the round after acquiring the batch minus the round it was chosen in, in the metric's better direction) and the difference in their share of pathway members. {} items from {} trajectories; 95% CIs resample whole trajectories ({} resamples). A judge that only counts pathway members has a member coefficient above zero and a gain coefficient near zero.",
+        v.items, v.trajectories, c.stats.resamples.min(2_000)
+    ));
+    d.table(
+        &["statistic", "value", "95% CI"],
+        vec![
+            vec![
+                "Spearman ρ(preference, Δgain)".into(),
+                f(v.spearman_gain, 3),
+                ci(v.spearman_gain_ci.0, v.spearman_gain_ci.1, 3),
+            ],
+            vec![
+                "Spearman ρ(preference, Δmembers)".into(),
+                f(v.spearman_members, 3),
+                "—".into(),
+            ],
+            vec![
+                "preference per SD of Δgain, at equal member fractions (OLS)".into(),
+                f(v.gain_coefficient, 3),
+                ci(v.gain_coefficient_ci.0, v.gain_coefficient_ci.1, 3),
+            ],
+            vec![
+                "preference per unit Δmembers, at equal gain (OLS)".into(),
+                f(v.member_coefficient, 3),
+                ci(v.member_coefficient_ci.0, v.member_coefficient_ci.1, 3),
+            ],
+        ],
+    );
+    d.table(
+        &[
+            "pair (s vs t)",
+            "items",
+            "win rate of s",
+            "member-adjusted win rate",
+            "95% CI",
+            "slope on Δmembers",
+        ],
+        v.pairs
+            .iter()
+            .map(|p| {
+                vec![
+                    format!("{} vs {}", p.s, p.t),
+                    p.items.to_string(),
+                    f(p.win_rate, 3),
+                    f(p.adjusted_win_rate, 3),
+                    ci(p.adjusted_ci.0, p.adjusted_ci.1, 3),
+                    f(p.member_slope, 3),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
 }
 
 /// Rows of the trajectory-level table of some pairs.

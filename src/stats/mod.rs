@@ -14,6 +14,7 @@ pub mod equivalence;
 pub mod multiplicity;
 pub mod paired;
 pub mod reach;
+pub mod regression;
 
 pub use agreement::*;
 pub use binomial::*;
@@ -24,6 +25,7 @@ pub use equivalence::*;
 pub use multiplicity::*;
 pub use paired::*;
 pub use reach::*;
+pub use regression::*;
 
 /// A significance level must lie strictly between 0 and 1 (0 would make every power search
 /// loop forever, NaN every comparison false).

@@ -447,6 +447,13 @@ fn inference_matches_statsmodels_and_scipy() {
             c["p"]
         );
     }
+    for c in at_least("ols", 10) {
+        let x: Vec<Vec<f64>> = c["x"].as_array().unwrap().iter().map(nums).collect();
+        let b = ols(&nums(&c["y"]), &x).unwrap();
+        for (got, want) in b.iter().zip(nums(&c["params"])) {
+            assert!(close(*got, want, 1e-8), "ols: {got} vs statsmodels {want}");
+        }
+    }
     for c in at_least("stratified_sign_flip", 10) {
         let strata: Vec<Vec<f64>> = c["strata"].as_array().unwrap().iter().map(nums).collect();
         let mut rng = pertaudit::numeric::seed::stream(0, "unused");
