@@ -56,11 +56,29 @@ pub enum Command {
     /// What a loader made of a screen file: sizes, value range, signs, targets in their own
     /// response, twins, control handling, and warnings for layouts that are easy to misread.
     Inspect(InspectArgs),
+    /// Write a blinded, resumable labelling sheet (CSV plus an HTML form that saves it) for a
+    /// stratified sample of judged items; `stats --labels SHEET.csv` calibrates the judges.
+    Label(LabelArgs),
     /// Planted-effect validation: `validate planner` (scripted planners with known behaviour
     /// over real HTTP; power and false-positive rate of masking and outcome permutation) and
     /// `validate judges` (planted judges: level under dependence, coverage, equivalence).
     #[command(subcommand)]
     Validate(ValidateWhat),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LabelArgs {
+    /// The tasks folder written by `blind` (an audit's `RUN/tasks`).
+    pub tasks: PathBuf,
+    /// The sheet: SHEET.csv and SHEET.html are written (an existing SHEET.csv is resumed:
+    /// its rows and labels are kept). An audit's report reads `RUN/labels.csv`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Items on the sheet, spread evenly over strategy pairs × rounds.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub items: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Subcommand, Clone)]
@@ -406,6 +424,10 @@ pub struct StatsArgs {
     /// shown to lie inside them; 0 ≤ LOW < 0.5 < HIGH ≤ 1).
     #[arg(long, default_value = "0.4,0.6", value_parser = parse_margin, allow_hyphen_values = true)]
     pub margin: (f64, f64),
+    /// A labelling sheet with human labels (from `pertaudit label`): per-judge Cohen's κ,
+    /// sensitivity/specificity and bias-corrected win rates (Rogan–Gladen, PPI).
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

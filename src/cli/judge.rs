@@ -111,6 +111,24 @@ pub fn validate_judges(a: &crate::cli::args::ValidateJudgesArgs) -> Result<()> {
     for r in table(&v) {
         outln!("{}", r.join(" | "));
     }
+    outln!("\ncalibration with a simulated person's labels");
+    outln!("{}", crate::judge::validate::CALIBRATION_HEADER.join(" | "));
+    for r in crate::judge::validate::calibration_table(&v) {
+        outln!("{}", r.join(" | "));
+    }
     outln!("written to {}", a.out.join("judges.json").display());
+    Ok(())
+}
+
+/// `label`: the blinded labelling sheet.
+pub fn label(a: &crate::cli::args::LabelArgs) -> Result<()> {
+    let s = crate::judge::calibration::write_sheet(&a.tasks, &a.out, a.items as usize, a.seed)?;
+    outln!(
+        "labelling sheet: {} items ({} labelled): {} (open in a browser; it saves {})",
+        s.rows,
+        s.labelled,
+        s.html.display(),
+        s.csv.display()
+    );
     Ok(())
 }

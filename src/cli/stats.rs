@@ -294,10 +294,28 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         Some(_) => per_pathway(judgements.as_deref(), &verdicts, a),
         None => serde_json::Value::Null,
     };
+    let calibration = match &a.labels {
+        Some(p) => {
+            let labels = crate::judge::calibration::read_labels(p)?;
+            let c = crate::judge::calibration::calibrate(
+                &verdicts,
+                &crate::judge::preference::item_scores(&verdicts),
+                &labels,
+                a.resamples,
+                a.seed,
+                a.alpha,
+            );
+            if c.labelled == 0 {
+                bail!("{}: no labelled row matches a verdict", p.display());
+            }
+            Some(c)
+        }
+        None => None,
+    };
     if a.json {
         let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "margin": [a.margin.0, a.margin.1], "source": path.display().to_string(),
                         "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes,
-                        "per_pathway": per_pathway });
+                        "per_pathway": per_pathway, "calibration": calibration });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -336,6 +354,26 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
     }
     if let Some(o) = outcomes {
         outln!("\noutcomes per judge: {o}");
+    }
+    if let Some(c) = &calibration {
+        outln!(
+            "\ncalibration against {} human labels ({} unmatched rows)",
+            c.labelled,
+            c.unmatched
+        );
+        for r in std::iter::once(&c.panel).chain(&c.judges) {
+            outln!(
+                "  {:<18} n {:>4}  Cohen κ {:.3}  sensitivity {:.3}  specificity {:.3} ({} decisive)",
+                r.rater, r.n, r.kappa, r.sensitivity, r.specificity, r.decisive
+            );
+        }
+        for p in &c.pairs {
+            outln!(
+                "  {} vs {}: win rate {:.3}; Rogan–Gladen {:.3} [{:.3}, {:.3}]; PPI {:.3} [{:.3}, {:.3}] ({} of {} items labelled)",
+                p.s, p.t, p.win_rate, p.rogan_gladen, p.rogan_gladen_ci.0, p.rogan_gladen_ci.1,
+                p.ppi, p.ppi_ci.0, p.ppi_ci.1, p.labelled, p.items
+            );
+        }
     }
     Ok(())
 }

@@ -160,6 +160,25 @@ impl Row for VerdictRow {
     const OPTIONAL: &'static [&'static str] = &["trajectory", "context"];
 }
 
+/// One row of a human labelling sheet (`pertaudit label`): the labeller's verdict on one
+/// order of one item, `A`, `B`, `tie`, or empty while unlabelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelRow {
+    pub item: String,
+    pub order: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub labeller: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Row for LabelRow {
+    const HEADER: &'static [&'static str] = &["item", "order", "label", "labeller", "note"];
+    const OPTIONAL: &'static [&'static str] = &["labeller", "note"];
+}
+
 /// The CSV text of some rows, header first.
 pub fn to_csv<T: Row>(rows: &[T]) -> String {
     let mut w = csv::WriterBuilder::new()

@@ -1,6 +1,7 @@
 //! The blinded judge panel: `pertaudit blind` and `pertaudit judge`.
 
 pub mod blind;
+pub mod calibration;
 pub mod manifest;
 pub mod panel;
 pub mod preference;
@@ -508,7 +509,7 @@ pub fn load_tasks(dir: &Path) -> Result<(Vec<Task>, Value)> {
     Ok((tasks, manifest))
 }
 
-fn load_key(dir: &Path, manifest: &Value) -> Result<Key> {
+pub(crate) fn load_key(dir: &Path, manifest: &Value) -> Result<Key> {
     let kpath = dir.join("key.json");
     let text = std::fs::read_to_string(&kpath)
         .with_context(|| format!("{}: cannot read", kpath.display()))?;

@@ -68,15 +68,25 @@ pub struct Case {
     pub tau: f64,
     /// Judges with the planted position bias (towards batch A).
     pub position_bias: bool,
+    /// What the judges see beyond the truth in s's batches (a planted miscalibration); a
+    /// simulated person labels from the truth alone.
+    pub appeal: f64,
+    /// Trajectories × rounds of this case, when not the design's.
+    pub size: Option<(usize, usize)>,
     pub what: &'static str,
 }
 
-pub const CASES: [Case; 6] = [
+/// Human labels on the calibration sheet of the miscalibrated case.
+pub const CALIBRATION_LABELS: usize = 50;
+
+pub const CASES: [Case; 7] = [
     Case {
         name: "null",
         mu: 0.0,
         tau: 0.0,
         position_bias: false,
+        appeal: 0.0,
+        size: None,
         what: "no preference, independent items: both tests should hold α",
     },
     Case {
@@ -84,6 +94,8 @@ pub const CASES: [Case; 6] = [
         mu: 0.0,
         tau: 1.0,
         position_bias: false,
+        appeal: 0.0,
+        size: None,
         what: "no preference, strong within-trajectory agreement: the clustered test should hold α; the naive one is shown",
     },
     Case {
@@ -91,6 +103,8 @@ pub const CASES: [Case; 6] = [
         mu: 0.0,
         tau: 0.0,
         position_bias: true,
+        appeal: 0.0,
+        size: None,
         what: "no preference, every judge biased to position A: both orders cancel it",
     },
     Case {
@@ -98,6 +112,8 @@ pub const CASES: [Case; 6] = [
         mu: 0.4,
         tau: 0.5,
         position_bias: false,
+        appeal: 0.0,
+        size: None,
         what: "a planted preference with clustering: power, and coverage of the true win rate",
     },
     Case {
@@ -105,6 +121,8 @@ pub const CASES: [Case; 6] = [
         mu: 0.0,
         tau: 0.2,
         position_bias: false,
+        appeal: 0.0,
+        size: None,
         what: "truth 0.5, inside the margins: how often TOST shows equivalence",
     },
     Case {
@@ -112,7 +130,18 @@ pub const CASES: [Case; 6] = [
         mu: 0.9,
         tau: 0.5,
         position_bias: false,
+        appeal: 0.0,
+        size: None,
         what: "truth outside the margins: TOST must call equivalence at most α of the time",
+    },
+    Case {
+        name: "miscalibrated",
+        mu: 0.0,
+        tau: 0.0,
+        position_bias: false,
+        appeal: 0.6,
+        size: Some((20, 10)),
+        what: "judges favour s beyond the truth; a person labels 50 items: the bias-corrected win rates should cover the person's win rate",
     },
 ];
 
@@ -132,7 +161,11 @@ pub struct JudgeCell {
     pub mu: f64,
     pub tau: f64,
     pub position_bias: f64,
+    pub appeal: f64,
+    /// The judges' expected win rate (the estimand of the uncorrected statistics).
     pub true_win_rate: f64,
+    /// A person's expected win rate (equal to the judges' unless they are miscalibrated).
+    pub person_win_rate: f64,
     pub replicates: usize,
     pub mean_win_rate: f64,
     /// Item-level sign test rejections (p < α).
@@ -148,6 +181,22 @@ pub struct JudgeCell {
     /// Share where TOST declared equivalence within the margins.
     pub equivalent_rate: (f64, f64, f64),
     pub mean_design_effect: f64,
+    /// With a simulated person's labels: the truth is the person's win rate.
+    #[serde(default)]
+    pub calibration: Option<CalibrationCell>,
+}
+
+/// Coverage of the bias-corrected win rates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CalibrationCell {
+    pub labels: usize,
+    /// Replicates whose Rogan–Gladen estimate exists (Se + Sp > 1); the mean is over them, the
+    /// coverage over all replicates.
+    pub rogan_gladen_estimable: usize,
+    pub mean_rogan_gladen: f64,
+    pub rogan_gladen_coverage: f64,
+    pub mean_ppi: f64,
+    pub ppi_coverage: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,7 +238,14 @@ fn normal<R: rand::Rng>(rng: &mut R) -> f64 {
 
 /// Write replicate `r`'s tasks folder for the cases with (or without) position-biased judges,
 /// all in one folder: contexts are `CASE|tG|seedG|roundR`.
-fn write_tasks(dir: &Path, d: &Design, r: usize, biased: bool) -> Result<()> {
+/// Returns each context's latent quality difference (the truth a person labels from).
+fn write_tasks(
+    dir: &Path,
+    d: &Design,
+    r: usize,
+    biased: bool,
+    truth: &mut std::collections::BTreeMap<String, f64>,
+) -> Result<()> {
     let pathway = ShownPathway {
         name: "PLANTED".into(),
         description: "a planted validation design".into(),
@@ -199,10 +255,12 @@ fn write_tasks(dir: &Path, d: &Design, r: usize, biased: bool) -> Result<()> {
     let mut tasks = Vec::new();
     for case in CASES.iter().filter(|c| c.position_bias == biased) {
         let mut rng = stream(r as u64, &format!("validate-judges/{}", case.name));
-        for g in 0..d.trajectories {
+        let (trajectories, rounds) = case.size.unwrap_or((d.trajectories, d.rounds));
+        for g in 0..trajectories {
             let u = case.tau * normal(&mut rng);
-            for k in 0..d.rounds {
+            for k in 0..rounds {
                 let delta = case.mu + u + d.item_sd * normal(&mut rng);
+                truth.insert(format!("{}|t{g}|seed{g}|round{k}", case.name), delta);
                 let ctx = format!("{}|t{g}|seed{g}|round{k}", case.name);
                 let item = format!("i{}", &sha256_bytes(format!("{r}|{ctx}").as_bytes())[..12]);
                 let batch = |who: &str, q: f64| BlindBatch {
@@ -215,7 +273,7 @@ fn write_tasks(dir: &Path, d: &Design, r: usize, biased: bool) -> Result<()> {
                         annotation: format!("planted quality={q:.6}"),
                     }],
                 };
-                let (bs, bt) = (batch("s", delta), batch("t", 0.0));
+                let (bs, bt) = (batch("s", delta + case.appeal), batch("t", 0.0));
                 key.batches
                     .insert(bs.id.clone(), (ctx.clone(), "s".to_string()));
                 key.batches
@@ -282,7 +340,45 @@ type Outcome = (
     (f64, f64),
     crate::stats::EquivalenceVerdict,
     f64,
+    Option<Calibrated>,
 );
+
+/// The bias-corrected win rates of one replicate: (Rogan–Gladen, its CI, PPI, its CI).
+type Calibrated = (f64, (f64, f64), f64, (f64, f64));
+
+/// A person's labels on `CALIBRATION_LABELS` items drawn at random: "A" (s, shown first in
+/// order 1) with probability Φ(Δ), from the stream `validate-judges/labels`.
+fn simulated_labels(
+    verdicts: &[crate::judge::preference::Verdict],
+    truth: &std::collections::BTreeMap<String, f64>,
+    r: usize,
+) -> Vec<crate::data::rows::LabelRow> {
+    use rand::seq::SliceRandom;
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let mut items: Vec<(&str, &str)> = verdicts
+        .iter()
+        .filter(|v| v.order == "1")
+        .map(|v| (v.item.as_str(), v.context.as_deref().unwrap_or("")))
+        .collect();
+    items.sort();
+    items.dedup();
+    let mut rng = stream(r as u64, "validate-judges/labels");
+    items.shuffle(&mut rng);
+    items
+        .into_iter()
+        .take(CALIBRATION_LABELS)
+        .map(|(item, ctx)| {
+            let p = Normal::standard().cdf(truth.get(ctx).copied().unwrap_or(0.0));
+            crate::data::rows::LabelRow {
+                item: item.to_string(),
+                order: "1".into(),
+                label: if rng.random::<f64>() < p { "A" } else { "B" }.into(),
+                labeller: "simulated".into(),
+                note: String::new(),
+            }
+        })
+        .collect()
+}
 
 /// Run the validation; writes `out/judges.json`.
 pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<JudgeValidation> {
@@ -316,10 +412,11 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
         std::fs::create_dir_all(&dir)?;
         // The position-bias case needs its own panel: two judge runs per replicate.
         let mut verdicts = Vec::new();
+        let mut truth = std::collections::BTreeMap::new();
         for (tag, persona) in [("plain", "judge-planted"), ("first", "judge-planted-first")] {
             let tasks = dir.join(format!("tasks-{tag}"));
             let biased = tag == "first";
-            write_tasks(&tasks, &d, r, biased)?;
+            write_tasks(&tasks, &d, r, biased, &mut truth)?;
             let run = dir.join(format!("run-{tag}"));
             crate::judge::judge(
                 &crate::judge::JudgeSpec {
@@ -342,8 +439,22 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
                 .filter(|v| v.context.as_deref().unwrap_or("").split('|').next() == Some(case.name))
                 .cloned()
                 .collect();
+            let items = item_scores(&vs);
+            let calibrated = (case.appeal != 0.0).then(|| {
+                let labels = simulated_labels(&vs, &truth, r);
+                let c = crate::judge::calibration::calibrate(
+                    &vs,
+                    &items,
+                    &labels,
+                    d.resamples,
+                    r as u64,
+                    d.alpha,
+                );
+                let p = &c.pairs[0];
+                (p.rogan_gladen, p.rogan_gladen_ci, p.ppi, p.ppi_ci)
+            });
             let sums = summarise_with(
-                &item_scores(&vs),
+                &items,
                 &SummaryOptions {
                     resamples: d.resamples,
                     seed: r as u64,
@@ -369,6 +480,7 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
                         e.verdict
                     }),
                 p.design_effect.unwrap_or(f64::NAN),
+                calibrated,
             ));
         }
         std::fs::remove_dir_all(&dir)?;
@@ -383,14 +495,30 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
         .map(|(c, o)| {
             let n = o.len();
             let b = if c.position_bias { bias } else { 0.0 };
-            let truth = true_win_rate(c.mu, (c.tau.powi(2) + d.item_sd.powi(2)).sqrt(), b);
+            let sd = (c.tau.powi(2) + d.item_sd.powi(2)).sqrt();
+            // What the judges' win rate estimates (the truth a person labels from has no
+            // appeal in it).
+            let judged = true_win_rate(c.mu + c.appeal, sd, b);
+            let truth = true_win_rate(c.mu, sd, 0.0);
             let rate = |k: usize| {
                 let (lo, hi) = crate::stats::wilson(k as f64, n as f64, 0.05);
                 (k as f64 / n as f64, lo, hi)
             };
             let naive = o.iter().filter(|x| x.1 < d.alpha).count();
             let clustered = o.iter().filter(|x| x.2 < d.alpha).count();
-            let covers = |ci: (f64, f64)| ci.0 <= truth && truth <= ci.1;
+            let covers = |ci: (f64, f64)| ci.0 <= judged && judged <= ci.1;
+            let person = |ci: (f64, f64)| ci.0 <= truth && truth <= ci.1;
+            let cal: Vec<&Calibrated> = o.iter().filter_map(|x| x.7.as_ref()).collect();
+            let finite_rg: Vec<f64> = cal.iter().map(|x| x.0).filter(|x| x.is_finite()).collect();
+            let calibration = (!cal.is_empty()).then(|| CalibrationCell {
+                labels: CALIBRATION_LABELS,
+                rogan_gladen_estimable: finite_rg.len(),
+                mean_rogan_gladen: finite_rg.iter().sum::<f64>() / finite_rg.len().max(1) as f64,
+                rogan_gladen_coverage: cal.iter().filter(|x| person(x.1)).count() as f64
+                    / cal.len() as f64,
+                mean_ppi: cal.iter().map(|x| x.2).sum::<f64>() / cal.len() as f64,
+                ppi_coverage: cal.iter().filter(|x| person(x.3)).count() as f64 / cal.len() as f64,
+            });
             let equivalent = o
                 .iter()
                 .filter(|x| x.5 == crate::stats::EquivalenceVerdict::Equivalent)
@@ -402,7 +530,9 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
                 mu: c.mu,
                 tau: c.tau,
                 position_bias: b,
-                true_win_rate: truth,
+                appeal: c.appeal,
+                true_win_rate: judged,
+                person_win_rate: truth,
                 replicates: n,
                 mean_win_rate: o.iter().map(|x| x.0).sum::<f64>() / n as f64,
                 naive_rejections: naive,
@@ -413,6 +543,7 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
                 clustered_coverage: o.iter().filter(|x| covers(x.4)).count() as f64 / n as f64,
                 equivalent_rate: rate(equivalent),
                 mean_design_effect: finite.iter().sum::<f64>() / finite.len().max(1) as f64,
+                calibration,
             }
         })
         .collect();
@@ -448,6 +579,38 @@ pub fn table(v: &JudgeValidation) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// The calibration rows (cases with a simulated person's labels).
+pub fn calibration_table(v: &JudgeValidation) -> Vec<Vec<String>> {
+    v.cells
+        .iter()
+        .filter_map(|c| {
+            let k = c.calibration.as_ref()?;
+            Some(vec![
+                c.case.clone(),
+                k.labels.to_string(),
+                format!("{:.3}", c.person_win_rate),
+                format!("{:.3}", c.mean_win_rate),
+                format!("{:.3}", k.mean_rogan_gladen),
+                format!("{:.3}", k.rogan_gladen_coverage),
+                format!("{:.3}", k.mean_ppi),
+                format!("{:.3}", k.ppi_coverage),
+            ])
+        })
+        .collect()
+}
+
+/// The header of [`calibration_table`].
+pub const CALIBRATION_HEADER: [&str; 8] = [
+    "case",
+    "labels",
+    "person's win rate",
+    "judges' mean estimate",
+    "mean Rogan–Gladen",
+    "Rogan–Gladen CI coverage",
+    "mean PPI",
+    "PPI CI coverage",
+];
 
 /// The header of [`table`].
 pub const TABLE_HEADER: [&str; 9] = [

@@ -534,6 +534,7 @@ pub(crate) fn judged_section(
     d.p("The columns above treat items as independent. They are not: the rounds of one trajectory (one seed of one pathway) share batches, and every pair of one context shares its batches. The analyses below take the trajectory as the unit.");
     dependence(d, &panel, alpha);
     validity_section(d, run, c, &verdicts)?;
+    calibration_section(d, run, c, &verdicts)?;
     let (bt, half) = (&panel.bradley_terry, &panel.bradley_terry_tie_half);
     d.h(2, "Bradley–Terry strengths");
     let est = |s: &crate::judge::preference::Strengths, i: usize| -> (String, String) {
@@ -728,6 +729,89 @@ pub(crate) fn judged_section(
             .collect(),
     );
     Ok(verdicts)
+}
+
+/// Judge–human calibration from `RUN/labels.csv`, or the statement that none exists.
+fn calibration_section(
+    d: &mut Doc,
+    run: &Path,
+    c: &AuditConfig,
+    verdicts: &[Verdict],
+) -> Result<()> {
+    d.h(2, "Judge–human calibration");
+    let path = run.join("labels.csv");
+    let labels = if path.exists() {
+        crate::judge::calibration::read_labels(&path)?
+    } else {
+        Vec::new()
+    };
+    let cal = crate::judge::calibration::calibrate(
+        verdicts,
+        &crate::judge::preference::item_scores(verdicts),
+        &labels,
+        c.stats.resamples.min(2_000),
+        c.study.seed,
+        c.stats.alpha,
+    );
+    if cal.labelled == 0 {
+        d.p("**No calibration exists for this run**: no human has labelled any judged item, so how often the judges agree with a person is unknown and every win rate above is the judges' alone. `pertaudit label RUN/tasks --out RUN/labels` writes a blinded labelling sheet (an HTML form that saves `RUN/labels.csv`); the report then gives per-judge Cohen's κ, sensitivity and specificity, and bias-corrected win rates.");
+        return Ok(());
+    }
+    d.p(format!(
+        "{} items labelled by a person on the blinded sheet (`labels.csv`; {} rows matched no verdict). Sensitivity: the judge picks the pair's first strategy when the person does; specificity: the second, likewise (decisive labels only). Bias-corrected win rates: Rogan–Gladen on the panel majority (share of decisive items the person would give to s; Se/Sp pooled over pairs, bootstrap CI over labelled and judged items) and prediction-powered inference (the person's mean score of s; `ppi_py` with λ = 1). Both CIs carry the calibration uncertainty and treat items as independent.",
+        cal.labelled, cal.unmatched
+    ));
+    d.table(
+        &[
+            "rater",
+            "labelled items",
+            "Cohen's κ",
+            "sensitivity",
+            "specificity",
+            "decisive",
+        ],
+        std::iter::once(&cal.panel)
+            .chain(&cal.judges)
+            .map(|r| {
+                vec![
+                    r.rater.clone(),
+                    r.n.to_string(),
+                    f(r.kappa, 3),
+                    f(r.sensitivity, 3),
+                    f(r.specificity, 3),
+                    r.decisive.to_string(),
+                ]
+            })
+            .collect(),
+    );
+    d.table(
+        &[
+            "pair (s vs t)",
+            "labelled / items",
+            "judges' win rate",
+            "person's (labelled)",
+            "Rogan–Gladen",
+            "PPI",
+        ],
+        cal.pairs
+            .iter()
+            .map(|p| {
+                vec![
+                    format!("{} vs {}", p.s, p.t),
+                    format!("{} / {}", p.labelled, p.items),
+                    f(p.win_rate, 3),
+                    f(p.human_win_rate, 3),
+                    format!(
+                        "{} {}",
+                        f(p.rogan_gladen, 3),
+                        ci(p.rogan_gladen_ci.0, p.rogan_gladen_ci.1, 3)
+                    ),
+                    format!("{} {}", f(p.ppi, 3), ci(p.ppi_ci.0, p.ppi_ci.1, 3)),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
 }
 
 /// Judge validity against the realised gain of each batch and its member fraction.
@@ -1189,6 +1273,11 @@ pub(crate) fn judge_validation_appendix(d: &mut Doc, run: &Path) -> Result<()> {
     d.table(
         &crate::judge::validate::TABLE_HEADER,
         crate::judge::validate::table(&v),
+    );
+    d.p("Calibration: in the miscalibrated case the judges see an appeal that a person does not; a simulated person labels a random sample of items from the truth alone. The bias-corrected win rates should cover the person's win rate.");
+    d.table(
+        &crate::judge::validate::CALIBRATION_HEADER,
+        crate::judge::validate::calibration_table(&v),
     );
     Ok(())
 }

@@ -454,6 +454,18 @@ fn inference_matches_statsmodels_and_scipy() {
             assert!(close(*got, want, 1e-8), "ols: {got} vs statsmodels {want}");
         }
     }
+    for c in at_least("ppi_mean", 10) {
+        let (est, lo, hi) = pertaudit::judge::calibration::ppi_mean(
+            &nums(&c["y"]),
+            &nums(&c["yhat"]),
+            &nums(&c["yhat_unlabelled"]),
+            0.05,
+        );
+        for (got, key) in [(est, "estimate"), (lo, "low"), (hi, "high")] {
+            let want = c[key].as_f64().unwrap();
+            assert!(close(got, want, 1e-9), "ppi {key}: {got} vs ppi_py {want}");
+        }
+    }
     for c in at_least("stratified_sign_flip", 10) {
         let strata: Vec<Vec<f64>> = c["strata"].as_array().unwrap().iter().map(nums).collect();
         let mut rng = pertaudit::numeric::seed::stream(0, "unused");
