@@ -115,6 +115,11 @@ pub struct JudgesCfg {
     pub integrity_alpha: Option<f64>,
     /// Template folder (judge_system.j2, judge_pairwise.j2); embedded templates when absent.
     pub prompts: Option<PathBuf>,
+    /// Trials per task and judge (reliability; judges need temperature > 0).
+    pub repeats: Option<usize>,
+    /// Also ask every task with the reworded template (the paraphrase arm).
+    #[serde(default)]
+    pub paraphrase: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -364,6 +369,14 @@ impl AuditConfig {
             if let Some(a) = j.integrity_alpha {
                 if let Err(e) = crate::stats::check_alpha(a) {
                     bad("judges.integrity_alpha", e)?;
+                }
+            }
+            if let Some(r) = j.repeats {
+                if !(1..=100).contains(&r) {
+                    bad(
+                        "judges.repeats",
+                        format!("must be between 1 and 100, got {r}"),
+                    )?;
                 }
             }
             if let Some(cap) = j.cost_cap_usd {

@@ -374,6 +374,8 @@ pub fn run_audit(
                 seed: c.study.seed,
                 ledger: Some(out.to_path_buf()),
                 one_at_a_time: all_local("judges."),
+                repeats: j.repeats.unwrap_or(1),
+                paraphrase: j.paraphrase,
             },
             progress,
         )?;

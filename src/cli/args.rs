@@ -296,6 +296,14 @@ pub struct JudgeArgs {
     /// run; no slower for local judges, which share one model).
     #[arg(long)]
     pub one_at_a_time: bool,
+    /// Trials per task and judge (judges need temperature > 0): trial 0 is the verdict, every
+    /// trial goes to trials.csv; `stats RUN` reports flip rates and a reliability curve.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub repeats: u64,
+    /// Also ask every task once with the reworded template (judge_pairwise_paraphrase.j2):
+    /// how often a verdict flips on rewording.
+    #[arg(long)]
+    pub paraphrase: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -33,6 +33,8 @@ impl JudgeArgs {
             seed: self.seed,
             ledger: self.ledger.clone(),
             one_at_a_time: self.one_at_a_time,
+            repeats: self.repeats as usize,
+            paraphrase: self.paraphrase,
         }
     }
 }

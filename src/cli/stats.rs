@@ -312,10 +312,18 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
         }
         None => None,
     };
+    let reliability = match &a.run {
+        Some(run) if run.join("trials.csv").exists() => {
+            let rows: Vec<crate::data::rows::TrialRow> =
+                crate::data::rows::read_csv(&run.join("trials.csv"))?;
+            Some(crate::judge::reliability::reliability(&rows, a.alpha))
+        }
+        _ => None,
+    };
     if a.json {
         let v = json!({ "alpha": a.alpha, "resamples": a.resamples, "seed": a.seed, "margin": [a.margin.0, a.margin.1], "source": path.display().to_string(),
                         "all_judges": all, "flagged_judges": flagged, "without_flagged": without, "outcomes": outcomes,
-                        "per_pathway": per_pathway, "calibration": calibration });
+                        "per_pathway": per_pathway, "calibration": calibration, "reliability": reliability });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -354,6 +362,35 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
     }
     if let Some(o) = outcomes {
         outln!("\noutcomes per judge: {o}");
+    }
+    if let Some(r) = &reliability {
+        outln!(
+            "\nreliability over {} cells (item × judge × order, up to {} trials): flip rate {:.3}; 95%-stable majority after {} trials",
+            r.cells,
+            r.trials,
+            r.flip_rate,
+            r.trials_needed.map_or("more than 21".to_string(), |t| t.to_string())
+        );
+        if r.paraphrase_cells > 0 {
+            outln!(
+                "paraphrased template: {} of {} verdicts flip ({:.3} [{:.3}, {:.3}])",
+                r.paraphrase_flips,
+                r.paraphrase_cells,
+                r.paraphrase_rate,
+                r.paraphrase_ci.0,
+                r.paraphrase_ci.1
+            );
+        }
+        for j in &r.judges {
+            outln!(
+                "  {:<18} flip rate {:.3} over {} cells; paraphrase flips {}/{}",
+                j.judge,
+                j.flip_rate,
+                j.cells,
+                j.paraphrase_flips,
+                j.paraphrase_cells
+            );
+        }
     }
     if let Some(c) = &calibration {
         outln!(

@@ -160,6 +160,34 @@ impl Row for VerdictRow {
     const OPTIONAL: &'static [&'static str] = &["trajectory", "context"];
 }
 
+/// One trial of one judge on one order of one item (`trials.csv` of `judge --repeats K` or
+/// `--paraphrase`): trial 0 of the original template is the verdict in `verdicts.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRow {
+    pub item: String,
+    pub judge: String,
+    pub order: String,
+    pub trial: u32,
+    /// `original` or `paraphrase`.
+    pub template: String,
+    pub strategy_a: String,
+    pub strategy_b: String,
+    pub winner: String,
+}
+
+impl Row for TrialRow {
+    const HEADER: &'static [&'static str] = &[
+        "item",
+        "judge",
+        "order",
+        "trial",
+        "template",
+        "strategy_a",
+        "strategy_b",
+        "winner",
+    ];
+}
+
 /// One row of a human labelling sheet (`pertaudit label`): the labeller's verdict on one
 /// order of one item, `A`, `B`, `tie`, or empty while unlabelled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ pub mod calibration;
 pub mod manifest;
 pub mod panel;
 pub mod preference;
+pub mod reliability;
 pub mod validate;
 pub mod validity;
 pub mod verdict;
@@ -124,6 +125,11 @@ pub struct JudgeSpec {
     pub ledger: Option<PathBuf>,
     /// Ask one question at a time (a fixed ledger order; for the embedded model).
     pub one_at_a_time: bool,
+    /// Trials per (task, judge): trial 0 is the verdict; trials 1.. move the request seed
+    /// (sampling judges only, temperature > 0). 0 or 1: one trial.
+    pub repeats: usize,
+    /// Also ask every task once with the reworded template (`judge_pairwise_paraphrase.j2`).
+    pub paraphrase: bool,
 }
 
 /// What `judge` wrote.
@@ -611,6 +617,24 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
     let (system, system_src) = prompt::template_text(a.prompts.as_deref(), prompt::JUDGE_SYSTEM)?;
     let (user_t, user_src) = prompt::template_text(a.prompts.as_deref(), prompt::JUDGE_PAIRWISE)?;
     let system = prompt::render(prompt::JUDGE_SYSTEM, &system, &json!({}))?;
+    let repeats = a.repeats.max(1);
+    if repeats > 1 {
+        if let Some(j) = judges.iter().find(|j| j.temperature <= 0.0) {
+            bail!(
+                "--repeats {repeats}: judge {} has temperature {}, so every trial would repeat one answer; give it a temperature > 0 in its model file",
+                j.name,
+                j.temperature
+            );
+        }
+    }
+    let paraphrase_t = if a.paraphrase {
+        Some(prompt::template_text(
+            a.prompts.as_deref(),
+            prompt::JUDGE_PARAPHRASE,
+        )?)
+    } else {
+        None
+    };
     // Identical batches (the same genes from two strategies) are a tie by construction: no
     // judge is asked, and the tie is recorded as such.
     let identical = |t: &Task| {
@@ -634,6 +658,51 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
                 tag: format!("{}/{}", t.task, j.name),
             });
             slots.push(ti);
+        }
+    }
+    // Extra trials after the verdicts (so the verdicts' ledger order is unchanged): (job,
+    // task index, trial, template).
+    let primary = jobs.len();
+    let mut extra: Vec<(usize, u32, &'static str)> = Vec::new();
+    for (ti, t) in tasks.iter().enumerate() {
+        if identical(t) {
+            continue;
+        }
+        let req = judge_request(&system, &user_t, t)?;
+        for k in 1..repeats as u32 {
+            for j in &judges {
+                let mut r = req.clone();
+                r.sample = k;
+                jobs.push(Job {
+                    endpoint: j.name.clone(),
+                    request: r,
+                    tag: format!("{}/{}/trial{k}", t.task, j.name),
+                });
+                extra.push((ti, k, "original"));
+            }
+        }
+        if let Some((text, _)) = &paraphrase_t {
+            let user = prompt::render(
+                prompt::JUDGE_PARAPHRASE,
+                text,
+                &json!({"pathway": t.pathway, "a": t.a, "b": t.b}),
+            )?;
+            let r = ChatRequest {
+                messages: vec![
+                    Message::system(system.trim_end()),
+                    Message::user(user.trim_end()),
+                ],
+                schema: Some(verdict::schema()),
+                sample: 0,
+            };
+            for j in &judges {
+                jobs.push(Job {
+                    endpoint: j.name.clone(),
+                    request: r.clone(),
+                    tag: format!("{}/{}/paraphrase", t.task, j.name),
+                });
+                extra.push((ti, 0, "paraphrase"));
+            }
         }
     }
     let _run_lock = crate::data::runlock::RunLock::acquire(&a.run)?;
@@ -699,7 +768,48 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             rows.push(judgement(t, &j.name, tie, String::new())?);
         }
     }
-    for ((job, ans), &ti) in jobs.iter().zip(&answers).zip(&slots) {
+    // Every trial, the verdict's among them, when there is more than one per task.
+    let mut trial_rows = Vec::new();
+    if repeats > 1 || a.paraphrase {
+        let all = slots
+            .iter()
+            .map(|&ti| (ti, 0u32, "original"))
+            .chain(extra.iter().copied());
+        for ((job, ans), (ti, k, template)) in jobs.iter().zip(&answers).zip(all) {
+            let r = judgement(
+                &tasks[ti],
+                &job.endpoint,
+                verdict::read(&ans.exchange),
+                String::new(),
+            )?;
+            trial_rows.push(crate::data::rows::TrialRow {
+                item: r.item,
+                judge: r.judge,
+                order: r.order,
+                trial: k,
+                template: template.to_string(),
+                strategy_a: r.strategy_a,
+                strategy_b: r.strategy_b,
+                winner: match r.winner {
+                    Some(Label::A) => "A",
+                    Some(Label::B) => "B",
+                    Some(Label::Tie) => "tie",
+                    None => "failure",
+                }
+                .to_string(),
+            });
+        }
+        trial_rows.sort_by(|x, y| {
+            (&x.item, &x.judge, &x.order, &x.template, x.trial).cmp(&(
+                &y.item,
+                &y.judge,
+                &y.order,
+                &y.template,
+                y.trial,
+            ))
+        });
+    }
+    for ((job, ans), &ti) in jobs[..primary].iter().zip(&answers).zip(&slots) {
         rows.push(judgement(
             &tasks[ti],
             &job.endpoint,
@@ -803,6 +913,9 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
         ledger_head: ledger.head(),
     };
     write_csv(&a.run.join("verdicts.csv"), &verdict_rows)?;
+    if !trial_rows.is_empty() {
+        write_csv(&a.run.join("trials.csv"), &trial_rows)?;
+    }
     write_atomic(&a.run.join("judgements.jsonl"), jl.as_bytes())?;
     write_atomic(
         &a.run.join("judge_manifest.json"),

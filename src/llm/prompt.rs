@@ -11,6 +11,8 @@ use std::path::Path;
 pub const RERANK: &str = "rerank.j2";
 pub const JUDGE_SYSTEM: &str = "judge_system.j2";
 pub const JUDGE_PAIRWISE: &str = "judge_pairwise.j2";
+/// The same question reworded (the paraphrase arm of `judge --paraphrase`).
+pub const JUDGE_PARAPHRASE: &str = "judge_pairwise_paraphrase.j2";
 
 const EMBEDDED: &[(&str, &str)] = &[
     (JUDGE_SYSTEM, include_str!("../../prompts/judge_system.j2")),
@@ -19,6 +21,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../prompts/judge_pairwise.j2"),
     ),
     (RERANK, include_str!("../../prompts/rerank.j2")),
+    (
+        JUDGE_PARAPHRASE,
+        include_str!("../../prompts/judge_pairwise_paraphrase.j2"),
+    ),
 ];
 
 /// A named template's text: from `dir` when it has the file, else the embedded copy.

@@ -263,12 +263,18 @@ async fn openai(State(state): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
 
 /// The two batches' sections of a judge prompt.
 fn batches(user: &str) -> (&str, &str) {
+    // The pairwise template ("Batch A (…") or its paraphrase ("…, called A, …").
+    let (ma, mb) = if user.contains("Batch A (") {
+        ("Batch A (", "Batch B (")
+    } else {
+        ("called A,", "called B,")
+    };
     let a = user
-        .split("Batch A (")
+        .split(ma)
         .nth(1)
-        .and_then(|x| x.split("Batch B (").next())
+        .and_then(|x| x.split(mb).next())
         .unwrap_or("");
-    (a, user.split("Batch B (").nth(1).unwrap_or(""))
+    (a, user.split(mb).nth(1).unwrap_or(""))
 }
 
 /// A verdict for the batch with the larger count (a tie when equal).

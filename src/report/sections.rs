@@ -534,6 +534,7 @@ pub(crate) fn judged_section(
     d.p("The columns above treat items as independent. They are not: the rounds of one trajectory (one seed of one pathway) share batches, and every pair of one context shares its batches. The analyses below take the trajectory as the unit.");
     dependence(d, &panel, alpha);
     validity_section(d, run, c, &verdicts)?;
+    reliability_section(d, run, c)?;
     calibration_section(d, run, c, &verdicts)?;
     let (bt, half) = (&panel.bradley_terry, &panel.bradley_terry_tie_half);
     d.h(2, "Bradley–Terry strengths");
@@ -729,6 +730,69 @@ pub(crate) fn judged_section(
             .collect(),
     );
     Ok(verdicts)
+}
+
+/// Repeated-trial reliability from `judged/trials.csv`, or the statement that none was run.
+fn reliability_section(d: &mut Doc, run: &Path, c: &AuditConfig) -> Result<()> {
+    d.h(2, "Reliability of the verdicts");
+    let path = run.join("judged").join("trials.csv");
+    if !path.exists() {
+        d.p("**No repeated trials were run**: each verdict is one draw, and how often a judge would answer the same task differently (or under a reworded prompt) is unknown. Set `[judges] repeats = K` (judges with temperature > 0) and `paraphrase = true` to measure it.");
+        return Ok(());
+    }
+    let rows: Vec<crate::data::rows::TrialRow> = crate::data::rows::read_csv(&path)?;
+    let r = crate::judge::reliability::reliability(&rows, c.stats.alpha);
+    d.p(format!(
+        "Up to {} trials per (item, judge, order) over {} cells: the flip rate is the chance that two trials of one cell disagree; the stability of a majority of t fresh trials is P(Binomial(t, p) > t/2) with p the cell's modal share, averaged over cells. {}{}",
+        r.trials,
+        r.cells,
+        match r.trials_needed {
+            Some(t) => format!("A 95%-stable majority needs **{t} trial(s)**."),
+            None if r.cells > 0 => "No number of trials up to 21 gives a 95%-stable majority.".into(),
+            None => String::new(),
+        },
+        if r.paraphrase_cells > 0 {
+            format!(
+                " Reworded template: **{} of {} verdicts flip** ({} {}).",
+                r.paraphrase_flips,
+                r.paraphrase_cells,
+                f(r.paraphrase_rate, 3),
+                ci(r.paraphrase_ci.0, r.paraphrase_ci.1, 3)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    d.table(
+        &[
+            "judge",
+            "cells",
+            "flip rate",
+            "stability at 1 / 3 / 5 trials",
+            "trials needed",
+            "paraphrase flips",
+        ],
+        r.judges
+            .iter()
+            .map(|j| {
+                let at = |t: usize| {
+                    j.curve
+                        .iter()
+                        .find(|x| x.0 == t)
+                        .map_or("—".into(), |x| f(x.1, 3))
+                };
+                vec![
+                    j.judge.clone(),
+                    j.cells.to_string(),
+                    f(j.flip_rate, 3),
+                    format!("{} / {} / {}", at(1), at(3), at(5)),
+                    j.trials_needed.map_or("> 21".into(), |t| t.to_string()),
+                    format!("{}/{}", j.paraphrase_flips, j.paraphrase_cells),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
 }
 
 /// Judge–human calibration from `RUN/labels.csv`, or the statement that none exists.
@@ -1017,8 +1081,8 @@ fn dependence(d: &mut Doc, panel: &crate::judge::panel::PanelStats, alpha: f64) 
     }
     if let Some(pr) = &panel.primary {
         d.p(format!(
-            "**Primary judged round** (pre-registered): round {}, where every strategy chose from the same state; {} items. Later rounds are exploratory.",
-            pr.round, pr.items
+            "**Primary judged round** (pre-registered): acquisition round {}, the first judged, where every strategy chose from the same state when it is round 1; {} items. Later rounds are exploratory.",
+            pr.round + 1, pr.items
         ));
         d.table(&CLUSTERED_HEADER, clustered_rows(&pr.pairs));
     }

@@ -425,3 +425,319 @@ fn identical_batches_are_ties_without_a_call() {
         .count();
     assert_eq!(exchanges, 4, "only the differing items were asked");
 }
+
+/// `judge --repeats K --paraphrase`: every trial goes to trials.csv, the verdicts stay the
+/// trial-0 answers of the original template (the same as a run without repeats), and the
+/// reliability statistics tell a coin-flipping judge from a steady one. A judge at
+/// temperature 0 is refused (its trials would repeat one answer).
+#[test]
+fn repeated_trials_measure_flips_and_leave_the_verdicts_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let run = fake_run(d.path(), &|_| 4);
+    let tasks = d.path().join("tasks");
+    let o = bin()
+        .args([
+            "blind",
+            run.to_str().unwrap(),
+            "--out",
+            tasks.to_str().unwrap(),
+            "--rounds",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_rt, server) = crate::util::scripted_server();
+    let with_t = |name: &str, persona: &str, t: f64| {
+        let p = judge_file(
+            d.path(),
+            name,
+            &format!("http://{}/{persona}/v1", server.addr),
+            "x",
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("{text}temperature = {t}\n")).unwrap();
+        p
+    };
+    // a coin (no planted quality: P(A) = ½ per request) and a steady judge
+    let coin = with_t("coin", "judge-planted", 0.7);
+    let steady = with_t("steady", "ribo", 0.7);
+    let judge = |out: &str, extra: &[&str]| {
+        let dir = d.path().join(out);
+        let mut args = vec![
+            "judge".to_string(),
+            tasks.display().to_string(),
+            "--judges".into(),
+            coin.display().to_string(),
+            steady.display().to_string(),
+            "--run".into(),
+            dir.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = bin().args(&args).output().unwrap();
+        (dir, o)
+    };
+    let (plain, o) = judge("plain", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!plain.join("trials.csv").exists());
+    let (rep, o) = judge("rep", &["--repeats", "5", "--paraphrase"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(plain.join("verdicts.csv")).unwrap(),
+        std::fs::read(rep.join("verdicts.csv")).unwrap(),
+        "trial 0 of the original template is the verdict"
+    );
+    let verdict_rows = std::fs::read_to_string(rep.join("verdicts.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    let trials = std::fs::read_to_string(rep.join("trials.csv")).unwrap();
+    assert_eq!(
+        trials.lines().count() - 1,
+        verdict_rows * 6,
+        "5 trials + 1 paraphrase each"
+    );
+    let o = bin()
+        .args([
+            "stats",
+            rep.to_str().unwrap(),
+            "--json",
+            "--resamples",
+            "200",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v["reliability"];
+    assert_eq!(r["trials"], 5);
+    let judge_of = |name: &str| {
+        r["judges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["judge"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (c, s) = (judge_of("coin"), judge_of("steady"));
+    let flip = c["flip_rate"].as_f64().unwrap();
+    assert!(
+        (0.35..0.65).contains(&flip),
+        "a coin flips about half the time: {flip}"
+    );
+    assert_eq!(s["flip_rate"].as_f64().unwrap(), 0.0);
+    assert_eq!(
+        s["paraphrase_flips"], 0,
+        "the steady judge reads the reworded prompt the same"
+    );
+    assert_eq!(s["trials_needed"], 1);
+    assert!(c["trials_needed"].is_null());
+    let pf = c["paraphrase_flips"].as_f64().unwrap() / c["paraphrase_cells"].as_f64().unwrap();
+    assert!(
+        (0.2..0.85).contains(&pf),
+        "a coin: about half of 18 cells: {pf}"
+    );
+    // temperature 0: refused in one line, nothing written
+    let cold = with_t("cold", "members", 0.0);
+    let dir = d.path().join("cold-run");
+    let o = bin()
+        .args([
+            "judge",
+            tasks.to_str().unwrap(),
+            "--judges",
+            cold.to_str().unwrap(),
+            "--run",
+            dir.to_str().unwrap(),
+            "--repeats",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("temperature"), "{err}");
+    assert!(!dir.join("verdicts.csv").exists());
+}
+
+/// `label` writes a blinded sheet (CSV + HTML form) over a stratified sample, resumes it
+/// without losing a label, and `stats --labels` calibrates the judges against it: a person
+/// who agrees with the ribosome-counting judge gives it κ = 1 and the always-A judge less.
+#[test]
+fn a_labelling_sheet_is_blinded_resumable_and_calibrates_the_judges() {
+    let d = tempfile::tempdir().unwrap();
+    let run = fake_run(d.path(), &|_| 4);
+    let tasks = d.path().join("tasks");
+    assert!(bin()
+        .args([
+            "blind",
+            run.to_str().unwrap(),
+            "--out",
+            tasks.to_str().unwrap()
+        ])
+        .status()
+        .unwrap()
+        .success());
+    let (_rt, server) = crate::util::scripted_server();
+    let ribo = judge_file(
+        d.path(),
+        "ribo",
+        &format!("http://{}/ribo/v1", server.addr),
+        "x",
+    );
+    let lazy = judge_file(
+        d.path(),
+        "lazy",
+        &format!("http://{}/always-a/v1", server.addr),
+        "x",
+    );
+    let judged = d.path().join("judged");
+    let o = bin()
+        .args([
+            "judge",
+            tasks.to_str().unwrap(),
+            "--judges",
+            ribo.to_str().unwrap(),
+            lazy.to_str().unwrap(),
+            "--run",
+            judged.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sheet = d.path().join("labels");
+    let o = bin()
+        .args([
+            "label",
+            tasks.to_str().unwrap(),
+            "--out",
+            sheet.to_str().unwrap(),
+            "--items",
+            "12",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(sheet.with_extension("csv")).unwrap();
+    let html = std::fs::read_to_string(sheet.with_extension("html")).unwrap();
+    assert_eq!(csv.lines().count(), 13);
+    for s in ["ribo", "mixed", "other"] {
+        assert!(
+            !html.contains(&format!(">{s}<")) && !csv.contains(s),
+            "the sheet names no strategy"
+        );
+    }
+    assert!(html.contains("Save CSV") && html.contains("RPL"));
+    // The sample spreads over the 3 pairs.
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tasks.join("key.json")).unwrap()).unwrap();
+    let items: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    let rounds: std::collections::BTreeSet<String> = items
+        .iter()
+        .map(|i| {
+            key["items"][i]
+                .as_str()
+                .unwrap()
+                .rsplit('|')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(rounds.len() >= 3, "{rounds:?}");
+    // A person who counts ribosomal genes like the ribo judge: label from its verdicts.
+    let verdicts = std::fs::read_to_string(judged.join("verdicts.csv")).unwrap();
+    let ribo_says = |item: &str| -> String {
+        verdicts
+            .lines()
+            .find(|l| l.starts_with(&format!("{item},ribo,1,")))
+            .map(|l| l.split(',').nth(5).unwrap().to_string())
+            .unwrap()
+    };
+    let mut filled = String::from("item,order,label,labeller,note\n");
+    for (k, i) in items.iter().enumerate() {
+        // the first eight labelled, the rest left for later
+        let label = if k < 8 { ribo_says(i) } else { String::new() };
+        filled += &format!("{i},1,{label},me,\n");
+    }
+    std::fs::write(sheet.with_extension("csv"), &filled).unwrap();
+    // resuming with more items keeps every row and label, in place
+    let o = bin()
+        .args([
+            "label",
+            tasks.to_str().unwrap(),
+            "--out",
+            sheet.to_str().unwrap(),
+            "--items",
+            "15",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resumed = std::fs::read_to_string(sheet.with_extension("csv")).unwrap();
+    assert!(
+        resumed.starts_with(&filled),
+        "labelled rows kept first, as they were"
+    );
+    assert_eq!(resumed.lines().count(), 16);
+    let o = bin()
+        .args([
+            "stats",
+            judged.to_str().unwrap(),
+            "--labels",
+            sheet.with_extension("csv").to_str().unwrap(),
+            "--json",
+            "--resamples",
+            "200",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["calibration"];
+    assert_eq!(c["labelled"], 8);
+    let kappa = |name: &str| {
+        c["judges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["rater"] == name)
+            .unwrap()["kappa"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(kappa("ribo") > kappa("lazy"), "{c}");
+    assert!(c["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["ppi"].is_number() || p["labelled"].as_u64() < Some(2)));
+    // a bad label is one line naming the file, line and field
+    std::fs::write(
+        sheet.with_extension("csv"),
+        format!("{filled}{},1,maybe,me,\n", items[0]),
+    )
+    .unwrap();
+    let o = bin()
+        .args([
+            "stats",
+            judged.to_str().unwrap(),
+            "--labels",
+            sheet.with_extension("csv").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("labels.csv:14") && err.contains("label"),
+        "{err}"
+    );
+}
