@@ -223,6 +223,17 @@ Judges of the planner's model family are flagged and every figure is also given 
             s.win_rate_margin[0],
             s.win_rate_margin[1]
         );
+        let _ = writeln!(
+            t,
+            "Exploratory: judge validity (each item's preference against the realised gain of the two batches, adjusted for their share of pathway members), informative missingness (χ² of failure rates across pairs per judge){}; judge–human calibration when a labelling sheet exists.\n",
+            match (j.repeats.unwrap_or(1), j.paraphrase) {
+                (1, false) => String::new(),
+                (k, p) => format!(
+                    "; reliability from {k} trial(s) per task and judge{}",
+                    if p { " and a paraphrased template" } else { "" }
+                ),
+            }
+        );
     }
     if let Some(a) = &c.ablation {
         let _ = writeln!(t, "## LLM-planner controls\n");

@@ -242,3 +242,37 @@ pub fn panel_stats(verdicts: &[Verdict], o: &PanelOptions) -> PanelStats {
         missingness: missingness(verdicts),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(item: usize, a: &str, b: &str, fail: bool) -> Verdict {
+        Verdict {
+            item: format!("{a}{b}{item}"),
+            judge: "j".into(),
+            order: "1".into(),
+            strategy_a: a.into(),
+            strategy_b: b.into(),
+            winner: if fail { Outcome::Failure } else { Outcome::A },
+            trajectory: None,
+            context: None,
+        }
+    }
+
+    /// A judge that fails on one pair's batches is flagged; one that fails evenly is not.
+    #[test]
+    fn missingness_flags_a_pair_dependent_failure_rate() {
+        let planted: Vec<Verdict> = (0..60)
+            .map(|i| v(i, "llm", "random", i % 3 == 0))
+            .chain((0..60).map(|i| v(i, "bald", "random", i % 30 == 0)))
+            .collect();
+        let m = missingness(&planted);
+        assert!(m[0].p < 0.001, "{:?}", m[0]);
+        let even: Vec<Verdict> = (0..60)
+            .map(|i| v(i, "llm", "random", i % 6 == 0))
+            .chain((0..60).map(|i| v(i, "bald", "random", i % 6 == 1)))
+            .collect();
+        assert!(missingness(&even)[0].p > 0.5);
+    }
+}

@@ -214,6 +214,34 @@ fn audit_without_llm_locks_reports_resumes_and_records_deviations() {
     assert!(v.contains("all unchanged"), "{v}");
 }
 
+/// A design that cannot reach α is warned about before the lock; with `preflight = "refuse"`
+/// it stops there in one line, leaving no lock behind.
+#[test]
+fn preflight_warns_or_refuses_an_unreachable_design() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    no_llm_study(dir);
+    let refuse = NO_LLM.replace("[stats]", "[stats]\npreflight = \"refuse\"");
+    assert_ne!(refuse, NO_LLM, "the study has a [stats] table");
+    std::fs::write(dir.join("refuse.toml"), refuse).unwrap();
+    let e = err(&["audit", "refuse.toml", "--out", "run-refused"], dir);
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("stats.preflight") && e.contains("cannot reach") && e.contains("8 seeds needed"),
+        "{e}"
+    );
+    assert!(!dir.join("run-refused/lock.json").exists());
+    let o = run(&["audit", "study.toml", "--out", "run-warned"], dir);
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("preflight: best strategy"), "{stderr}");
+    let plan = std::fs::read_to_string(dir.join("run-warned/analysis_plan.md")).unwrap();
+    assert!(
+        plan.contains("**cannot reach α = 0.05** (8 seeds needed)"),
+        "{plan}"
+    );
+}
+
 #[test]
 fn bad_config_names_file_line_and_field() {
     let d = tempfile::tempdir().unwrap();
