@@ -122,6 +122,9 @@ probe = true
 alpha = 0.05
 resamples = 2000
 metric = "pearson_delta"
+# equivalence margins: judged win rates within [0.4, 0.6], AUC differences within ±0.02
+win_rate_margin = [0.4, 0.6]
+auc_margin = 0.02
 "#
     )
 }

@@ -1198,6 +1198,7 @@ pub(crate) fn ablation_section(
                     "AUC control",
                     "Δ (llm − control)",
                     "Wilcoxon p",
+                    "equivalence",
                 ],
                 a.controls
                     .iter()
@@ -1210,10 +1211,18 @@ pub(crate) fn ablation_section(
                             f(t.auc_control, 4),
                             f(t.mean_difference, 4),
                             fmt_p(t.wilcoxon_p),
+                            match c.stats.auc_margin {
+                                Some(delta) if !t.differences.is_empty() => {
+                                    let (p, v) = t.equivalence(delta, c.stats.alpha);
+                                    format!("{} within ±{delta} (TOST p {})", v.as_str(), fmt_p(p))
+                                }
+                                _ => "— (no margin declared)".into(),
+                            },
                         ]
                     })
                     .collect(),
             );
+            d.p("A control that is not significantly different from `llm` is not shown equivalent by that: only TOST within a declared margin (`stats.auc_margin`) calls arms equivalent (\"masked ≈ full\", \"backbones comparable\").");
         }
         if !a.samples.is_empty() {
             d.p("The LLM's own variance: several answers were drawn per state (temperature > 0); each drawn batch was scored as if acquired. Within-state spread against the spread over seeds:");

@@ -73,6 +73,11 @@ impl Clustering {
         }
         for _ in 0..g {
             let subs = &self.groups[rng.random_range(0..g)];
+            if subs.len() == 1 {
+                // nothing to choose (and no draw, so singletons resample as plain items do)
+                out.extend_from_slice(&subs[0]);
+                continue;
+            }
             for _ in 0..subs.len() {
                 out.extend_from_slice(&subs[rng.random_range(0..subs.len())]);
             }

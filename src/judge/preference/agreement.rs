@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::numeric::seed::stream;
-use rand::RngExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -18,7 +17,8 @@ pub struct PairKappa {
 }
 
 /// Agreement between judges on the same tasks (unit = one item in one order; categories A, B,
-/// tie as shown; failures missing), with cluster-bootstrap CIs (whole items resampled).
+/// tie as shown; failures missing), with cluster-bootstrap CIs (whole items resampled, or
+/// whole trajectories when the verdicts name them).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Agreement {
     pub judges: Vec<String>,
@@ -107,19 +107,38 @@ pub fn agreement(verdicts: &[Verdict], resamples: usize, seed: u64, alpha: f64) 
             });
         }
     }
-    // Cluster bootstrap: resample items, keeping both orders of an item together.
+    // Cluster bootstrap: resample items, keeping both orders of an item together; when every
+    // verdict names its trajectory, resample trajectories, then contexts within them.
     let mut by_item: BTreeMap<&String, Vec<&Vec<Option<usize>>>> = BTreeMap::new();
     for (item, r) in &units {
         by_item.entry(item).or_default().push(r);
     }
     let items: Vec<&Vec<&Vec<Option<usize>>>> = by_item.values().collect();
+    let unit_of: BTreeMap<&String, (String, String)> = verdicts
+        .iter()
+        .filter_map(|v| {
+            let t = v.trajectory.clone()?;
+            Some((
+                &v.item,
+                (t, v.context.clone().unwrap_or_else(|| v.item.clone())),
+            ))
+        })
+        .collect();
+    let clustering = by_item
+        .keys()
+        .map(|i| unit_of.get(i).cloned())
+        .collect::<Option<Vec<_>>>()
+        .map(|l| crate::stats::Clustering::from_labels(&l))
+        .unwrap_or_else(|| crate::stats::Clustering::singletons(items.len()));
     let mut rng = stream(seed, "bootstrap/agreement");
     let (mut fb, mut kb) = (Vec::new(), Vec::new());
     let mut cb: Vec<Vec<f64>> = vec![Vec::new(); cohen.len()];
     if !items.is_empty() && judges.len() >= 2 {
         for _ in 0..resamples {
-            let draw: Vec<&Vec<Option<usize>>> = (0..items.len())
-                .flat_map(|_| items[rng.random_range(0..items.len())].iter().copied())
+            let draw: Vec<&Vec<Option<usize>>> = clustering
+                .resample(&mut rng)
+                .into_iter()
+                .flat_map(|i| items[i].iter().copied())
                 .collect();
             fb.push(fleiss_of(&draw).0);
             kb.push(kripp_of(&draw, judges.len()));

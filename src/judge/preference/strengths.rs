@@ -1,8 +1,7 @@
-//! Bradley–Terry strengths of the strategies from item scores (Davidson ties, or ties as halves), with cluster-bootstrap CIs.
+//! Bradley–Terry strengths of the strategies from item scores (Davidson ties, or ties as halves), with cluster-bootstrap CIs (items, or trajectories then contexts when the items name them).
 
 use super::*;
 use crate::numeric::seed::stream;
-use rand::RngExt;
 use serde::Serialize;
 
 /// Bradley–Terry strengths with ties (Davidson), from item-level panel scores (> ½ a win,
@@ -95,9 +94,23 @@ pub(crate) fn fit_strengths(
             out.nu = nu;
             let mut rng = stream(seed, stream_name);
             let mut draws: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+            // Whole trajectories (then contexts) when every item names one, else items.
+            let clustering = all
+                .iter()
+                .map(|i| {
+                    Some((
+                        i.trajectory.clone()?,
+                        i.context.clone().unwrap_or_else(|| i.item.clone()),
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(|l| crate::stats::Clustering::from_labels(&l))
+                .unwrap_or_else(|| crate::stats::Clustering::singletons(all.len()));
             for _ in 0..resamples {
-                let d: Vec<&ItemScore> = (0..all.len())
-                    .map(|_| all[rng.random_range(0..all.len())])
+                let d: Vec<&ItemScore> = clustering
+                    .resample(&mut rng)
+                    .into_iter()
+                    .map(|i| all[i])
                     .collect();
                 let (w, t) = bt_counts(&d, &names);
                 match fit(&w, &t) {

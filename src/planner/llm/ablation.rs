@@ -130,6 +130,20 @@ pub struct ControlTest {
     /// Two-sided paired Wilcoxon across seeds (1 when every difference is zero).
     #[serde(deserialize_with = "f64_or_nan")]
     pub wilcoxon_p: f64,
+    /// Per-seed AUC(reference) − AUC(control), in seed order (for equivalence tests).
+    #[serde(default)]
+    pub differences: Vec<f64>,
+}
+
+impl ControlTest {
+    /// TOST of |Δ| < δ over seeds and the three-way verdict against the Wilcoxon test.
+    pub fn equivalence(&self, delta: f64, alpha: f64) -> (f64, crate::stats::EquivalenceVerdict) {
+        let p = crate::stats::tost_mean(&self.differences, -delta, delta).p;
+        (
+            p,
+            crate::stats::EquivalenceVerdict::decide(p, self.wilcoxon_p, alpha),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +223,7 @@ pub fn control_test(
         auc_control: mean_se(&y).0,
         mean_difference: mean_se(&d).0,
         wilcoxon_p: p,
+        differences: d,
     })
 }
 
