@@ -891,13 +891,19 @@ fn validity_section(d: &mut Doc, run: &Path, c: &AuditConfig, verdicts: &[Verdic
     let mut value: BTreeMap<(String, String, u64, String, usize), f64> = BTreeMap::new();
     for s in &c.screens {
         for p in &s.pathways {
-            let path = run.join("plan").join(&s.name).join(p).join("metrics.csv");
+            let dir = run.join("plan").join(&s.name).join(p);
+            // Contexts name the screen as the plan run recorded it (blinding reads config.json).
+            let screen = read_json(&dir.join("config.json"))
+                .ok()
+                .and_then(|v| v["screen"]["name"].as_str().map(str::to_string))
+                .unwrap_or_else(|| s.name.clone());
+            let path = dir.join("metrics.csv");
             let rows: Vec<crate::data::rows::MetricsRow> = crate::data::rows::read_csv(&path)?;
             for r in rows {
                 if let Some(v) = r.metric(metric) {
                     value.insert(
                         (
-                            s.name.clone(),
+                            screen.clone(),
                             p.clone(),
                             r.seed,
                             r.strategy.clone(),
@@ -1081,8 +1087,14 @@ fn dependence(d: &mut Doc, panel: &crate::judge::panel::PanelStats, alpha: f64) 
     }
     if let Some(pr) = &panel.primary {
         d.p(format!(
-            "**Primary judged round** (pre-registered): acquisition round {}, the first judged, where every strategy chose from the same state when it is round 1; {} items. Later rounds are exploratory.",
-            pr.round + 1, pr.items
+            "**Primary judged round** (pre-registered: the first judged round): acquisition round {}; {} items. {} Later rounds are exploratory.",
+            pr.round + 1,
+            pr.items,
+            if pr.round == 0 {
+                "Every strategy chose this batch from the same initial state, so the batches differ only by strategy."
+            } else {
+                "Round 1 (every strategy choosing from the same initial state) was not judged; here each strategy chose from its own earlier acquisitions."
+            }
         ));
         d.table(&CLUSTERED_HEADER, clustered_rows(&pr.pairs));
     }
