@@ -8,8 +8,9 @@
 //!   **Rogan–Gladen** (Rogan & Gladen 1978): the share of items the human would give to s
 //!   (decisively), from the panel majority's apparent share p̂ (a panel tie counts half to each
 //!   side, in p̂ and in Se/Sp alike, so p̂ = Se·π + (1 − Sp)(1 − π) holds exactly) and its
-//!   sensitivity/specificity pooled over pairs, π = (p̂ + Sp − 1)/(Se + Sp − 1) clipped to [0, 1], CI by bootstrapping the
-//!   labelled items and the pair's items independently; and **prediction-powered inference**
+//!   sensitivity/specificity pooled over pairs, π = (p̂ + Sp − 1)/(Se + Sp − 1) clipped to
+//!   [0, 1], CI by bootstrapping the labelled items and the pair's items independently; and
+//!   **prediction-powered inference**
 //!   (Angelopoulos et al. 2023, `ppi_py.ppi_mean_ci` with `lam = 1`): the human mean score of
 //!   s, θ = mean(panel score, unlabelled items) + mean(human − panel, labelled items), with the
 //!   normal interval of the two variances.
@@ -469,7 +470,7 @@ pub fn calibrate(
             win_rate: its.iter().filter_map(|i| i.panel).sum::<f64>() / its.len() as f64,
             human_win_rate: y.iter().sum::<f64>() / y.len() as f64,
             rogan_gladen: rg,
-            rogan_gladen_ci: percentile(boots, alpha),
+            rogan_gladen_ci: crate::stats::percentile_ci(boots, alpha),
             ppi,
             ppi_ci: (lo, hi),
         });
@@ -481,16 +482,6 @@ pub fn calibrate(
         judges: judge_cal,
         pairs,
     }
-}
-
-fn percentile(mut v: Vec<f64>, alpha: f64) -> (f64, f64) {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
 }
 
 #[cfg(test)]

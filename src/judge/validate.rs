@@ -393,13 +393,7 @@ pub fn validate_judges(spec: &ValidateSpec, progress: &dyn Progress) -> Result<J
     crate::stats::check_resamples(d.resamples).map_err(anyhow::Error::msg)?;
     crate::stats::check_win_margin(d.margin.0, d.margin.1).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&spec.out)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let server = rt.block_on(crate::llm::scripted::ScriptedServer::start(
-        std::time::Duration::ZERO,
-    ))?;
+    let (_rt, server) = crate::llm::scripted::ScriptedServer::in_background()?;
     let base = format!("http://{}", server.addr);
     let scratch = spec.out.join("scratch");
     let mut outcomes: Vec<Vec<Outcome>> = vec![Vec::new(); CASES.len()];

@@ -65,16 +65,6 @@ pub struct Validity {
     pub pairs: Vec<AdjustedPair>,
 }
 
-fn percentile(mut v: Vec<f64>, alpha: f64) -> (f64, f64) {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
-}
-
 /// (b0, b1, b2) of y on Δmembers and standardised Δgain; NaNs when singular.
 fn full_model(rows: &[&Row]) -> (f64, f64, f64) {
     let (m, sd) = crate::stats::mean_se(&rows.iter().map(|r| r.gain).collect::<Vec<_>>());
@@ -185,7 +175,7 @@ pub fn validity(
                 items: sub.len(),
                 win_rate: 0.5 + sub.iter().map(|r| r.y).sum::<f64>() / sub.len() as f64,
                 adjusted_win_rate: 0.5 + b0,
-                adjusted_ci: percentile(boots, alpha),
+                adjusted_ci: crate::stats::percentile_ci(boots, alpha),
                 member_slope: slope,
             }
         })
@@ -195,12 +185,12 @@ pub fn validity(
         items: rows.len(),
         trajectories: clustering.clusters(),
         spearman_gain: spearman(&all, |r| r.gain),
-        spearman_gain_ci: percentile(rho, alpha),
+        spearman_gain_ci: crate::stats::percentile_ci(rho, alpha),
         spearman_members: spearman(&all, |r| r.members),
         gain_coefficient: b2,
-        gain_coefficient_ci: percentile(c2, alpha),
+        gain_coefficient_ci: crate::stats::percentile_ci(c2, alpha),
         member_coefficient: b1,
-        member_coefficient_ci: percentile(c1, alpha),
+        member_coefficient_ci: crate::stats::percentile_ci(c1, alpha),
         pairs,
     })
 }
@@ -218,7 +208,6 @@ mod tests {
             majority: None,
             per_judge: BTreeMap::new(),
             failures: 0,
-            verdicts: 2,
             trajectory: Some(format!("t{traj}")),
             context: Some(format!("t{traj}|round{i}")),
         }

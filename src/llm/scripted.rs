@@ -101,6 +101,17 @@ impl ScriptedServer {
         })
     }
 
+    /// A server with no delay on its own two-thread runtime (keep the runtime alive as long
+    /// as the server is used): for the planted-effect validations.
+    pub fn in_background() -> std::io::Result<(tokio::runtime::Runtime, ScriptedServer)> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let server = rt.block_on(ScriptedServer::start(Duration::ZERO))?;
+        Ok((rt, server))
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }

@@ -152,13 +152,7 @@ pub fn validate_planner(spec: &ValidateSpec, progress: &dyn Progress) -> Result<
     anyhow::ensure!(d.seeds >= 2, "seeds must be at least 2 (a paired test)");
     crate::stats::check_alpha(d.alpha).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&spec.out)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let server = rt.block_on(crate::llm::scripted::ScriptedServer::start(
-        std::time::Duration::ZERO,
-    ))?;
+    let (_rt, server) = crate::llm::scripted::ScriptedServer::in_background()?;
     let scratch = spec.out.join("scratch");
     let mut p_values: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];
     let mut diffs: Vec<Vec<f64>> = vec![Vec::new(); CASES.len()];

@@ -27,6 +27,18 @@ pub use paired::*;
 pub use reach::*;
 pub use regression::*;
 
+/// Percentile interval (1 − α) of bootstrap draws: non-finite draws dropped, the
+/// order statistic nearest each tail quantile; NaNs when no draw is finite.
+pub fn percentile_ci(mut v: Vec<f64>, alpha: f64) -> (f64, f64) {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
+    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
+}
+
 /// A significance level must lie strictly between 0 and 1 (0 would make every power search
 /// loop forever, NaN every comparison false).
 pub fn check_alpha(alpha: f64) -> Result<f64, String> {

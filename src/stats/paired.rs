@@ -166,7 +166,6 @@ pub fn paired_permutation_test(
     resamples: usize,
     rng: &mut rand::rngs::ChaCha8Rng,
 ) -> f64 {
-    use rand::RngExt;
     let d: Vec<f64> = x.iter().zip(y).map(|(a, b)| a - b).collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     if d.is_empty() {
@@ -175,15 +174,27 @@ pub fn paired_permutation_test(
     if d.len() <= 20 {
         return sign_flip_pvalue(&d, mean);
     }
-    let observed = mean(&d);
+    random_flip_pvalue(&d, mean, resamples, rng)
+}
+
+/// Two-sided p from `resamples` random sign flips of `d` (each sign one draw from `rng`):
+/// p = 2 · min((hits ≤ + 1), (hits ≥ + 1)) / (resamples + 1), as scipy.
+fn random_flip_pvalue(
+    d: &[f64],
+    stat: impl Fn(&[f64]) -> f64,
+    resamples: usize,
+    rng: &mut rand::rngs::ChaCha8Rng,
+) -> f64 {
+    use rand::RngExt;
+    let observed = stat(d);
     let gamma = (observed * 1e-14).abs();
     let (mut le, mut ge) = (0u64, 0u64);
-    let mut f = d.clone();
+    let mut f = d.to_vec();
     for _ in 0..resamples {
         for (i, v) in f.iter_mut().enumerate() {
             *v = if rng.random::<bool>() { -d[i] } else { d[i] };
         }
-        let t = mean(&f);
+        let t = stat(&f);
         le += (t <= observed + gamma) as u64;
         ge += (t >= observed - gamma) as u64;
     }
@@ -203,7 +214,6 @@ pub fn stratified_sign_flip_test(
     resamples: usize,
     rng: &mut rand::rngs::ChaCha8Rng,
 ) -> f64 {
-    use rand::RngExt;
     let mut d = Vec::new();
     let mut w = Vec::new();
     for s in strata.iter().filter(|s| !s.is_empty()) {
@@ -219,20 +229,7 @@ pub fn stratified_sign_flip_test(
     if d.len() <= 20 {
         return sign_flip_pvalue(&d, stat);
     }
-    let observed = stat(&d);
-    let gamma = (observed * 1e-14).abs();
-    let (mut le, mut ge) = (0u64, 0u64);
-    let mut f = d.clone();
-    for _ in 0..resamples {
-        for (i, v) in f.iter_mut().enumerate() {
-            *v = if rng.random::<bool>() { -d[i] } else { d[i] };
-        }
-        let t = stat(&f);
-        le += (t <= observed + gamma) as u64;
-        ge += (t >= observed - gamma) as u64;
-    }
-    let r = resamples as f64;
-    (2.0 * ((le as f64 + 1.0) / (r + 1.0)).min((ge as f64 + 1.0) / (r + 1.0))).min(1.0)
+    random_flip_pvalue(&d, stat, resamples, rng)
 }
 
 /// Percentile bootstrap CI of the mean of paired differences x − y (seeds resampled with

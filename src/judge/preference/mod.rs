@@ -205,8 +205,6 @@ pub struct ItemScore {
     pub majority: Option<f64>,
     pub per_judge: BTreeMap<String, f64>,
     pub failures: usize,
-    /// Verdicts given (failures included).
-    pub verdicts: usize,
     pub trajectory: Option<String>,
     pub context: Option<String>,
 }
@@ -230,7 +228,6 @@ pub fn item_scores(verdicts: &[Verdict]) -> Vec<ItemScore> {
         .map(|((item, first, second), vs)| {
             let mut judge: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             let mut failures = 0;
-            let verdicts = vs.len();
             let (trajectory, context) = (vs[0].trajectory.clone(), vs[0].context.clone());
             for v in vs {
                 let score_a = match v.winner {
@@ -274,7 +271,6 @@ pub fn item_scores(verdicts: &[Verdict]) -> Vec<ItemScore> {
                 majority,
                 per_judge,
                 failures,
-                verdicts,
                 trajectory,
                 context,
             }
@@ -509,15 +505,7 @@ pub fn win_rate(summaries: &[PairSummary], s: &str, t: &str) -> Option<f64> {
     oriented(summaries, s, t).map(|p| p.win_rate)
 }
 
-fn percentile_ci(mut v: Vec<f64>, alpha: f64) -> (f64, f64) {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-    (q(alpha / 2.0), q(1.0 - alpha / 2.0))
-}
+pub(crate) use crate::stats::percentile_ci;
 
 #[cfg(test)]
 mod tests {
