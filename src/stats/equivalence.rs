@@ -22,8 +22,8 @@ pub struct Tost {
 }
 
 /// TOST of the mean of `x` against the margins (low, high), one-sample t (df = n − 1).
-/// With n < 2 or zero variance the p-values are NaN unless the margins decide it exactly
-/// (zero variance: 0 inside, 1 outside), as the t statistic would be ±∞.
+/// With n < 2 or zero variance the p-values are NaN: a handful of identical values (four tied
+/// trajectories, say) is no evidence of equivalence, although the t statistic would be ±∞.
 pub fn tost_mean(x: &[f64], low: f64, high: f64) -> Tost {
     let n = x.len() as f64;
     let mean = x.iter().sum::<f64>() / n;
@@ -41,18 +41,14 @@ pub fn tost_mean(x: &[f64], low: f64, high: f64) -> Tost {
     }
     let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
     let se = (var / n).sqrt();
-    let (p_low, p_high) = if se > 0.0 {
-        let t = StudentsT::new(0.0, 1.0, n - 1.0).expect("df ≥ 1");
-        (
-            t.sf((mean - low) / se),   // upper tail: reject mean ≤ low
-            t.cdf((mean - high) / se), // lower tail: reject mean ≥ high
-        )
-    } else {
-        (
-            if mean > low { 0.0 } else { 1.0 },
-            if mean < high { 0.0 } else { 1.0 },
-        )
-    };
+    if se.is_nan() || se <= 0.0 {
+        return nan;
+    }
+    let t = StudentsT::new(0.0, 1.0, n - 1.0).expect("df ≥ 1");
+    let (p_low, p_high) = (
+        t.sf((mean - low) / se),   // upper tail: reject mean ≤ low
+        t.cdf((mean - high) / se), // lower tail: reject mean ≥ high
+    );
     Tost {
         p_low,
         p_high,
@@ -138,6 +134,8 @@ mod tests {
             EquivalenceVerdict::decide(f64::NAN, f64::NAN, 0.05),
             EquivalenceVerdict::Inconclusive
         );
+        // identical values: no evidence either way
+        assert!(tost_mean(&[0.5; 4], 0.4, 0.6).p.is_nan());
     }
 
     #[test]
