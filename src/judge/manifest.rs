@@ -34,6 +34,9 @@ pub struct TemplateRef {
 pub struct Templates {
     pub system: TemplateRef,
     pub pairwise: TemplateRef,
+    /// The reworded template of `--paraphrase`, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paraphrase: Option<TemplateRef>,
 }
 
 /// One judge as it was asked.
@@ -65,6 +68,17 @@ pub struct JudgeManifest {
     pub outcomes: BTreeMap<String, BTreeMap<String, usize>>,
     /// The ledger's head hash when the manifest was written.
     pub ledger_head: String,
+    /// Trials per task and judge (`--repeats`; written when more than one).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub repeats: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl JudgeManifest {

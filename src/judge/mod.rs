@@ -885,6 +885,10 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
                 source: user_src,
                 sha256: sha256_bytes(user_t.as_bytes()),
             },
+            paraphrase: paraphrase_t.as_ref().map(|(text, src)| TemplateRef {
+                source: src.clone(),
+                sha256: sha256_bytes(text.as_bytes()),
+            }),
         },
         judges: judges
             .iter()
@@ -911,6 +915,7 @@ pub fn judge(a: &JudgeSpec, progress: &dyn Progress) -> Result<JudgeOutcome> {
             })
             .collect(),
         ledger_head: ledger.head(),
+        repeats,
     };
     write_csv(&a.run.join("verdicts.csv"), &verdict_rows)?;
     if !trial_rows.is_empty() {

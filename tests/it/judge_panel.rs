@@ -487,6 +487,19 @@ fn repeated_trials_measure_flips_and_leave_the_verdicts_alone() {
         std::fs::read(rep.join("verdicts.csv")).unwrap(),
         "trial 0 of the original template is the verdict"
     );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rep.join("judge_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["repeats"], 5);
+    assert_eq!(
+        m["templates"]["paraphrase"]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    let plain_m = std::fs::read_to_string(plain.join("judge_manifest.json")).unwrap();
+    assert!(!plain_m.contains("\"repeats\"") && !plain_m.contains("\"paraphrase\""));
     let verdict_rows = std::fs::read_to_string(rep.join("verdicts.csv"))
         .unwrap()
         .lines()
