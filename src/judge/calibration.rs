@@ -208,11 +208,8 @@ function keep() {{ localStorage.setItem(key, JSON.stringify({{labeller: document
 const saved = JSON.parse(localStorage.getItem(key) || "null");
 if (saved) {{ document.getElementById("labeller").value = saved.labeller; saved.rows.forEach(([item, order, label, note]) => {{ const s = secs.find(x => x.dataset.item === item && x.dataset.order === order); if (!s) return; if (label) s.querySelector("input[value='" + label + "']").checked = true; s.querySelector(".note").value = note; }}); }}
 document.addEventListener("change", keep); document.addEventListener("input", keep); count();
-function q(v) {{ v = String(v); return /[",
-]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }}
-function save() {{ const who = document.getElementById("labeller").value; const lines = ["item,order,label,labeller,note"].concat(state().map(([i, o, l, n]) => [i, o, l, l ? who : "", n].map(q).join(","))); const a = document.createElement("a"); a.href = URL.createObjectURL(new Blob([lines.join("
-") + "
-"], {{type: "text/csv"}})); a.download = {csvname_json}; a.click(); }}
+function q(v) {{ v = String(v); return /[",\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }}
+function save() {{ const who = document.getElementById("labeller").value; const lines = ["item,order,label,labeller,note"].concat(state().map(([i, o, l, n]) => [i, o, l, l ? who : "", n].map(q).join(","))); const a = document.createElement("a"); a.href = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], {{type: "text/csv"}})); a.download = {csvname_json}; a.click(); }}
 </script></body></html>
 "#,
         csvname = esc(&csv.file_name().unwrap_or_default().to_string_lossy()),

@@ -643,6 +643,32 @@ fn a_labelling_sheet_is_blinded_resumable_and_calibrates_the_judges() {
         );
     }
     assert!(html.contains("Save CSV") && html.contains("RPL"));
+    // The form's script is one valid program: its regex and joins keep `\n` escaped (a raw
+    // newline there once broke the whole form), and a browser runs it when there is one.
+    assert!(html.contains(r#"/[",\n]/"#) && html.contains(r#"lines.join("\n")"#));
+    if let Ok(path) = which_chromium() {
+        let out = std::process::Command::new(path)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                d.path().join("profile").display()
+            ))
+            .arg("--dump-dom")
+            .arg(format!("file://{}", sheet.with_extension("html").display()))
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            dom.contains("0 of 12 labelled"),
+            "the form's script did not run"
+        );
+    }
     // The sample spreads over the 3 pairs.
     let key: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tasks.join("key.json")).unwrap()).unwrap();
@@ -753,4 +779,12 @@ fn a_labelling_sheet_is_blinded_resumable_and_calibrates_the_judges() {
         err.contains("labels.csv:14") && err.contains("label"),
         "{err}"
     );
+}
+
+fn which_chromium() -> Result<std::path::PathBuf, ()> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
 }
