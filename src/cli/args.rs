@@ -33,6 +33,13 @@ pub enum Command {
     /// plan PLAN-ARGS` (a plan run with its phase split: load, priors, loop, statistics, output).
     #[command(subcommand)]
     Bench(BenchWhat),
+    /// Join the shards of one plan run (`plan --shard I/N`, run anywhere) into the files the
+    /// unsharded run writes, byte for byte (checks they are one run, complete, each once).
+    Merge(MergeArgs),
+    /// LLM ledgers: `ledger merge --out RUN DIR…` verifies each shard's chain end to end,
+    /// copies it intact into RUN/ledgers/, and indexes it in RUN/ledgers.json.
+    #[command(subcommand)]
+    Ledger(LedgerWhat),
     /// Serve the embedded local model as an OpenAI-compatible endpoint on 127.0.0.1.
     Serve(ServeArgs),
     /// Local model weights: `model fetch` installs the default model into the cache.
@@ -376,6 +383,32 @@ pub struct VerifyArgs {
     pub repair: bool,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct MergeArgs {
+    /// The run directory to write (the unsharded run's files).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The shard folders (each written by `plan --shard I/N --out FOLDER`).
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand, Clone)]
+pub enum LedgerWhat {
+    /// Verify and index shard ledgers under one run (each chain kept intact).
+    Merge(LedgerMergeArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LedgerMergeArgs {
+    /// The run directory that gets the index (ledgers.json) and the copies (ledgers/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Folders holding a ledger.jsonl (a plan shard, a judge shard, any run).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+}
+
 #[derive(Debug, clap::Subcommand, Clone)]
 pub enum BenchWhat {
     /// The LLM client against a scripted server on 127.0.0.1.
@@ -565,6 +598,15 @@ pub struct PlanArgs {
     /// Record LLM calls in this run directory's ledger (default: the output directory).
     #[arg(long)]
     pub ledger: Option<PathBuf>,
+    /// Run only shard I of N: the seeds at positions I-1, I-1+N, … (a deterministic partition),
+    /// writing their rows and a shard.json; `pertaudit merge --out DIR SHARD…` joins the N
+    /// shards into exactly the files the unsharded run writes.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<crate::data::shard::Shard>,
+}
+
+fn parse_shard(s: &str) -> Result<crate::data::shard::Shard, String> {
+    crate::data::shard::Shard::parse(s)
 }
 
 fn parse_predictor(s: &str) -> Result<crate::predict::ensemble::Predictor, String> {

@@ -275,3 +275,34 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// `ledger merge`: verify and index shard ledgers under one run.
+pub fn ledger_merge(a: &crate::cli::args::LedgerMergeArgs) -> Result<()> {
+    use crate::llm::ledger_index::{chain_name, merge};
+    // Names from the folders' last components; as many as it takes to tell them apart.
+    let names = (1..=8)
+        .map(|k| a.dirs.iter().map(|d| chain_name(d, k)).collect::<Vec<_>>())
+        .find(|n| {
+            let mut s = n.clone();
+            s.sort();
+            s.dedup();
+            s.len() == n.len()
+        })
+        .ok_or_else(|| anyhow::anyhow!("ledger merge: two folders have the same path"))?;
+    let sources: Vec<_> = names.into_iter().zip(a.dirs.iter().cloned()).collect();
+    let idx = merge(&a.out, &sources)?;
+    for c in &idx.chains {
+        outln!(
+            "  {:<24} {:>6} records, head {}",
+            c.name,
+            c.records,
+            &c.head[..16]
+        );
+    }
+    outln!(
+        "{} chains verified and indexed in {}",
+        idx.chains.len(),
+        a.out.join(crate::llm::ledger_index::INDEX_FILE).display()
+    );
+    Ok(())
+}

@@ -44,6 +44,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => llm::verify(&args),
         Command::Bench(args::BenchWhat::Llm(a)) => llm::bench(&a),
         Command::Bench(args::BenchWhat::Plan(a)) => plan::bench_plan(&a),
+        Command::Merge(a) => plan::merge(&a),
+        Command::Ledger(args::LedgerWhat::Merge(a)) => llm::ledger_merge(&a),
         Command::Label(a) => judge::label(&a),
         Command::Validate(args::ValidateWhat::Planner(a)) => plan::validate_planner(&a),
         Command::Validate(args::ValidateWhat::Judges(a)) => judge::validate_judges(&a),

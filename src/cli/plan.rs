@@ -51,14 +51,51 @@ impl PlanArgs {
             prompts: self.prompts.clone(),
             replay: self.replay.clone(),
             ledger: self.ledger.clone(),
+            shard: self.shard,
         })
     }
 }
 
-/// `plan`: run and print the learning curve, the AUC table and the best strategy.
+/// `plan`: run and print the learning curve, the AUC table and the best strategy (a shard:
+/// what it wrote and how to join it).
 pub fn plan(a: &PlanArgs) -> Result<()> {
     let o = run_plan(&a.to_spec()?, &Bars::new())?;
-    print_plan(&o)?;
+    match o.shard {
+        Some(sh) => outln!(
+            "shard {sh} of run {}: seeds {:?} ({} jobs) written to {}; join the {} shards with `pertaudit merge --out DIR SHARD…`",
+            o.run_id,
+            o.rounds.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>(),
+            o.rounds.iter().filter(|r| r.round == 0).count(),
+            o.out.display(),
+            sh.count
+        ),
+        None => print_plan(&o)?,
+    }
+    Ok(())
+}
+
+/// `merge`: join plan shards.
+pub fn merge(a: &crate::cli::args::MergeArgs) -> Result<()> {
+    let m = crate::planner::merge::merge_plan_shards(&a.shards, &a.out)?;
+    outln!(
+        "run {}: {} shards, {} seeds joined into {}",
+        m.run_id,
+        m.shards,
+        m.seeds,
+        m.out.display()
+    );
+    if !m.ledgers.is_empty() {
+        outln!(
+            "{} shards hold LLM ledgers: `pertaudit ledger merge --out {} {}` indexes them",
+            m.ledgers.len(),
+            m.out.display(),
+            m.ledgers
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     Ok(())
 }
 

@@ -13,5 +13,6 @@ pub mod rows;
 pub mod runfile;
 pub mod runlock;
 pub mod screen_file;
+pub mod shard;
 pub mod simulate;
 pub mod textio;

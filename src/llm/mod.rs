@@ -1,9 +1,11 @@
-//! The LLM layer: model files, wire formats, the async client and the hash-chained ledger.
+//! The LLM layer: model files, wire formats, the async client, the hash-chained ledger and the
+//! index of merged shard ledgers.
 
 pub mod client;
 pub mod config;
 pub mod embedded;
 pub mod ledger;
+pub mod ledger_index;
 pub mod prompt;
 pub mod provider;
 pub mod scripted;

@@ -49,6 +49,8 @@ pub struct PlanOutcome {
     pub timings: Vec<(&'static str, f64)>,
     /// Whether the prior embeddings came from the cache.
     pub prior_cache_hit: bool,
+    /// The shard this run was (`plan --shard`): its rounds hold only the shard's seeds.
+    pub shard: Option<crate::data::shard::Shard>,
 }
 
 impl PlanOutcome {
@@ -540,9 +542,21 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
     lap("priors", &mut timings);
     let ws = Workspace::new(screen, &priors.embedding);
     lap("gram", &mut timings);
+    // A shard runs the jobs of its seeds only (the config, and so the run id, stay the
+    // unsharded run's).
+    let owned = |si: usize| a.shard.is_none_or(|sh| sh.owns(si));
     let jobs: Vec<(usize, usize)> = (0..splits.len())
+        .filter(|&s| owned(s))
         .flat_map(|s| (0..a.strategies.len()).map(move |k| (s, k)))
         .collect();
+    if jobs.is_empty() {
+        bail!(
+            "--shard {}: no seed falls in this shard ({} seeds); use at most {} shards",
+            a.shard.map(|s| s.to_string()).unwrap_or_default(),
+            splits.len(),
+            splits.len()
+        );
+    }
     progress.phase("plan", (jobs.len() * (cfg.rounds + 1)) as u64);
     let results: Mutex<Vec<Option<JobResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
@@ -596,11 +610,30 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         0.05,
     );
     lap("statistics", &mut timings);
-    write_plan_outputs(&out, &config, &names, &splits, &rounds, &selections, screen)?;
-    write_atomic(
-        &out.join("comparison.json"),
-        (serde_json::to_string_pretty(&cmp)? + "\n").as_bytes(),
-    )?;
+    let own_splits: Vec<Split> = splits
+        .iter()
+        .enumerate()
+        .filter(|(si, _)| owned(*si))
+        .map(|(_, s)| s.clone())
+        .collect();
+    write_plan_outputs(&out, &config, &own_splits, &rounds, &selections, screen)?;
+    match a.shard {
+        // The whole run's summaries need every seed: `merge` writes them.
+        Some(shard) => {
+            let info = crate::data::shard::ShardFile {
+                kind: "plan".into(),
+                run_id: run_id.clone(),
+                shard,
+                seeds: own_splits.iter().map(|s| s.seed).collect(),
+                config_sha256: sha256_bytes(config_text(&config)?.as_bytes()),
+            };
+            write_atomic(
+                &out.join(crate::data::shard::SHARD_FILE),
+                (serde_json::to_string_pretty(&info)? + "\n").as_bytes(),
+            )?;
+        }
+        None => write_summaries(&out, &rounds, &names, &cmp)?,
+    }
     lap("output", &mut timings);
     Ok(PlanOutcome {
         out,
@@ -616,20 +649,40 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         skill: skill_curve,
         timings,
         prior_cache_hit,
+        shard: a.shard,
     })
+}
+
+/// The text of a run's `config.json`.
+fn config_text(config: &serde_json::Value) -> Result<String> {
+    Ok(serde_json::to_string_pretty(config)? + "\n")
+}
+
+/// The files that summarise every seed: `curve.csv` and `comparison.json`.
+pub fn write_summaries(
+    out: &Path,
+    rounds: &[RoundRecord],
+    strategies: &[String],
+    cmp: &Comparison,
+) -> Result<()> {
+    write_csv(&out.join("curve.csv"), &curve_rows(rounds, strategies))?;
+    write_atomic(
+        &out.join("comparison.json"),
+        (serde_json::to_string_pretty(cmp)? + "\n").as_bytes(),
+    )?;
+    Ok(())
 }
 
 fn write_plan_outputs(
     out: &Path,
     config: &serde_json::Value,
-    strategies: &[String],
     splits: &[Split],
     rounds: &[RoundRecord],
     selections: &[SelectionRecord],
     screen: &Screen,
 ) -> Result<()> {
     let cfg_path = out.join("config.json");
-    let cfg_text = serde_json::to_string_pretty(config)? + "\n";
+    let cfg_text = config_text(config)?;
     if let Ok(existing) = std::fs::read_to_string(&cfg_path) {
         if existing != cfg_text {
             bail!(
@@ -659,7 +712,6 @@ fn write_plan_outputs(
         sel.push('\n');
     }
     write_atomic(&out.join("selections.jsonl"), sel.as_bytes())?;
-    write_csv(&out.join("curve.csv"), &curve_rows(rounds, strategies))?;
     Ok(())
 }
 
@@ -730,6 +782,9 @@ pub fn curve_rows(rounds: &[RoundRecord], strategies: &[String]) -> Vec<CurveRow
 /// paired tests, written to `ablation.json` beside the plan's files.
 pub fn run_ablation(spec: &AblationSpec, progress: &dyn Progress) -> Result<AblationOutcome> {
     let plan_spec = spec.plan_spec();
+    if plan_spec.shard.is_some() {
+        bail!("an ablation compares its arms over every seed; it cannot be sharded");
+    }
     let plan = run_plan(&plan_spec, progress)?;
     let ab =
         crate::planner::llm::ablation::ablation(&plan.rounds, &plan.selections, &plan.strategies);

@@ -301,6 +301,9 @@ pub struct PlanSpec {
     pub replay: Option<PathBuf>,
     /// Record LLM calls in this run directory's ledger (default: the output directory).
     pub ledger: Option<PathBuf>,
+    /// Run only this shard's seeds (`plan --shard I/N`); `pertaudit merge` joins the shards
+    /// into the unsharded run's files, byte for byte.
+    pub shard: Option<crate::data::shard::Shard>,
 }
 
 impl Default for PlanSpec {
@@ -343,6 +346,7 @@ impl Default for PlanSpec {
             prompts: None,
             replay: None,
             ledger: None,
+            shard: None,
         }
     }
 }
