@@ -81,8 +81,8 @@ impl Default for EnsembleConfig {
 /// Screen-wide precomputation shared by every fit of every strategy and seed.
 pub struct Workspace<'a> {
     pub screen: &'a Screen,
-    /// `Y Yᵀ` over all perturbations.
-    pub gram: Mat,
+    /// `Y Yᵀ` over all perturbations: every entry up front, or each on first use.
+    pub gram: Gram,
     /// Readout-gene column of each perturbation's target, when measured.
     pub target_gene: Vec<Option<usize>>,
     /// Prior embedding rows (n × d_prior).
@@ -98,7 +98,7 @@ impl<'a> Workspace<'a> {
             .iter()
             .map(|t| idx.get(t.as_str()).copied())
             .collect();
-        let gram = gram_matrix(&screen.values);
+        let gram = Gram::new(&screen.values);
         assert_eq!(prior.rows, n, "prior rows must match perturbations");
         Workspace {
             screen,
@@ -106,6 +106,68 @@ impl<'a> Workspace<'a> {
             target_gene,
             prior,
         }
+    }
+}
+
+/// Screens with at most this many perturbations get their whole Gram matrix up front.
+const EAGER_GRAM_MAX: usize = 4096;
+
+/// The entries of `Y Yᵀ` the fits read. A fit reads only the rows of its training set (at
+/// most initial + rounds × batch perturbations), so beyond [`EAGER_GRAM_MAX`] perturbations
+/// (a genome-wide pool: 10⁴ rows, where the whole matrix is 800 MB and ~10¹¹ multiply-adds)
+/// entries are computed on first use and kept, shared by every job. Entry `(i, j)`, `i ≥ j`,
+/// is always `dot(Y_i, Y_j)` in column order, as the eager product computes it (its sparse
+/// path gives the same bits), so both give the same bits and the choice never shows in a
+/// run's output.
+pub struct Gram {
+    full: Option<Mat>,
+    lazy: Vec<std::sync::Mutex<std::collections::HashMap<u32, f64>>>,
+}
+
+impl Gram {
+    pub fn new(y: &Mat) -> Gram {
+        Gram::build(y, y.rows <= EAGER_GRAM_MAX)
+    }
+
+    fn build(y: &Mat, eager: bool) -> Gram {
+        if eager {
+            Gram {
+                full: Some(gram_matrix(y)),
+                lazy: Vec::new(),
+            }
+        } else {
+            Gram {
+                full: None,
+                lazy: (0..y.rows).map(|_| Default::default()).collect(),
+            }
+        }
+    }
+
+    /// The Gram matrix of the rows `idx` of `y` (the `Y` this was built from).
+    pub fn sub(&self, y: &Mat, idx: &[usize]) -> Mat {
+        let n = idx.len();
+        if let Some(g) = &self.full {
+            return Mat::from_fn(n, n, |a, b| g.get(idx[a], idx[b]));
+        }
+        let mut m = Mat::zeros(n, n);
+        for a in 0..n {
+            for b in 0..=a {
+                let (hi, lo) = (idx[a].max(idx[b]), idx[a].min(idx[b]));
+                let known = self.lazy[hi]
+                    .lock()
+                    .expect("gram row")
+                    .get(&(lo as u32))
+                    .copied();
+                let v = known.unwrap_or_else(|| {
+                    let v = crate::numeric::linalg::dot(y.row(hi), y.row(lo));
+                    self.lazy[hi].lock().expect("gram row").insert(lo as u32, v);
+                    v
+                });
+                m.set(a, b, v);
+                m.set(b, a, v);
+            }
+        }
+        m
     }
 }
 
@@ -504,7 +566,7 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
             *m += v / n as f64;
         }
     }
-    let sub = Mat::from_fn(n, n, |a, b| ws.gram.get(train[a], train[b]));
+    let sub = ws.gram.sub(y, train);
     let rmean: Vec<f64> = (0..n)
         .map(|a| sub.row(a).iter().sum::<f64>() / n as f64)
         .collect();
@@ -687,6 +749,32 @@ pub fn mean_baseline(screen: &Screen, train: &[usize], perts: &[usize]) -> Mat {
 mod tests {
     use super::*;
     use crate::numeric::seed::stream;
+
+    /// Entries computed on first use are the eager product's bits, dense or sparse.
+    #[test]
+    fn lazy_gram_has_the_eager_bits() {
+        let mut rng = stream(3, "test");
+        for sparse in [false, true] {
+            let data: Vec<f64> = (0..40 * 300)
+                .map(|_| {
+                    let v: f64 = rng.random_range(-1.0..1.0);
+                    if sparse && v.abs() > 0.03 {
+                        0.0
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let y = Mat::from_vec(40, 300, data);
+            let (eager, lazy) = (Gram::build(&y, true), Gram::build(&y, false));
+            let idx = [7, 3, 39, 0, 3, 12, 25];
+            for _ in 0..2 {
+                let (a, b) = (eager.sub(&y, &idx), lazy.sub(&y, &idx));
+                let bits = |m: &Mat| m.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "sparse = {sparse}");
+            }
+        }
+    }
 
     fn toy_screen() -> Screen {
         // 6 perturbations × 4 genes of rank 2 plus a little structure.
