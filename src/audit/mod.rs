@@ -35,7 +35,7 @@ pub use lock::{
     Step,
 };
 pub use replay::{recompute, Recomputed};
-pub use runner::{run_audit, Audited, RunOptions};
+pub use runner::{run_audit, Audited, RunOptions, Stage};
 use std::path::{Path, PathBuf};
 
 pub const LOCK: &str = "lock.json";

@@ -75,6 +75,7 @@ pub fn recompute(
         deviation: None,
         threads: None,
         inputs_from: Some(base),
+        stage: Default::default(),
     };
     // The scratch run starts from the run's lock and deviations, so it is held to the same
     // accepted state and keeps the run's id.

@@ -22,6 +22,103 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Resolve the config's relative paths from here (default: the config's folder).
     pub inputs_from: Option<PathBuf>,
+    /// Which part of the audit to do (default: all of it).
+    pub stage: Stage,
+}
+
+/// The part of an audit one invocation does. Scale-out (the Snakemake workflow in
+/// `examples/workflow/`): `Lock` once, then every `PlanShard` anywhere (each into
+/// `RUN/shards/plan/<screen>/<pathway>/<I>-of-<N>/`, with its own ledger), then `All`, which
+/// joins each plan's shards (`planner::merge`: the unsharded files, byte for byte), indexes
+/// their ledgers (`ledger merge`) and runs the rest as usual.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Stage {
+    #[default]
+    All,
+    /// Preflight and the pre-registration lock, nothing else.
+    Lock,
+    /// One seed shard of one (screen, pathway) plan, under an existing, unchanged lock.
+    PlanShard {
+        screen: String,
+        pathway: String,
+        shard: crate::data::shard::Shard,
+    },
+}
+
+/// Where the shards of one plan go.
+pub fn shard_root(out: &Path, screen: &str, pathway: &str) -> PathBuf {
+    out.join("shards").join("plan").join(screen).join(pathway)
+}
+
+/// The shard folders of one plan (those holding a shard.json), in name order.
+fn shard_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join(crate::data::shard::SHARD_FILE).is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `Stage::PlanShard`: one shard under the existing lock; takes no run-wide lock, so shards
+/// run side by side.
+fn run_plan_shard(
+    c: &AuditConfig,
+    lock: &super::Lock,
+    base: &Path,
+    out: &Path,
+    o: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Audited> {
+    let Stage::PlanShard {
+        screen,
+        pathway,
+        shard,
+    } = &o.stage
+    else {
+        unreachable!("a plan shard stage")
+    };
+    let lock_path = out.join(LOCK);
+    if !lock_path.is_file() {
+        bail!(
+            "{}: no lock; run `pertaudit audit CONFIG --out {} --lock-only` first",
+            lock_path.display(),
+            out.display()
+        );
+    }
+    let changes = lock_changes(&effective_lock(out)?, lock);
+    if !changes.is_empty() {
+        bail!(
+            "{}: the pre-registered inputs changed ({}); a shard runs only under the lock it belongs to",
+            lock_path.display(),
+            changes.join("; ")
+        );
+    }
+    let s = c
+        .screens
+        .iter()
+        .find(|s| s.name == *screen)
+        .ok_or_else(|| {
+            anyhow::anyhow!("--plan {screen}/{pathway}: the config has no screen named {screen:?}")
+        })?;
+    if !s.pathways.iter().any(|p| p == pathway) {
+        bail!(
+            "--plan {screen}/{pathway}: screen {screen:?} has no pathway {pathway:?} in the config"
+        );
+    }
+    let dir = shard_root(out, screen, pathway).join(shard.dir_name());
+    let mut a = plan_spec(c, s, pathway, base, &dir, &dir, o)?;
+    a.shard = Some(*shard);
+    progress.note(&format!("== plan shard {shard}: {screen} / {pathway}"));
+    crate::planner::run::run_plan(&a, progress)
+        .with_context(|| format!("plan {screen} / {pathway}, shard {shard}"))?;
+    Ok(Audited {
+        run_id: run_id(&c.study.name, &std::fs::read(&lock_path)?),
+        dir,
+    })
 }
 
 /// What can be checked before the lock is written: strategy names and that every pathway is
@@ -182,6 +279,15 @@ pub fn run_audit(
     });
     let plan_text = analysis_plan(&c);
     let lock = build_lock(&c, &text, &plan_text, &base, o.replay.is_some())?;
+    if matches!(o.stage, Stage::PlanShard { .. }) {
+        let o = &RunOptions {
+            threads: o
+                .threads
+                .or((c.planner.is_some() && lock.all_local("planner.")).then_some(1)),
+            ..o.clone()
+        };
+        return run_plan_shard(&c, &lock, &base, out, o, progress);
+    }
     preflight(&c, config_path, &base, out, o)?;
     // What the design can decide, before the lock and before any LLM call.
     let reach = super::analysis::preflight(&c);
@@ -298,15 +404,41 @@ pub fn run_audit(
         Ok(())
     };
     summary(&[], false)?;
+    if o.stage == Stage::Lock {
+        return Ok(Audited {
+            run_id: id,
+            dir: out.to_path_buf(),
+        });
+    }
     let mut steps = Vec::new();
     let mut plan_dirs = Vec::new();
     for s in &c.screens {
         for p in &s.pathways {
             let dir = out.join("plan").join(&s.name).join(p);
             progress.note(&format!("== plan: {} / {p}", s.name));
-            let a = plan_spec(&c, s, p, &base, &dir, out, o)?;
-            crate::planner::run::run_plan(&a, progress)
-                .with_context(|| format!("plan {} / {p}", s.name))?;
+            let shards = shard_dirs(&shard_root(out, &s.name, p));
+            if shards.is_empty() {
+                let a = plan_spec(&c, s, p, &base, &dir, out, o)?;
+                crate::planner::run::run_plan(&a, progress)
+                    .with_context(|| format!("plan {} / {p}", s.name))?;
+            } else {
+                // Run elsewhere as shards: join them, and index their ledgers beside the run's.
+                let m = crate::planner::merge::merge_plan_shards(&shards, &dir)
+                    .with_context(|| format!("plan {} / {p}: joining its shards", s.name))?;
+                progress.note(&format!("   joined {} shards", m.shards));
+                if !m.ledgers.is_empty() {
+                    let root = out.join("shards");
+                    let sources: Vec<(String, PathBuf)> = m
+                        .ledgers
+                        .iter()
+                        .map(|d| {
+                            let rel = d.strip_prefix(&root).unwrap_or(d);
+                            (crate::llm::ledger_index::chain_name(rel, 8), d.clone())
+                        })
+                        .collect();
+                    crate::llm::ledger_index::merge(out, &sources)?;
+                }
+            }
             steps.push(Step {
                 step: "plan".into(),
                 screen: Some(s.name.clone()),

@@ -12,6 +12,8 @@ pub struct RunVerified {
     pub ledger: Option<Verified>,
     /// For an audit run: how many locked inputs were re-hashed (all unchanged).
     pub locked_inputs: Option<usize>,
+    /// Shard chains indexed in `ledgers.json`, each verified end to end.
+    pub indexed_chains: usize,
 }
 
 /// The judge outputs of a run (its own, or an audit's `judged/`) against its ledger: the
@@ -64,11 +66,13 @@ fn check_judged(run: &Path, records: &[ledger::Record]) -> Result<()> {
 /// Verify a run directory; any break is an error naming it.
 pub fn verify_run(run: &Path, inputs_from: Option<&Path>) -> Result<RunVerified> {
     let lock = run.join(super::LOCK);
+    let indexed = crate::llm::ledger_index::verify_indexed(run)?;
     let ledger = if lock.exists() && !run.join(ledger::LEDGER_FILE).exists() {
         None
     } else {
         match ledger::verify_chain(run) {
-            Ok((v, records)) => {
+            Ok((v, mut records)) => {
+                records.extend(indexed.iter().flat_map(|(_, r)| r.iter().cloned()));
                 check_judged(run, &records)?;
                 Some(v)
             }
@@ -93,5 +97,6 @@ pub fn verify_run(run: &Path, inputs_from: Option<&Path>) -> Result<RunVerified>
     Ok(RunVerified {
         ledger,
         locked_inputs,
+        indexed_chains: indexed.len(),
     })
 }

@@ -170,6 +170,17 @@ pub struct AuditArgs {
     /// Planner worker threads (default: all cores; 1 with a local planner model).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Scale-out, step 1: check the inputs and write the pre-registration lock, nothing else.
+    #[arg(long, conflicts_with_all = ["plan", "shard"])]
+    pub lock_only: bool,
+    /// Scale-out, step 2: run one plan (SCREEN/PATHWAY, as named in the config) as shard
+    /// `--shard I/N` into RUN/shards/plan/SCREEN/PATHWAY/I-of-N (own ledger), under the
+    /// existing lock. Step 3, the plain `audit` on the same --out, joins the shards (the
+    /// unsharded files, byte for byte) and runs the rest.
+    #[arg(long, requires = "shard", value_name = "SCREEN/PATHWAY")]
+    pub plan: Option<String>,
+    #[arg(long, requires = "plan", value_parser = parse_shard)]
+    pub shard: Option<crate::data::shard::Shard>,
 }
 
 #[derive(Debug, Args, Clone)]

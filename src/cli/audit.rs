@@ -1,6 +1,6 @@
 //! `pertaudit audit`, `pertaudit demo` and `pertaudit report`: the audit and its report.
 
-use crate::audit::{run_audit, AuditConfig, Audited, RunOptions};
+use crate::audit::{run_audit, AuditConfig, Audited, RunOptions, Stage};
 use crate::cli::args::{AuditArgs, DemoArgs, ReportArgs};
 use crate::cli::Bars;
 use anyhow::{bail, Result};
@@ -12,14 +12,43 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("runs").join(&c.study.name));
+    let stage = match (&a.plan, a.shard) {
+        (Some(p), Some(shard)) => {
+            let (screen, pathway) = p.split_once('/').ok_or_else(|| {
+                anyhow::anyhow!("--plan {p:?}: expected SCREEN/PATHWAY as named in the config")
+            })?;
+            Stage::PlanShard {
+                screen: screen.to_string(),
+                pathway: pathway.to_string(),
+                shard,
+            }
+        }
+        _ if a.lock_only => Stage::Lock,
+        _ => Stage::All,
+    };
     let o = RunOptions {
         replay: a.replay.clone(),
         deviation: a.deviation.clone(),
         threads: a.threads,
         inputs_from: None,
+        stage: stage.clone(),
     };
     let done = run_audit(&a.config, &out, &o, &Bars::new())?;
-    finish(&done, &a.reports, c.simulated())
+    match stage {
+        Stage::All => finish(&done, &a.reports, c.simulated()),
+        Stage::Lock => {
+            outln!("audit {}: locked in {}", done.run_id, done.dir.display());
+            Ok(())
+        }
+        Stage::PlanShard { shard, .. } => {
+            outln!(
+                "audit {}: shard {shard} written to {}",
+                done.run_id,
+                done.dir.display()
+            );
+            Ok(())
+        }
+    }
 }
 
 fn finish(done: &Audited, reports: &Path, simulated: bool) -> Result<()> {

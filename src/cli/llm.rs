@@ -224,6 +224,14 @@ pub fn verify(a: &VerifyArgs) -> Result<()> {
             s
         }
     };
+    let chain = if v.indexed_chains > 0 {
+        format!(
+            "{chain}; {} shard ledgers (ledgers.json) verified end to end",
+            v.indexed_chains
+        )
+    } else {
+        chain
+    };
     let inputs = match v.locked_inputs {
         Some(n) => format!("; {n} locked inputs re-hashed, all unchanged"),
         None => String::new(),

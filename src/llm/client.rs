@@ -185,7 +185,8 @@ fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
 
 struct Replay {
     dir: PathBuf,
-    answers: HashMap<String, Exchange>,
+    /// Each answer and the chain folder holding its bodies.
+    answers: HashMap<String, (Exchange, PathBuf)>,
 }
 
 pub struct Client {
@@ -239,6 +240,13 @@ impl Client {
         models: &[ModelConfig],
         opts: ClientOptions,
     ) -> anyhow::Result<Client> {
+        // Answers recorded by shards of this run elsewhere (`ledger merge`) are this run's
+        // answers too: served from their chains, never paid for again.
+        for d in super::ledger_index::LedgerIndex::read(ledger.dir())?.dirs(ledger.dir()) {
+            let (records, _) = read_chain(&d.join(LEDGER_FILE))
+                .map_err(|e| anyhow::anyhow!("indexed ledger: {e}"))?;
+            ledger.adopt(answers_of(&records).into_values());
+        }
         let mut endpoints = HashMap::new();
         let now = Instant::now();
         for m in models {
@@ -292,14 +300,29 @@ impl Client {
         let replay = match &opts.replay {
             None => None,
             Some(dir) => {
-                let (records, _) = read_chain(&dir.join(LEDGER_FILE))
-                    .map_err(|e| anyhow::anyhow!("replay: {e}"))?;
-                if records.is_empty() {
+                // The run's chain, then the shard chains it indexes (`ledger merge`).
+                let mut answers = HashMap::new();
+                let mut any = false;
+                for d in std::iter::once(dir.clone())
+                    .chain(super::ledger_index::LedgerIndex::read(dir)?.dirs(dir))
+                {
+                    let path = d.join(LEDGER_FILE);
+                    if d == *dir && !path.exists() {
+                        continue;
+                    }
+                    let (records, _) =
+                        read_chain(&path).map_err(|e| anyhow::anyhow!("replay: {e}"))?;
+                    any |= !records.is_empty();
+                    for (h, x) in answers_of(&records) {
+                        answers.entry(h).or_insert((x, d.clone()));
+                    }
+                }
+                if !any {
                     anyhow::bail!("replay: {} has no ledger records", dir.display());
                 }
                 Some(Replay {
                     dir: dir.clone(),
-                    answers: answers_of(&records),
+                    answers,
                 })
             }
         };
@@ -523,7 +546,7 @@ impl Client {
         hash: &str,
         tag: &str,
     ) -> Result<Answer, ClientError> {
-        let Some(orig) = r.answers.get(hash) else {
+        let Some((orig, chain)) = r.answers.get(hash) else {
             return Err(ClientError::NotInReplay {
                 run: r.dir.display().to_string(),
                 request: hash.to_string(),
@@ -532,7 +555,7 @@ impl Client {
             });
         };
         for h in std::iter::once(&orig.request_body).chain(orig.response_body.iter()) {
-            let bytes = std::fs::read(body_path(&r.dir, h))?;
+            let bytes = std::fs::read(body_path(chain, h))?;
             self.persist_body(bytes).await?;
         }
         let mut x = orig.clone();

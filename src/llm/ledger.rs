@@ -681,6 +681,15 @@ impl Ledger {
         Ok(rec)
     }
 
+    /// Answers recorded in another chain of this run (a shard's, indexed by `ledger merge`):
+    /// served like this chain's own, never replacing one of them.
+    pub fn adopt(&self, answers: impl IntoIterator<Item = Exchange>) {
+        let mut m = self.answers.lock().expect("answers lock");
+        for x in answers {
+            m.entry(x.request.clone()).or_insert(x);
+        }
+    }
+
     /// The recorded answer to a request, if this run already has one.
     pub fn answer(&self, request: &str) -> Option<Exchange> {
         self.answers

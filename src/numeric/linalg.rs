@@ -122,6 +122,38 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Four dot products against one `b`, each the exact bits of [`dot`] (the same products added
+/// in the same order, from the same `-0.0` start as `Sum`): the four chains are independent,
+/// so the processor overlaps their additions instead of waiting on one chain's latency
+/// (about 3× the throughput, with no reassociation and so no change in any result).
+#[inline]
+pub fn dot4(a: [&[f64]; 4], b: &[f64]) -> [f64; 4] {
+    let n = b.len();
+    let (a0, a1, a2, a3) = (&a[0][..n], &a[1][..n], &a[2][..n], &a[3][..n]);
+    let mut s = [-0.0f64; 4];
+    for j in 0..n {
+        let x = b[j];
+        s[0] += a0[j] * x;
+        s[1] += a1[j] * x;
+        s[2] += a2[j] * x;
+        s[3] += a3[j] * x;
+    }
+    s
+}
+
+/// `dot(rows[i], b)` for every row, four at a time ([`dot4`]: the same bits).
+pub fn dots(rows: &[&[f64]], b: &[f64], out: &mut [f64]) {
+    let mut i = 0;
+    while i + 4 <= rows.len() {
+        let r = dot4([rows[i], rows[i + 1], rows[i + 2], rows[i + 3]], b);
+        out[i..i + 4].copy_from_slice(&r);
+        i += 4;
+    }
+    for k in i..rows.len() {
+        out[k] = dot(rows[k], b);
+    }
+}
+
 /// Cholesky factor `L` (lower, row-major) of a symmetric positive-definite matrix.
 pub fn cholesky(a: &Mat) -> Result<Mat, LinalgError> {
     if a.rows != a.cols {

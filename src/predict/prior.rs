@@ -170,7 +170,49 @@ fn adjacency(targets: &[String], net: &Network) -> Mat {
 /// GO-overlap (Jaccard) embedding of the perturbations' targets.
 pub fn go_embedding(targets: &[String], ann: &Annotations, dim: usize) -> Result<Mat, LinalgError> {
     let n = targets.len();
-    let j = Mat::from_fn(n, n, |a, b| ann.go_jaccard(&targets[a], &targets[b]));
+    // Each target's terms as sorted ids, intersected by a merge: the counts, and so the
+    // Jaccard values, are `Annotations::go_jaccard`'s, without 10⁶–10⁸ string-set look-ups.
+    let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    let sets: Vec<Vec<u32>> = targets
+        .iter()
+        .map(|t| {
+            let mut v: Vec<u32> = ann
+                .go
+                .get(t.as_str())
+                .map(|terms| {
+                    terms
+                        .iter()
+                        .map(|g| {
+                            let next = ids.len() as u32;
+                            *ids.entry(g.as_str()).or_insert(next)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort_unstable();
+            v
+        })
+        .collect();
+    let jaccard = |x: &[u32], y: &[u32]| -> f64 {
+        if x.is_empty() || y.is_empty() {
+            return 0.0;
+        }
+        let (mut p, mut q, mut inter) = (0, 0, 0usize);
+        while p < x.len() && q < y.len() {
+            match x[p].cmp(&y[q]) {
+                std::cmp::Ordering::Less => p += 1,
+                std::cmp::Ordering::Greater => q += 1,
+                std::cmp::Ordering::Equal => {
+                    inter += 1;
+                    p += 1;
+                    q += 1;
+                }
+            }
+        }
+        let inter = inter as f64;
+        inter / (x.len() as f64 + y.len() as f64 - inter)
+    };
+    let j = Mat::from_fn(n, n, |a, b| jaccard(&sets[a], &sets[b]));
     spectral(&j, dim, 0, f64::sqrt)
 }
 
@@ -318,6 +360,37 @@ mod tests {
         );
         assert!(got.get(0, 1) > 0.0 && got.get(1, 3) > 0.0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The merged-id Jaccard matrix is `go_jaccard` pair by pair (empty and missing sets too).
+    #[test]
+    fn go_embedding_uses_the_same_jaccard() {
+        let mut ann = Annotations::default();
+        for (g, terms) in [
+            ("A", vec!["1", "2", "3"]),
+            ("B", vec!["2", "3", "4", "5"]),
+            ("C", vec![]),
+            ("D", vec!["5", "1"]),
+        ] {
+            ann.go
+                .insert(g.into(), terms.iter().map(|s| s.to_string()).collect());
+        }
+        let targets: Vec<String> = ["A", "B", "C", "D", "Z", "B"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let n = targets.len();
+        let want = Mat::from_fn(n, n, |a, b| ann.go_jaccard(&targets[a], &targets[b]));
+        let (vals, vecs) = top_eigen(&want, 3).unwrap();
+        let e = go_embedding(&targets, &ann, 3).unwrap();
+        let keep: Vec<usize> = (0..vals.len()).filter(|&c| vals[c] > 1e-10).collect();
+        let direct = Mat::from_fn(n, keep.len(), |i, j| {
+            vecs.get(i, keep[j]) * vals[keep[j]].sqrt()
+        });
+        assert_eq!(
+            e.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            direct.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     /// The cross-screen kernel: same-target rows of the other screen decide similarity; a

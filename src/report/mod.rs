@@ -108,18 +108,32 @@ pub fn build(run: &Path, ledger_run: &Path) -> Result<(String, Doc)> {
         .last()
         .map(|r| r.hash.clone())
         .unwrap_or_else(|| crate::llm::ledger::GENESIS.into());
+    // The chains of shards run elsewhere (`ledger merge`), after the run's own.
+    let indexed = crate::llm::ledger_index::verify_indexed(ledger_run)?;
     let exchanges: Vec<Exchange> = records
         .iter()
+        .chain(indexed.iter().flat_map(|(_, r)| r.iter()))
         .filter_map(|r| match &r.entry {
             Entry::Exchange(x) => Some((**x).clone()),
             _ => None,
         })
         .collect();
 
-    d.p(format!(
+    let mut ledger_line = format!(
         "Run `{run_id}`. Pre-registration lock sha256 `{lock_sha}` (written before the first LLM call). Ledger: {} records, head `{head}`.",
         records.len()
-    ));
+    );
+    if !indexed.is_empty() {
+        ledger_line.push_str(&format!(
+            " Shard ledgers (`ledgers.json`, each chain verified and kept intact): {}.",
+            indexed
+                .iter()
+                .map(|(c, _)| format!("`{}` {} records, head `{}`", c.name, c.records, c.head))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    d.p(ledger_line);
 
     design(&mut d, run, &c)?;
     let mut fb_total: BTreeMap<String, (usize, usize)> = BTreeMap::new();
