@@ -27,10 +27,13 @@ pub struct RunOptions {
 }
 
 /// The part of an audit one invocation does. Scale-out (the Snakemake workflow in
-/// `examples/workflow/`): `Lock` once, then every `PlanShard` anywhere (each into
-/// `RUN/shards/plan/<screen>/<pathway>/<I>-of-<N>/`, with its own ledger), then `All`, which
+/// `examples/workflow/`): `Lock` once; every `PlanShard` anywhere (each into
+/// `RUN/shards/plan/<screen>/<pathway>/<I>-of-<N>/`, with its own ledger); `Blind` (joins the
+/// plan shards, runs the ablation, writes the tasks); every `JudgeShard` anywhere (one judge
+/// endpoint's answers into `RUN/shards/judged/<judge>/`, its own ledger); then `All`, which
 /// joins each plan's shards (`planner::merge`: the unsharded files, byte for byte), indexes
-/// their ledgers (`ledger merge`) and runs the rest as usual.
+/// every shard ledger (`ledger merge`: its answers are served, never paid again) and runs the
+/// rest as usual, so its outputs are the unsharded audit's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Stage {
     #[default]
@@ -43,6 +46,106 @@ pub enum Stage {
         pathway: String,
         shard: crate::data::shard::Shard,
     },
+    /// Everything up to the judging tasks (plans, ablation, blind), nothing after.
+    Blind,
+    /// One judge endpoint (its model file's stem) on the existing tasks, under the lock.
+    JudgeShard { judge: String },
+}
+
+/// Check that the run's lock exists and that the inputs still match it (a shard runs only
+/// under the lock it belongs to).
+fn require_lock(out: &Path, lock: &super::Lock) -> Result<Vec<u8>> {
+    let lock_path = out.join(LOCK);
+    if !lock_path.is_file() {
+        bail!(
+            "{}: no lock; run `pertaudit audit CONFIG --out {} --lock-only` first",
+            lock_path.display(),
+            out.display()
+        );
+    }
+    let changes = lock_changes(&effective_lock(out)?, lock);
+    if !changes.is_empty() {
+        bail!(
+            "{}: the pre-registered inputs changed ({}); a shard runs only under the lock it belongs to",
+            lock_path.display(),
+            changes.join("; ")
+        );
+    }
+    Ok(std::fs::read(&lock_path)?)
+}
+
+/// Index the ledgers of every shard folder under `root` (those holding a ledger), named by
+/// their path below `RUN/shards`.
+fn index_shard_ledgers(out: &Path, dirs: &[PathBuf]) -> Result<()> {
+    let root = out.join("shards");
+    let sources: Vec<(String, PathBuf)> = dirs
+        .iter()
+        .filter(|d| d.join(crate::llm::ledger::LEDGER_FILE).is_file())
+        .map(|d| {
+            let rel = d.strip_prefix(&root).unwrap_or(d);
+            (crate::llm::ledger_index::chain_name(rel, 8), d.clone())
+        })
+        .collect();
+    if !sources.is_empty() {
+        crate::llm::ledger_index::merge(out, &sources)?;
+    }
+    Ok(())
+}
+
+/// `Stage::JudgeShard`: one judge endpoint on the existing tasks, into its own folder and
+/// ledger; takes no run-wide lock.
+fn run_judge_shard(
+    c: &AuditConfig,
+    lock: &super::Lock,
+    base: &Path,
+    out: &Path,
+    judge: &str,
+    o: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<Audited> {
+    let lock_bytes = require_lock(out, lock)?;
+    let j = c
+        .judges
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("--judge {judge}: the config has no [judges]"))?;
+    let model = j
+        .models
+        .iter()
+        .map(|p| resolve(base, p))
+        .find(|p| p.file_stem().is_some_and(|s| s == judge))
+        .ok_or_else(|| {
+            anyhow::anyhow!("--judge {judge}: no judge model file in the config has that stem")
+        })?;
+    if !out.join("tasks").join("tasks.jsonl").is_file() {
+        bail!(
+            "{}: no tasks; run `pertaudit audit CONFIG --out {} --until-blind` first",
+            out.join("tasks").display(),
+            out.display()
+        );
+    }
+    let dir = out.join("shards").join("judged").join(judge);
+    progress.note(&format!("== judge shard: {judge}"));
+    crate::judge::judge(
+        &JudgeSpec {
+            tasks: out.join("tasks"),
+            judges: vec![model],
+            run: dir.join("judged"),
+            prompts: j.prompts.as_ref().map(|d| resolve(base, d)),
+            planner_family: j.planner_family.clone(),
+            replay: o.replay.clone(),
+            cost_cap: j.cost_cap_usd,
+            seed: c.study.seed,
+            ledger: Some(dir.clone()),
+            one_at_a_time: lock.all_local("judges."),
+            repeats: j.repeats.unwrap_or(1),
+            paraphrase: j.paraphrase,
+        },
+        progress,
+    )?;
+    Ok(Audited {
+        run_id: run_id(&c.study.name, &lock_bytes),
+        dir,
+    })
 }
 
 /// Where the shards of one plan go.
@@ -81,22 +184,7 @@ fn run_plan_shard(
     else {
         unreachable!("a plan shard stage")
     };
-    let lock_path = out.join(LOCK);
-    if !lock_path.is_file() {
-        bail!(
-            "{}: no lock; run `pertaudit audit CONFIG --out {} --lock-only` first",
-            lock_path.display(),
-            out.display()
-        );
-    }
-    let changes = lock_changes(&effective_lock(out)?, lock);
-    if !changes.is_empty() {
-        bail!(
-            "{}: the pre-registered inputs changed ({}); a shard runs only under the lock it belongs to",
-            lock_path.display(),
-            changes.join("; ")
-        );
-    }
+    let lock_bytes = require_lock(out, lock)?;
     let s = c
         .screens
         .iter()
@@ -116,7 +204,7 @@ fn run_plan_shard(
     crate::planner::run::run_plan(&a, progress)
         .with_context(|| format!("plan {screen} / {pathway}, shard {shard}"))?;
     Ok(Audited {
-        run_id: run_id(&c.study.name, &std::fs::read(&lock_path)?),
+        run_id: run_id(&c.study.name, &lock_bytes),
         dir,
     })
 }
@@ -288,6 +376,9 @@ pub fn run_audit(
         };
         return run_plan_shard(&c, &lock, &base, out, o, progress);
     }
+    if let Stage::JudgeShard { judge } = &o.stage {
+        return run_judge_shard(&c, &lock, &base, out, judge, o, progress);
+    }
     preflight(&c, config_path, &base, out, o)?;
     // What the design can decide, before the lock and before any LLM call.
     let reach = super::analysis::preflight(&c);
@@ -426,18 +517,7 @@ pub fn run_audit(
                 let m = crate::planner::merge::merge_plan_shards(&shards, &dir)
                     .with_context(|| format!("plan {} / {p}: joining its shards", s.name))?;
                 progress.note(&format!("   joined {} shards", m.shards));
-                if !m.ledgers.is_empty() {
-                    let root = out.join("shards");
-                    let sources: Vec<(String, PathBuf)> = m
-                        .ledgers
-                        .iter()
-                        .map(|d| {
-                            let rel = d.strip_prefix(&root).unwrap_or(d);
-                            (crate::llm::ledger_index::chain_name(rel, 8), d.clone())
-                        })
-                        .collect();
-                    crate::llm::ledger_index::merge(out, &sources)?;
-                }
+                index_shard_ledgers(out, &m.ledgers)?;
             }
             steps.push(Step {
                 step: "plan".into(),
@@ -492,6 +572,21 @@ pub fn run_audit(
             },
             progress,
         )?;
+        if o.stage == Stage::Blind {
+            return Ok(Audited {
+                run_id: id,
+                dir: out.to_path_buf(),
+            });
+        }
+        // Judge endpoints run elsewhere as shards: their answers, indexed, are served below.
+        let judged_shards: Vec<PathBuf> = std::fs::read_dir(out.join("shards").join("judged"))
+            .map(|rd| {
+                let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default();
+        index_shard_ledgers(out, &judged_shards)?;
         let models: Vec<PathBuf> = j.models.iter().map(|p| resolve(&base, p)).collect();
         progress.note(&format!("== judge ({} judges)", models.len()));
         crate::judge::judge(

@@ -171,12 +171,20 @@ pub struct AuditArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Scale-out, step 1: check the inputs and write the pre-registration lock, nothing else.
-    #[arg(long, conflicts_with_all = ["plan", "shard"])]
+    #[arg(long, conflicts_with_all = ["plan", "shard", "until_blind", "judge"])]
     pub lock_only: bool,
+    /// Scale-out, step 3: join the plan shards, run the ablation and write the judging tasks,
+    /// nothing after (then `--judge NAME` per judge endpoint, anywhere).
+    #[arg(long, conflicts_with_all = ["plan", "shard", "judge"])]
+    pub until_blind: bool,
+    /// Scale-out, step 4: one judge endpoint (its model file's stem) on the tasks, into
+    /// RUN/shards/judged/NAME with its own ledger; the plain `audit` then serves its answers.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["plan", "shard"])]
+    pub judge: Option<String>,
     /// Scale-out, step 2: run one plan (SCREEN/PATHWAY, as named in the config) as shard
     /// `--shard I/N` into RUN/shards/plan/SCREEN/PATHWAY/I-of-N (own ledger), under the
-    /// existing lock. Step 3, the plain `audit` on the same --out, joins the shards (the
-    /// unsharded files, byte for byte) and runs the rest.
+    /// existing lock. Last, the plain `audit` on the same --out joins the shards (the
+    /// unsharded files, byte for byte), serves the shards' answers and runs the rest.
     #[arg(long, requires = "shard", value_name = "SCREEN/PATHWAY")]
     pub plan: Option<String>,
     #[arg(long, requires = "plan", value_parser = parse_shard)]

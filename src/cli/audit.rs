@@ -24,7 +24,11 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
             }
         }
         _ if a.lock_only => Stage::Lock,
-        _ => Stage::All,
+        _ if a.until_blind => Stage::Blind,
+        _ => match &a.judge {
+            Some(j) => Stage::JudgeShard { judge: j.clone() },
+            None => Stage::All,
+        },
     };
     let o = RunOptions {
         replay: a.replay.clone(),
@@ -46,6 +50,14 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
                 done.run_id,
                 done.dir.display()
             );
+            Ok(())
+        }
+        Stage::Blind => {
+            outln!("audit {}: tasks written to {}", done.run_id, done.dir.join("tasks").display());
+            Ok(())
+        }
+        Stage::JudgeShard { judge } => {
+            outln!("audit {}: judge {judge} written to {}", done.run_id, done.dir.display());
             Ok(())
         }
     }
