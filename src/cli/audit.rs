@@ -53,11 +53,19 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
             Ok(())
         }
         Stage::Blind => {
-            outln!("audit {}: tasks written to {}", done.run_id, done.dir.join("tasks").display());
+            outln!(
+                "audit {}: tasks written to {}",
+                done.run_id,
+                done.dir.join("tasks").display()
+            );
             Ok(())
         }
         Stage::JudgeShard { judge } => {
-            outln!("audit {}: judge {judge} written to {}", done.run_id, done.dir.display());
+            outln!(
+                "audit {}: judge {judge} written to {}",
+                done.run_id,
+                done.dir.display()
+            );
             Ok(())
         }
     }

@@ -18,3 +18,4 @@ mod robustness;
 mod stats_cli;
 mod stats_reference;
 mod validate;
+mod workflow;
