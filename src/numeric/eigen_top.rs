@@ -223,6 +223,51 @@ fn matvec(a: &Mat, v: &[f64]) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    /// Above LARGE_FROM rows (the looser tolerance and the sparser Rayleigh–Ritz schedule):
+    /// a symmetric matrix with a known spectrum (a diagonal one reflected by a random
+    /// Householder matrix) gives its leading eigenvalues and eigenvectors.
+    #[test]
+    fn large_matrices_meet_the_looser_tolerance() {
+        let n = LARGE_FROM + 60;
+        let mut rng = stream(9, "test");
+        // Leading eigenvalues well apart, then a bulk below them.
+        let lambda: Vec<f64> = (0..n)
+            .map(|i| {
+                if i < 12 {
+                    10.0 - i as f64 * 0.5
+                } else {
+                    rng.random_range(-1.0..1.0)
+                }
+            })
+            .collect();
+        // A = H diag(λ) H with H = I − 2hhᵀ (a dense eigenbasis), in closed form:
+        // A = D − 2h(Dh)ᵀ − 2(Dh)hᵀ + 4(hᵀDh)hhᵀ.
+        let mut h: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let norm = dot(&h, &h).sqrt();
+        h.iter_mut().for_each(|x| *x /= norm);
+        let dh: Vec<f64> = (0..n).map(|i| lambda[i] * h[i]).collect();
+        let hdh = dot(&h, &dh);
+        let a = Mat::from_fn(n, n, |i, j| {
+            let d = if i == j { lambda[i] } else { 0.0 };
+            d - 2.0 * h[i] * dh[j] - 2.0 * dh[i] * h[j] + 4.0 * hdh * h[i] * h[j]
+        });
+        let q = |i: usize, j: usize| f64::from(u8::from(i == j)) - 2.0 * h[i] * h[j];
+        let k = 8;
+        let (vals, vecs) = top_eigen(&a, k).unwrap();
+        for j in 0..k {
+            assert!(
+                (vals[j] - lambda[j]).abs() < 1e-6,
+                "λ{j}: {} vs {}",
+                vals[j],
+                lambda[j]
+            );
+            // The eigenvector is Q's column j, up to sign.
+            let u: Vec<f64> = (0..n).map(|i| vecs.get(i, j)).collect();
+            let col: Vec<f64> = (0..n).map(|i| q(i, j)).collect();
+            assert!((dot(&u, &col).abs() - 1.0).abs() < 1e-6, "vector {j}");
+        }
+    }
+
     /// The threaded product gives the serial product's bits.
     #[test]
     fn parallel_matvec_has_the_serial_bits() {
