@@ -399,6 +399,18 @@ fn snakemake_workflow_equals_the_unsharded_audit() {
         said.contains("8 shard ledgers (ledgers.json) verified"),
         "{said}"
     );
+    // The report rebuilt from the run's chains alone (the plans recomputed unsharded, every
+    // answer from the run's or an indexed chain) matches the joined outputs.
+    let said = run_ok(
+        bin()
+            .args(["report", "run", "--replay", "--reports", "replayed"])
+            .current_dir(b.path()),
+    );
+    assert!(
+        said.contains("identical to the run's, no LLM call"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(b.path().join("replayed")).unwrap();
     // A second run of the workflow does nothing and changes nothing.
     let before = tree(&rb);
     run_ok(&mut cmd);
