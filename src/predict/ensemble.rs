@@ -580,16 +580,28 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
         .collect();
     let k = keep.len();
     let t = Mat::from_fn(n, k, |a, j| vecs.get(a, keep[j]) * vals[keep[j]].sqrt());
+    // V_K is g × k row-major: for each training row, walk the genes once and update a gene's
+    // k loadings together (contiguous), rather than k strided passes. Each entry still adds
+    // the same products in training-row order, so the bits are the same.
     let mut v = Mat::zeros(g, k);
     for (a, &i) in train.iter().enumerate() {
         let row = y.row(i);
-        for j in 0..k {
-            let w = vecs.get(a, keep[j]) / vals[keep[j]].sqrt();
-            if w == 0.0 {
-                continue;
-            }
-            for gi in 0..g {
-                v.data[gi * k + j] += (row[gi] - mu[gi]) * w;
+        let w: Vec<f64> = (0..k)
+            .map(|j| vecs.get(a, keep[j]) / vals[keep[j]].sqrt())
+            .collect();
+        let nz: Vec<usize> = (0..k).filter(|&j| w[j] != 0.0).collect();
+        let all = nz.len() == k;
+        for (gi, out) in v.data.chunks_exact_mut(k.max(1)).enumerate().take(g) {
+            let c = row[gi] - mu[gi];
+            if all {
+                // No zero weight to skip: a plain loop the compiler vectorises.
+                for (o, wj) in out.iter_mut().zip(&w) {
+                    *o += c * wj;
+                }
+            } else {
+                for &j in &nz {
+                    out[j] += c * w[j];
+                }
             }
         }
     }
