@@ -522,11 +522,13 @@ impl FittedEnsemble {
     fn to_genes(&self, lat: &Mat) -> Mat {
         let g = self.y_mean.len();
         let mut out = Mat::zeros(lat.rows, g);
+        // Four genes' dot products at a time (`dots`: the same products in the same order).
+        let loadings: Vec<&[f64]> = (0..g).map(|gi| self.loadings.row(gi)).collect();
+        let mut d = vec![0.0; g];
         for r in 0..lat.rows {
-            let row = out.row_mut(r);
-            row.copy_from_slice(&self.y_mean);
-            for gi in 0..g {
-                row[gi] += crate::numeric::linalg::dot(lat.row(r), self.loadings.row(gi));
+            crate::numeric::linalg::dots(&loadings, lat.row(r), &mut d);
+            for ((o, m), x) in out.row_mut(r).iter_mut().zip(&self.y_mean).zip(&d) {
+                *o = m + x;
             }
         }
         out
