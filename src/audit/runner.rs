@@ -74,8 +74,8 @@ fn require_lock(out: &Path, lock: &super::Lock) -> Result<Vec<u8>> {
     Ok(std::fs::read(&lock_path)?)
 }
 
-/// Index the ledgers of every shard folder under `root` (those holding a ledger), named by
-/// their path below `RUN/shards`.
+/// Index the ledgers of the shard folders `dirs` (those holding a ledger), each named by its
+/// path below `RUN/shards`.
 fn index_shard_ledgers(out: &Path, dirs: &[PathBuf]) -> Result<()> {
     let root = out.join("shards");
     let sources: Vec<(String, PathBuf)> = dirs

@@ -168,7 +168,7 @@ pub fn merge(run: &Path, sources: &[(String, PathBuf)]) -> Result<LedgerIndex> {
     }
     for (entry, dir) in adds {
         let to = run.join(CHAINS_DIR).join(&entry.name);
-        if to.join("bodies").exists() || dir.join("bodies").exists() {
+        if dir.join("bodies").exists() {
             copy_tree(&dir.join("bodies"), &to.join("bodies"))?;
         }
         for f in [WATERMARK_FILE, LEDGER_FILE] {
