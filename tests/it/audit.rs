@@ -1,7 +1,7 @@
 //! The one-command audit, its lock and report, the demo, and `data fetch`, through the real
 //! binary.
 
-use crate::util::{bin, chromium, model_present, snapshot};
+use crate::util::{bin, chromium, model_present, snapshot, tree};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -30,27 +30,6 @@ fn err(args: &[&str], cwd: &Path) -> String {
         "pertaudit {args:?} should fail with exit 2"
     );
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Every file under `dir`, relative, with its bytes.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 const NO_LLM: &str = r#"

@@ -136,3 +136,24 @@ pub fn simulated(dir: &Path, seed: u64, background: usize, readouts: usize) {
     };
     pertaudit::data::simulate::write_files(dir, &c).unwrap();
 }
+
+/// Every file under `dir`, relative, with its bytes, sorted.
+pub fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}

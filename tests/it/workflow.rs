@@ -2,7 +2,7 @@
 //! tampering, and the Snakemake workflow (`examples/workflow/Snakefile`) against the
 //! unsharded audit, byte for byte.
 
-use crate::util::{bin, bin_path, scripted_server, simulated};
+use crate::util::{bin, bin_path, scripted_server, simulated, tree};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,27 +21,6 @@ fn run_err(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap();
     assert!(!o.status.success(), "{cmd:?} should have failed");
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Every file under `dir` (relative path, bytes), sorted.
-fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn plan_args(out: &str, strategies: &str) -> Vec<String> {
