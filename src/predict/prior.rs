@@ -246,15 +246,20 @@ pub fn embeddings(
     ann: Option<&Annotations>,
     cfg: &PriorConfig,
 ) -> Result<Vec<(String, Mat)>, LinalgError> {
+    // The two embeddings are independent: each on its own thread (each is a fixed sequence of
+    // operations, so the bits do not depend on this).
+    let ann = ann.filter(|a| !a.go.is_empty());
+    let (string, go) = std::thread::scope(|s| {
+        let go = ann.map(|ann| s.spawn(move || go_embedding(targets, ann, cfg.dim)));
+        let string = net.map(|net| string_embedding(targets, net, cfg.dim));
+        (string, go.map(|h| h.join().expect("GO embedding thread")))
+    });
     let mut parts = Vec::new();
-    if let Some(net) = net {
-        parts.push((
-            "string".to_string(),
-            string_embedding(targets, net, cfg.dim)?,
-        ));
+    if let Some(e) = string {
+        parts.push(("string".to_string(), e?));
     }
-    if let Some(ann) = ann.filter(|a| !a.go.is_empty()) {
-        parts.push(("go".to_string(), go_embedding(targets, ann, cfg.dim)?));
+    if let Some(e) = go {
+        parts.push(("go".to_string(), e?));
     }
     Ok(parts)
 }
