@@ -12,7 +12,7 @@ use crate::numeric::linalg::Mat;
 use crate::numeric::seed::stream;
 use crate::planner::strategy::{AcquisitionContext, Pick, Strategy};
 use crate::predict::ensemble::{self, EnsembleConfig, Workspace};
-use crate::predict::metrics::{score, Scores};
+use crate::predict::metrics::Scores;
 use crate::predict::prior::Priors;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -204,22 +204,14 @@ pub fn run_job(
     let mut pool = split.pool.clone();
     let mut rounds = Vec::new();
     let mut selections = Vec::new();
-    let labels = screen.labels.as_deref();
     for round in 0..=cfg.rounds {
         let mut fit_rng = stream(seed, &format!("ensemble/round{round}"));
         let model = ensemble::fit(ws, &train, &cfg.ensemble, &mut fit_rng)
             .map_err(|source| PlanError::Fit { round, source })?;
-        let current = score(
-            &screen.values,
-            &split.test,
-            &model.predict(&split.test),
-            labels,
-        );
-        let base = score(
-            &screen.values,
+        let current = ws.score(&split.test, &model.predict(&split.test));
+        let base = ws.score(
             &split.test,
             &ensemble::mean_baseline(screen, &train, &split.test),
-            labels,
         );
         rounds.push(RoundRecord {
             seed,
@@ -233,7 +225,7 @@ pub fn run_job(
         if round < cfg.rounds {
             let uncertainty = model.uncertainty(&pool);
             let (oob_perts, oob_pred) = model.oob_prediction();
-            let measured = score(&screen.values, &oob_perts, &oob_pred, labels);
+            let measured = ws.score(&oob_perts, &oob_pred);
             let ctx = AcquisitionContext {
                 screen,
                 pathway,
@@ -296,10 +288,7 @@ pub fn run_job(
                     let mut r = stream(seed, &format!("ensemble/round{}", round + 1));
                     let m = ensemble::fit(ws, &t, &cfg.ensemble, &mut r)
                         .map_err(|source| PlanError::Fit { round, source })?;
-                    outcomes.push(
-                        score(&screen.values, &split.test, &m.predict(&split.test), labels)
-                            .pearson_delta,
-                    );
+                    outcomes.push(ws.score(&split.test, &m.predict(&split.test)).pearson_delta);
                 }
                 let n = outcomes.len() as f64;
                 let mean = outcomes.iter().sum::<f64>() / n;

@@ -76,6 +76,20 @@ pub fn top_k_abs(v: &[f64], k: usize) -> Vec<usize> {
 
 /// Scores of predictions (`pred`: one row per entry of `test`) against the truth.
 pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledPair]>) -> Scores {
+    score_with(truth, test, pred, labels, &|p: usize| {
+        std::borrow::Cow::Owned(top_k_abs(truth.row(p), TOP_DE))
+    })
+}
+
+/// [`score`] with each truth row's top-DE genes from `top` (a cache: they depend on the truth
+/// alone, so a loop that scores the same rows every round finds them once).
+pub fn score_with<'t>(
+    truth: &Mat,
+    test: &[usize],
+    pred: &Mat,
+    labels: Option<&[LabelledPair]>,
+    top: &dyn Fn(usize) -> std::borrow::Cow<'t, [usize]>,
+) -> Scores {
     let mut pd = 0.0;
     let mut tp = 0.0;
     let mut tm = 0.0;
@@ -83,7 +97,7 @@ pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledP
         let t = truth.row(p);
         let y = pred.row(r);
         pd += pearson(y, t);
-        let top = top_k_abs(t, TOP_DE);
+        let top = top(p);
         let tt: Vec<f64> = top.iter().map(|&g| t[g]).collect();
         let yy: Vec<f64> = top.iter().map(|&g| y[g]).collect();
         tp += pearson(&yy, &tt);
