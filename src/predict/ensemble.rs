@@ -898,6 +898,72 @@ mod tests {
         }
     }
 
+    /// The greedy batch with rank-one downdates of the leverages is the greedy batch that
+    /// re-evaluates every candidate's quadratic form under the updated inverse (the old
+    /// O(d²)-per-candidate loop): the same picks, leverages equal to 1e-9, on a real fit.
+    #[test]
+    fn downdated_leverages_are_the_reevaluated_ones() {
+        let mut rng = stream(4, "bald-downdate");
+        let (n, g) = (60, 25);
+        let values = Mat::from_vec(
+            n,
+            g,
+            (0..n * g).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        );
+        let s = Screen {
+            name: "r".into(),
+            source: "r".into(),
+            perturbations: (0..n).map(|i| format!("P{i}")).collect(),
+            targets: (0..n).map(|i| format!("G{}", i % 30)).collect(),
+            genes: (0..g).map(|j| format!("G{j}")).collect(),
+            values,
+            labels: None,
+            response: Default::default(),
+        };
+        let prior = Mat::from_vec(
+            n,
+            5,
+            (0..n * 5).map(|_| rng.random_range(-2.0..2.0)).collect(),
+        );
+        let ws = Workspace::new(&s, &prior);
+        let train: Vec<usize> = (0..20).collect();
+        let m = fit(&ws, &train, &EnsembleConfig::default(), &mut stream(1, "f")).unwrap();
+        let pool: Vec<usize> = (20..n).collect();
+        let got = m.closed_form_bald(&pool, 12).unwrap();
+        // Reference: re-evaluate zᵀG⁻¹z + 1/n for every candidate after every pick.
+        let (zs, mut inv, nn) = m.design(&pool).unwrap();
+        let mut taken = vec![false; pool.len()];
+        let mut want = Vec::new();
+        for _ in 0..12 {
+            let h: Vec<f64> = zs.iter().map(|v| quad(&inv, v).1 + 1.0 / nn).collect();
+            let mut best: Option<(usize, f64)> = None;
+            for (i, &hi) in h.iter().enumerate() {
+                if !taken[i] && best.is_none_or(|(_, b)| hi > b) {
+                    best = Some((i, hi));
+                }
+            }
+            let (i, hi) = best.unwrap();
+            taken[i] = true;
+            want.push((i, hi));
+            condition_on(&mut inv, &zs[i]);
+        }
+        assert_eq!(
+            got.picks.iter().map(|p| p.0).collect::<Vec<_>>(),
+            want.iter().map(|p| p.0).collect::<Vec<_>>()
+        );
+        for (a, b) in got.picks.iter().zip(&want) {
+            assert!(
+                (a.1 - b.1).abs() < 1e-9 * b.1.abs().max(1.0),
+                "{a:?} vs {b:?}"
+            );
+        }
+        // Conditioning lowers the leverage of every later pick below its value before.
+        assert!(got
+            .picks
+            .iter()
+            .all(|(i, h)| *h <= got.leverage[*i] + 1e-12));
+    }
+
     /// Target-aware EVR: with a target far out along one prior axis, a candidate near the
     /// target beats an outlier on the other axis (which BALD prefers), the reductions shrink
     /// as picks accumulate, and they never exceed the targets' variance before the batch.
