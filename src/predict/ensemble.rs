@@ -255,21 +255,25 @@ fn dense_gram(y: &Mat) -> Mat {
         .unwrap_or(1)
         .min(8);
     let mut g = Mat::zeros(n, n);
-    let rows: Vec<usize> = (0..n).collect();
-    let chunk = n.div_ceil(threads.max(1)).max(1);
+    // Row i costs i + 1 dots: rows dealt round-robin, so each thread gets an equal share of
+    // the triangle (each entry is placed by its index, so the split never shows in the bits).
+    let threads = threads.max(1);
+    let dealt: Vec<Vec<usize>> = (0..threads)
+        .map(|t| (t..n).step_by(threads).collect())
+        .collect();
     let parts: Vec<Vec<(usize, Vec<f64>)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
+        let handles: Vec<_> = dealt
+            .iter()
             .map(|rs| {
                 s.spawn(move || {
+                    // Row i against rows 0..=i, four at a time (`dots`: `dot(y_j, y_i)`, the
+                    // same products in the same order as `dot(y_i, y_j)`, so the same bits).
+                    let all: Vec<&[f64]> = (0..n).map(|j| y.row(j)).collect();
                     rs.iter()
                         .map(|&i| {
-                            (
-                                i,
-                                (0..=i)
-                                    .map(|j| crate::numeric::linalg::dot(y.row(i), y.row(j)))
-                                    .collect::<Vec<f64>>(),
-                            )
+                            let mut out = vec![0.0; i + 1];
+                            crate::numeric::linalg::dots(&all[..=i], y.row(i), &mut out);
+                            (i, out)
                         })
                         .collect::<Vec<_>>()
                 })
