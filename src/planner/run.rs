@@ -130,12 +130,13 @@ type Others = (
 fn load_others(a: &PlanSpec) -> Result<Others> {
     let sets = GeneSets::load(&a.pathways)?;
     let pathway = sets.find(&a.pathway)?.clone();
-    let network = a
-        .network
-        .as_deref()
-        .map(|p| Network::load(p, a.min_score))
-        .transpose()?;
-    let annotations = if a.go.is_some() || a.annotations.is_some() || a.genes.is_some() {
+    // The network, the annotations and the cross screen are independent files: each read on
+    // its own thread. Errors are reported in the order the files are listed here, as when
+    // they were read one after another.
+    let load_annotations = || -> Result<Option<Annotations>> {
+        if a.go.is_none() && a.annotations.is_none() && a.genes.is_none() {
+            return Ok(None);
+        }
         let mut ann = Annotations::default();
         if let Some(p) = &a.go {
             ann.load_gene2go(p)?;
@@ -146,16 +147,28 @@ fn load_others(a: &PlanSpec) -> Result<Others> {
         if let Some(p) = &a.genes {
             ann.load_gene_table(p)?;
         }
-        Some(ann)
-    } else {
-        None
+        Ok(Some(ann))
     };
-    let cross_screen = a
-        .cross_screen
-        .as_deref()
-        .map(|p| screen_file::load(p, &LoadOptions::default()))
-        .transpose()?;
-    Ok((pathway, network, annotations, cross_screen))
+    let (network, annotations, cross_screen) = std::thread::scope(|s| {
+        let ann = s.spawn(load_annotations);
+        let cross = s.spawn(|| {
+            a.cross_screen
+                .as_deref()
+                .map(|p| screen_file::load(p, &LoadOptions::default()))
+                .transpose()
+        });
+        let network = a
+            .network
+            .as_deref()
+            .map(|p| Network::load(p, a.min_score))
+            .transpose();
+        (
+            network,
+            ann.join().expect("annotation loader"),
+            cross.join().expect("cross-screen loader"),
+        )
+    });
+    Ok((pathway, network?, annotations?, cross_screen?))
 }
 
 fn screen_options(a: &PlanSpec) -> LoadOptions {
@@ -167,8 +180,14 @@ fn screen_options(a: &PlanSpec) -> LoadOptions {
 
 fn load_inputs(a: &PlanSpec) -> Result<PlanInputs> {
     check_spec(a)?;
-    let screen = screen_file::load(&a.screen, &screen_options(a))?;
-    let (pathway, network, annotations, cross_screen) = load_others(a)?;
+    // The screen beside the other inputs (its error first when both fail, as before).
+    let (screen, others) = std::thread::scope(|s| {
+        let others = s.spawn(|| load_others(a));
+        let screen = screen_file::load(&a.screen, &screen_options(a));
+        (screen, others.join().expect("input loader"))
+    });
+    let screen = screen?;
+    let (pathway, network, annotations, cross_screen) = others?;
     Ok(PlanInputs {
         screen,
         pathway,
