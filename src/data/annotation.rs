@@ -67,7 +67,8 @@ impl Annotations {
             .iter()
             .filter_map(|h| t.header.iter().position(|x| x == h))
             .collect();
-        while let Some((line, rec)) = t.next_record()? {
+        let mut rec = Vec::new();
+        while let Some(line) = t.next_record_into(&mut rec)? {
             let symbol = t.get(line, &rec, cs)?.to_string();
             if symbol.is_empty() {
                 return Err(DataError::field(path, line, "symbol", "empty symbol"));
@@ -106,7 +107,8 @@ impl Annotations {
     pub fn load_context(&mut self, path: &Path) -> Result<(), DataError> {
         let mut t = Table::open(path)?;
         let (cs, cc) = (t.column("symbol")?, t.column("context")?);
-        while let Some((line, rec)) = t.next_record()? {
+        let mut rec = Vec::new();
+        while let Some(line) = t.next_record_into(&mut rec)? {
             self.context.insert(
                 t.get(line, &rec, cs)?.to_string(),
                 t.get(line, &rec, cc)?.to_string(),
@@ -133,7 +135,8 @@ impl Annotations {
         let mut t = Table::open(path)?;
         let (cs, cg) = (t.column("symbol")?, t.column("go_id")?);
         let ce = t.header.iter().position(|h| h == "evidence");
-        while let Some((line, rec)) = t.next_record()? {
+        let mut rec = Vec::new();
+        while let Some(line) = t.next_record_into(&mut rec)? {
             if ce
                 .and_then(|c| rec.get(c))
                 .map(|e| e == "ND")

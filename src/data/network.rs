@@ -53,7 +53,8 @@ impl Network {
         );
         let mut raw: Vec<(String, String, f64)> = Vec::new();
         let mut max_w: f64 = 0.0;
-        while let Some((line, rec)) = t.next_record()? {
+        let mut rec = Vec::new();
+        while let Some(line) = t.next_record_into(&mut rec)? {
             let a = t.get(line, &rec, ca)?.to_string();
             let b = t.get(line, &rec, cb)?.to_string();
             let w = t.number(line, &rec, cw)?;

@@ -177,7 +177,8 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
     let mut genes = Interner::default();
     let mut entries: Vec<(u32, u32, u32, bool)> = Vec::new();
     let mut seen: HashMap<(u32, u32), usize> = HashMap::new();
-    while let Some((line, rec)) = t.next_record()? {
+    let mut rec = Vec::new();
+    while let Some(line) = t.next_record_into(&mut rec)? {
         let p = perts.id(t.get(line, &rec, cp)?);
         let gname = t.get(line, &rec, cg)?;
         if gname.is_empty() {
@@ -270,7 +271,8 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
     let mut genes = Interner::default();
     let mut pairs: Vec<LabelledPair> = Vec::new();
     let mut at: HashMap<(u32, u32), usize> = HashMap::new();
-    while let Some((line, rec)) = t.next_record()? {
+    let mut rec = Vec::new();
+    while let Some(line) = t.next_record_into(&mut rec)? {
         let p = perts.id(t.get(line, &rec, cp)?);
         let g = genes.id(t.get(line, &rec, cg)?);
         let de = parse_label(&t, line, &rec, cl)?;
@@ -292,7 +294,8 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
     if let Some(dir_path) = direction_sibling(&t.path).filter(|p| p.exists()) {
         let mut d = Table::open(&dir_path)?;
         let (dp, dg, dl) = (d.column("pert")?, d.column("gene")?, d.column("label")?);
-        while let Some((line, rec)) = d.next_record()? {
+        let mut rec = Vec::new();
+        while let Some(line) = d.next_record_into(&mut rec)? {
             let (pn, gn) = (d.get(line, &rec, dp)?, d.get(line, &rec, dg)?);
             let up = parse_label(&d, line, &rec, dl)?;
             let key = (perts.index.get(pn), genes.index.get(gn));
@@ -448,7 +451,8 @@ fn load_dense(mut t: Table, opts: &LoadOptions) -> Result<Screen, DataError> {
     }
     let genes: Vec<String> = gene_cols.iter().map(|&i| t.header[i].clone()).collect();
     let mut rows = Vec::new();
-    while let Some((line, rec)) = t.next_record()? {
+    let mut rec = Vec::new();
+    while let Some(line) = t.next_record_into(&mut rec)? {
         if rec.len() != t.header.len() {
             return Err(DataError::field(
                 &t.path,
@@ -488,7 +492,8 @@ fn read_control_vector(path: &Path, genes: &[String]) -> Result<Vec<f64>, DataEr
             "expected two columns: gene, value",
         ));
     }
-    while let Some((line, rec)) = t.next_record()? {
+    let mut rec = Vec::new();
+    while let Some(line) = t.next_record_into(&mut rec)? {
         let g = t.get(line, &rec, 0)?.to_string();
         let v = t.number(line, &rec, 1)?;
         m.insert(g, v);
