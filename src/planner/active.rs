@@ -10,7 +10,7 @@
 use crate::data::pathway::GeneSet;
 use crate::numeric::linalg::Mat;
 use crate::numeric::seed::stream;
-use crate::planner::strategy::{AcquisitionContext, Pick, Strategy};
+use crate::planner::strategy::{AcquisitionContext, Measured, Pick, Strategy};
 use crate::predict::ensemble::{self, EnsembleConfig, Workspace};
 use crate::predict::metrics::Scores;
 use crate::predict::prior::Priors;
@@ -224,8 +224,10 @@ pub fn run_job(
         });
         if round < cfg.rounds {
             let uncertainty = model.uncertainty(&pool);
-            let (oob_perts, oob_pred) = model.oob_prediction();
-            let measured = ws.score(&oob_perts, &oob_pred);
+            let measured = || {
+                let (oob_perts, oob_pred) = model.oob_prediction();
+                ws.score(&oob_perts, &oob_pred)
+            };
             let ctx = AcquisitionContext {
                 screen,
                 pathway,
@@ -237,7 +239,7 @@ pub fn run_job(
                 batch: cfg.batch,
                 round,
                 seed,
-                measured,
+                measured: Measured::new(&measured),
             };
             let mut rng = stream(seed, &format!("strategy/{}/round{round}", strategy.name()));
             let sel = strategy.select(&ctx, &mut rng)?;

@@ -50,8 +50,28 @@ pub struct AcquisitionContext<'a> {
     pub seed: u64,
     /// Scores of the current model on the measured knock-downs, out of bag (what an
     /// experimenter can know). Never the held-out test set: nothing a strategy reads may
-    /// depend on it.
-    pub measured: Scores,
+    /// depend on it. Computed on first read (only the LLM planner reads it).
+    pub measured: Measured<'a>,
+}
+
+/// A value computed on first use and kept: [`AcquisitionContext::measured`] needs every
+/// out-of-bag row predicted over all readout genes, which only the LLM planner reads.
+pub struct Measured<'a> {
+    value: std::sync::OnceLock<Scores>,
+    compute: &'a (dyn Fn() -> Scores + Sync),
+}
+
+impl<'a> Measured<'a> {
+    pub fn new(compute: &'a (dyn Fn() -> Scores + Sync)) -> Self {
+        Measured {
+            value: std::sync::OnceLock::new(),
+            compute,
+        }
+    }
+
+    pub fn get(&self) -> &Scores {
+        self.value.get_or_init(|| (self.compute)())
+    }
 }
 
 /// One chosen perturbation with its acquisition score and any details worth keeping.
