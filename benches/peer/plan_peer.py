@@ -172,10 +172,8 @@ def go_embedding(targets, go, dim):
     uniq = sorted(set(targets))
     b = go_sets(uniq, go)
     j_u = jaccard(b, b)
-    pos = np.array([uniq.index(t) for t in targets]) if len(uniq) < 64 else None
-    if pos is None:
-        where = {t: i for i, t in enumerate(uniq)}
-        pos = np.array([where[t] for t in targets])
+    where = {t: i for i, t in enumerate(uniq)}
+    pos = np.array([where[t] for t in targets])
     j = j_u[np.ix_(pos, pos)]
     vals, vecs = top_eigh(j, dim)
     keep = [c for c in range(len(vals)) if vals[c] > 1e-10][:dim]

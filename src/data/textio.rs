@@ -174,25 +174,8 @@ impl Table {
 
     /// Next non-empty record, with its line number.
     pub fn next_record(&mut self) -> Result<Option<(usize, Vec<String>)>, DataError> {
-        loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_line(&mut self.buf)
-                .map_err(|err| DataError::Io {
-                    path: self.path.clone(),
-                    err,
-                })?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line_no += 1;
-            let line = self.buf.trim_end_matches(['\n', '\r']);
-            if line.is_empty() {
-                continue;
-            }
-            return Ok(Some((self.line_no, split_line(line, self.delim))));
-        }
+        let mut rec = Vec::new();
+        Ok(self.next_record_into(&mut rec)?.map(|line| (line, rec)))
     }
 
     /// [`Table::next_record`] into `rec`, reusing its strings' memory (the hot loaders read
@@ -313,8 +296,8 @@ mod tests {
         assert_eq!(split_line("a\tb", '\t'), vec!["a", "b"]);
     }
 
-    /// Reading into a reused record gives every record's fields as `next_record` does: longer
-    /// and shorter rows, quoted CSV fields and blank lines.
+    /// Reading into a reused record gives every record's fields as a fresh record
+    /// (`next_record`) does: longer and shorter rows, quoted CSV fields and blank lines.
     #[test]
     fn reused_records_are_the_fresh_ones() {
         let dir = std::env::temp_dir().join(format!("pertaudit-textio-{}", std::process::id()));
