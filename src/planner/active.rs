@@ -10,7 +10,7 @@
 use crate::data::pathway::GeneSet;
 use crate::numeric::linalg::Mat;
 use crate::numeric::seed::stream;
-use crate::planner::strategy::{AcquisitionContext, Measured, Pick, Strategy};
+use crate::planner::strategy::{AcquisitionContext, Lazy, Measured, Pick, Strategy};
 use crate::predict::ensemble::{self, EnsembleConfig, Workspace};
 use crate::predict::metrics::Scores;
 use crate::predict::prior::Priors;
@@ -223,7 +223,7 @@ pub fn run_job(
             calibration: f64::NAN,
         });
         if round < cfg.rounds {
-            let uncertainty = model.uncertainty(&pool);
+            let uncertainty = || model.uncertainty(&pool);
             let measured = || {
                 let (oob_perts, oob_pred) = model.oob_prediction();
                 ws.score(&oob_perts, &oob_pred)
@@ -235,7 +235,7 @@ pub fn run_job(
                 model: &model,
                 train: &train,
                 pool: &pool,
-                uncertainty: &uncertainty,
+                uncertainty: Lazy::new(&uncertainty),
                 batch: cfg.batch,
                 round,
                 seed,
@@ -316,9 +316,12 @@ pub fn run_job(
             }
             // Calibration: did the variance the model predicted for the batch rank the errors
             // it made on it (now measured)?
-            let predicted: Vec<f64> = chosen
+            // (Each row's uncertainty is computed on its own: the chosen rows' values are the
+            // pool's, whether or not the strategy read them.)
+            let predicted: Vec<f64> = model
+                .uncertainty(&chosen)
                 .iter()
-                .map(|p| uncertainty[pool.binary_search(p).expect("in the pool")].variance)
+                .map(|u| u.variance)
                 .collect();
             let pred = model.predict(&chosen);
             let measured = Mat::from_fn(chosen.len(), screen.n_genes(), |r, g| {

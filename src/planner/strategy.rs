@@ -43,8 +43,10 @@ pub struct AcquisitionContext<'a> {
     pub train: &'a [usize],
     /// Candidates (ascending indices).
     pub pool: &'a [usize],
-    /// Uncertainty of each pool candidate (aligned with `pool`).
-    pub uncertainty: &'a [Uncertainty],
+    /// Uncertainty of each pool candidate (aligned with `pool`). Computed on first read
+    /// (every member predicts every candidate; random, prior, coreset and IterPert never read
+    /// it).
+    pub uncertainty: Lazy<'a, Vec<Uncertainty>>,
     pub batch: usize,
     pub round: usize,
     pub seed: u64,
@@ -54,25 +56,36 @@ pub struct AcquisitionContext<'a> {
     pub measured: Measured<'a>,
 }
 
-/// A value computed on first use and kept: [`AcquisitionContext::measured`] needs every
-/// out-of-bag row predicted over all readout genes, which only the LLM planner reads.
-pub struct Measured<'a> {
-    value: std::sync::OnceLock<Scores>,
-    compute: &'a (dyn Fn() -> Scores + Sync),
+/// A value computed on first use and kept (see [`AcquisitionContext::uncertainty`] and
+/// [`AcquisitionContext::measured`]). It reads as the value itself (`Deref`).
+pub struct Lazy<'a, T> {
+    value: std::sync::OnceLock<T>,
+    compute: &'a (dyn Fn() -> T + Sync),
 }
 
-impl<'a> Measured<'a> {
-    pub fn new(compute: &'a (dyn Fn() -> Scores + Sync)) -> Self {
-        Measured {
+impl<'a, T> Lazy<'a, T> {
+    pub fn new(compute: &'a (dyn Fn() -> T + Sync)) -> Self {
+        Lazy {
             value: std::sync::OnceLock::new(),
             compute,
         }
     }
 
-    pub fn get(&self) -> &Scores {
+    pub fn get(&self) -> &T {
         self.value.get_or_init(|| (self.compute)())
     }
 }
+
+impl<T> std::ops::Deref for Lazy<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.get()
+    }
+}
+
+/// The out-of-bag scores on the measured set: every out-of-bag row predicted over all readout
+/// genes, which only the LLM planner reads.
+pub type Measured<'a> = Lazy<'a, Scores>;
 
 /// One chosen perturbation with its acquisition score and any details worth keeping.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

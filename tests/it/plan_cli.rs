@@ -265,7 +265,7 @@ mod properties {
     use pertaudit::numeric::linalg::Mat;
     use pertaudit::numeric::seed::stream;
     use pertaudit::planner::spec::StrategyKind;
-    use pertaudit::planner::strategy::{builtin, AcquisitionContext, Measured};
+    use pertaudit::planner::strategy::{builtin, AcquisitionContext, Lazy, Measured};
     use pertaudit::predict::ensemble::{fit, EnsembleConfig, Workspace};
     use pertaudit::predict::metrics::Scores;
     use pertaudit::predict::prior::{cosine_kernel, Priors};
@@ -301,12 +301,12 @@ mod properties {
             let train: Vec<usize> = (0..6).collect();
             let pool: Vec<usize> = (8..n).collect();
             let model = fit(&ws, &train, &EnsembleConfig::default(), &mut stream(seed, "fit")).unwrap();
-            let unc = model.uncertainty(&pool);
+            let unc = || model.uncertainty(&pool);
             let pathway = GeneSet { name: "P".into(), description: String::new(), genes: vec!["R1".into()] };
             let measured = || Scores { pearson_delta: 0.0, top20_pearson: 0.0, top20_mse: 0.0, auroc_de: f64::NAN, auprc_de: f64::NAN, direction_accuracy: f64::NAN };
             let ctx = AcquisitionContext {
                 screen: &s, pathway: &pathway, priors: &priors, model: &model, train: &train, pool: &pool,
-                uncertainty: &unc, batch, round: 0, seed, measured: Measured::new(&measured),
+                uncertainty: Lazy::new(&unc), batch, round: 0, seed, measured: Measured::new(&measured),
             };
             let kind = StrategyKind::ALL_BUILTIN[si];
             let a = builtin(kind).unwrap().select(&ctx, &mut stream(seed, "s")).unwrap();
