@@ -244,26 +244,32 @@ pub fn symmetric_eigen(a: &Mat) -> Result<(Vec<f64>, Mat), LinalgError> {
     let mut d = vec![0.0; n];
     let mut e = vec![0.0; n];
     tred2(&mut z, &mut d, &mut e);
-    tql2(&mut z, &mut d, &mut e)?;
+    tql(Some(&mut z), &mut d, &mut e)?;
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| d[j].total_cmp(&d[i]).then(i.cmp(&j)));
     let vals: Vec<f64> = order.iter().map(|&i| d[i]).collect();
     let mut vecs = Mat::zeros(n, n);
     for (c, &src) in order.iter().enumerate() {
-        let mut best = 0.0f64;
-        let mut sign = 1.0;
-        for r in 0..n {
-            let v = z.get(r, src);
-            if v.abs() > best + 1e-12 {
-                best = v.abs();
-                sign = v.signum();
-            }
-        }
+        let sign = sign_of_largest((0..n).map(|r| z.get(r, src)));
         for r in 0..n {
             vecs.set(r, c, sign * z.get(r, src));
         }
     }
     Ok((vals, vecs))
+}
+
+/// The sign that makes a vector's largest-magnitude entry positive (the first of entries
+/// within 10⁻¹² of the largest): the eigenvector sign convention.
+pub(crate) fn sign_of_largest(v: impl IntoIterator<Item = f64>) -> f64 {
+    let mut best = 0.0f64;
+    let mut sign = 1.0;
+    for x in v {
+        if x.abs() > best + 1e-12 {
+            best = x.abs();
+            sign = x.signum();
+        }
+    }
+    sign
 }
 
 /// Householder reduction to tridiagonal form (after the EISPACK routine `tred2`).
@@ -366,9 +372,15 @@ fn tred2(z: &mut Mat, d: &mut [f64], e: &mut [f64]) {
     e[0] = 0.0;
 }
 
-/// Implicit QL iterations on the tridiagonal matrix (after EISPACK `tql2`).
-fn tql2(z: &mut Mat, d: &mut [f64], e: &mut [f64]) -> Result<(), LinalgError> {
-    let n = z.rows;
+/// Implicit QL iterations on the tridiagonal matrix with diagonal `d` and off-diagonal
+/// `e[1..]` (after EISPACK `tql2`; `tql1` when `z` is `None`): on exit `d` holds the
+/// eigenvalues (unsorted) and, if given, `z`'s columns are rotated into the eigenvectors.
+pub(crate) fn tql(
+    mut z: Option<&mut Mat>,
+    d: &mut [f64],
+    e: &mut [f64],
+) -> Result<(), LinalgError> {
+    let n = d.len();
     for i in 1..n {
         e[i - 1] = e[i];
     }
@@ -428,11 +440,13 @@ fn tql2(z: &mut Mat, d: &mut [f64], e: &mut [f64]) -> Result<(), LinalgError> {
                     c = p / r;
                     p = c * d[i] - s * g;
                     d[i + 1] = h + s * (c * g + s * d[i]);
-                    for k in 0..n {
-                        let zk1 = z.get(k, i + 1);
-                        let zk = z.get(k, i);
-                        z.set(k, i + 1, s * zk + c * zk1);
-                        z.set(k, i, c * zk - s * zk1);
+                    if let Some(z) = z.as_deref_mut() {
+                        for k in 0..n {
+                            let zk1 = z.get(k, i + 1);
+                            let zk = z.get(k, i);
+                            z.set(k, i + 1, s * zk + c * zk1);
+                            z.set(k, i, c * zk - s * zk1);
+                        }
                     }
                 }
                 p = -s * s2 * c3 * el1 * e[l] / dl1;

@@ -16,7 +16,8 @@
 //!    variance over genes, since `V_K` is orthonormal), and the Gaussian mutual information
 //!    `Σ_k ½ ln(1 + σ²_k(p) / s²_k)` with `s²_k` the members' out-of-bag residual variance.
 
-use crate::numeric::linalg::{symmetric_eigen, LinalgError, Mat};
+use crate::numeric::eigen_leading::leading_eigen;
+use crate::numeric::linalg::{LinalgError, Mat};
 use crate::numeric::ridge::{Ridge, LOO_GRID};
 use crate::screen::Screen;
 use rand::rngs::ChaCha8Rng;
@@ -607,23 +608,17 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
         .collect();
     let tmean = rmean.iter().sum::<f64>() / n as f64;
     let c = Mat::from_fn(n, n, |a, b| sub.get(a, b) - rmean[a] - rmean[b] + tmean);
-    let (vals, vecs) = symmetric_eigen(&c)?;
-    let top = vals.first().copied().unwrap_or(0.0);
-    let keep: Vec<usize> = (0..vals.len())
-        .filter(|&i| vals[i] > 1e-10 * top.max(1e-300))
-        .take(max_k)
-        .collect();
-    let k = keep.len();
-    let t = Mat::from_fn(n, k, |a, j| vecs.get(a, keep[j]) * vals[keep[j]].sqrt());
+    // Only the leading `max_k` pairs above the floor are computed (see `eigen_leading`).
+    let (vals, vecs) = leading_eigen(&c, max_k, 1e-10)?;
+    let k = vals.len();
+    let t = Mat::from_fn(n, k, |a, j| vecs.get(a, j) * vals[j].sqrt());
     // V_K is g × k row-major: for each training row, walk the genes once and update a gene's
     // k loadings together (contiguous), rather than k strided passes. Each entry still adds
     // the same products in training-row order, so the bits are the same.
     let mut v = Mat::zeros(g, k);
     for (a, &i) in train.iter().enumerate() {
         let row = y.row(i);
-        let w: Vec<f64> = (0..k)
-            .map(|j| vecs.get(a, keep[j]) / vals[keep[j]].sqrt())
-            .collect();
+        let w: Vec<f64> = (0..k).map(|j| vecs.get(a, j) / vals[j].sqrt()).collect();
         let nz: Vec<usize> = (0..k).filter(|&j| w[j] != 0.0).collect();
         let all = nz.len() == k;
         for (gi, out) in v.data.chunks_exact_mut(k.max(1)).enumerate().take(g) {
