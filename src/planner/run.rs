@@ -465,7 +465,9 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
                 .context("building the cross-screen embedding")?;
             prior::append_embedding(&mut priors, &e);
         }
-        priors.kernels.push(("cross_screen".to_string(), kernel));
+        priors
+            .kernels
+            .push(("cross_screen".to_string(), prior::Kernel::Dense(kernel)));
     } else if a.cross_embedding {
         bail!("--cross-embedding needs --cross-screen");
     }

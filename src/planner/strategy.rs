@@ -10,7 +10,8 @@
 //! - `iterpert`: IterPert as published (Huang et al. 2024): the kernel is the mean of the
 //!   max-normalised prior kernels (STRING, GO, and a cross-cell-line Perturb-seq kernel from
 //!   another screen when `--cross-screen` gives one) and the model's embedding kernel (cosine of
-//!   the ensemble's latent predictions); the batch is plain greedy k-centre (max-distance) with
+//!   the ensemble's latent predictions); all are cosine kernels with largest entry exactly 1, so
+//!   max-normalising leaves them as they are; the batch is plain greedy k-centre (max-distance) with
 //!   the measured set included in the distance.
 //! - `iterpert-unc`: the same kernels (cosine-normalised, no cross-screen scaling), each
 //!   distance weighted by ensemble uncertainty (`d_min(i) · σ²(i)/max σ²`): uncertain and diverse
@@ -26,7 +27,7 @@ use crate::numeric::linalg::Mat;
 use crate::planner::spec::StrategyKind;
 use crate::predict::ensemble::{FittedEnsemble, Uncertainty};
 use crate::predict::metrics::Scores;
-use crate::predict::prior::{cosine_kernel, Priors};
+use crate::predict::prior::{Kernel, Priors};
 use crate::screen::Screen;
 use rand::rngs::ChaCha8Rng;
 use rand::RngExt;
@@ -402,45 +403,37 @@ impl Strategy for Coreset {
     }
 }
 
-/// The model's kernel: cosine similarity of the ensemble's latent predictions.
-fn model_kernel(ctx: &AcquisitionContext) -> Mat {
-    let all: Vec<usize> = (0..ctx.screen.n_perts()).collect();
-    cosine_kernel(&ctx.model.latent_mean(&all))
+/// The model's kernel: cosine similarity of the ensemble's latent predictions, for the
+/// measured perturbations and the candidates (the only rows greedy k-centre reads; the others
+/// are left zero).
+fn model_kernel(ctx: &AcquisitionContext) -> Kernel {
+    let mut rows: Vec<usize> = ctx.train.iter().chain(ctx.pool).copied().collect();
+    rows.sort_unstable();
+    rows.dedup();
+    let lat = ctx.model.latent_mean(&rows);
+    let mut e = Mat::zeros(ctx.screen.n_perts(), lat.cols);
+    for (r, &p) in rows.iter().enumerate() {
+        e.row_mut(p).copy_from_slice(lat.row(r));
+    }
+    Kernel::rows(e)
 }
 
-/// The mean of every prior kernel and the model's, optionally each divided by its largest
-/// absolute entry (max-normalised, as IterPert does; a no-op for cosine kernels, whose
-/// diagonal is 1), with the kernel distance it induces.
+/// The mean of every prior kernel and the model's, with the kernel distance it induces. (Each
+/// is cosine-normalised with largest entry exactly 1, so IterPert's max-normalisation leaves it
+/// as it is.)
 struct KernelMean<'a> {
-    kernels: Vec<&'a Mat>,
-    scale: Vec<f64>,
+    kernels: Vec<&'a Kernel>,
 }
 
 impl<'a> KernelMean<'a> {
-    fn new(ctx: &'a AcquisitionContext, model: &'a Mat, max_normalise: bool) -> Self {
-        let mut kernels: Vec<&Mat> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
+    fn new(ctx: &'a AcquisitionContext, model: &'a Kernel) -> Self {
+        let mut kernels: Vec<&Kernel> = ctx.priors.kernels.iter().map(|(_, k)| k).collect();
         kernels.push(model);
-        let scale = kernels
-            .iter()
-            .map(|k| {
-                let m = k.data.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                match (max_normalise, m > 0.0) {
-                    (false, _) => 1.0,
-                    (true, true) => 1.0 / m,
-                    (true, false) => 0.0,
-                }
-            })
-            .collect();
-        KernelMean { kernels, scale }
+        KernelMean { kernels }
     }
 
     fn k(&self, a: usize, b: usize) -> f64 {
-        self.kernels
-            .iter()
-            .zip(&self.scale)
-            .map(|(k, s)| k.get(a, b) * s)
-            .sum::<f64>()
-            / self.kernels.len() as f64
+        self.kernels.iter().map(|k| k.get(a, b)).sum::<f64>() / self.kernels.len() as f64
     }
 
     fn dist2(&self, a: usize, b: usize) -> f64 {
@@ -463,7 +456,7 @@ impl Strategy for IterPert {
         _rng: &mut ChaCha8Rng,
     ) -> Result<Selection, StrategyError> {
         let model_kernel = model_kernel(ctx);
-        let kernels = KernelMean::new(ctx, &model_kernel, true);
+        let kernels = KernelMean::new(ctx, &model_kernel);
         let dist2 = |a: usize, b: usize| kernels.dist2(a, b);
         let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
         let picks = chosen
@@ -534,7 +527,7 @@ impl Strategy for IterPertUnc {
         _rng: &mut ChaCha8Rng,
     ) -> Result<Selection, StrategyError> {
         let model_kernel = model_kernel(ctx);
-        let kernels = KernelMean::new(ctx, &model_kernel, false);
+        let kernels = KernelMean::new(ctx, &model_kernel);
         let dist2 = |a: usize, b: usize| kernels.dist2(a, b);
         let umax = ctx
             .uncertainty

@@ -8,8 +8,12 @@
 //!   well-defined), trivial top eigenvector dropped, each scaled by its eigenvalue.
 //! - **GO**: Jaccard overlap of direct GO term sets (a positive semi-definite kernel); the
 //!   embedding is its leading eigenvectors scaled by √λ.
-//! - Kernels are cosine-normalised (`K_ij / √(K_ii K_jj)`), so each has unit diagonal and all
-//!   can be averaged (IterPert's "mean" integration with "diag" normalisation).
+//! - Kernels are cosine-normalised (`K_ij / √(K_ii K_jj)`, clamped to [−1, 1] against
+//!   rounding), so each has unit diagonal, its largest entry is exactly 1, and all can be
+//!   averaged (IterPert's "mean" integration with "diag" normalisation; its max-normalisation
+//!   is then the identity). A kernel of a low-dimensional embedding ([`Kernel::Rows`]) keeps
+//!   the embedding and computes an entry when it is read (the strategies read a few hundred
+//!   thousand of the n² entries; at n = 10⁴ a stored kernel is 800 MB).
 
 use crate::data::annotation::Annotations;
 use crate::data::network::Network;
@@ -33,7 +37,7 @@ impl Default for PriorConfig {
 #[derive(Debug, Clone)]
 pub struct Priors {
     /// Named, cosine-normalised kernels over perturbations (n × n).
-    pub kernels: Vec<(String, Mat)>,
+    pub kernels: Vec<(String, Kernel)>,
     /// Concatenated prior embeddings (n × d; d = 0 when no prior was given).
     pub embedding: Mat,
     /// Curated closeness of each perturbation's target to the pathway (higher = closer).
@@ -75,13 +79,79 @@ pub fn cross_screen_kernel(screen: &Screen, other: &Screen) -> Mat {
     cosine_kernel(&e)
 }
 
+/// A cosine-normalised kernel over the screen's perturbations: unit diagonal, entries in
+/// [−1, 1]; a row of zero norm is similar to nothing but itself.
+#[derive(Debug, Clone)]
+pub enum Kernel {
+    /// The rows of an embedding (n × d, d small) and their norms; an entry is computed when
+    /// read, with the bits [`cosine_kernel`] would store.
+    Rows { e: Mat, norms: Vec<f64> },
+    /// Stored n × n (rows too long to recompute per entry, e.g. another screen's responses).
+    Dense(Mat),
+}
+
+impl Kernel {
+    /// The cosine kernel of an embedding's rows, computed when read.
+    pub fn rows(e: Mat) -> Kernel {
+        let norms = row_norms(&e);
+        Kernel::Rows { e, norms }
+    }
+
+    pub fn n(&self) -> usize {
+        match self {
+            Kernel::Rows { e, .. } => e.rows,
+            Kernel::Dense(m) => m.rows,
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, a: usize, b: usize) -> f64 {
+        match self {
+            Kernel::Rows { e, norms } => {
+                if a == b {
+                    1.0
+                } else {
+                    cosine(
+                        crate::numeric::linalg::dot(e.row(a), e.row(b)),
+                        norms[a],
+                        norms[b],
+                    )
+                }
+            }
+            Kernel::Dense(m) => m.get(a, b),
+        }
+    }
+
+    /// Every entry (n × n).
+    pub fn to_dense(&self) -> Mat {
+        match self {
+            Kernel::Rows { e, .. } => cosine_kernel(e),
+            Kernel::Dense(m) => m.clone(),
+        }
+    }
+}
+
+fn row_norms(e: &Mat) -> Vec<f64> {
+    (0..e.rows)
+        .map(|i| crate::numeric::linalg::dot(e.row(i), e.row(i)).sqrt())
+        .collect()
+}
+
+/// One off-diagonal entry from the rows' dot product and norms.
+#[inline]
+fn cosine(dot: f64, na: f64, nb: f64) -> f64 {
+    if na > 0.0 && nb > 0.0 {
+        (dot / (na * nb)).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
 /// Cosine-normalise rows of an embedding into a kernel; rows of zero norm get a unit diagonal
 /// and zero similarity to everything else.
 pub fn cosine_kernel(e: &Mat) -> Mat {
     let n = e.rows;
-    let norms: Vec<f64> = (0..n)
-        .map(|i| crate::numeric::linalg::dot(e.row(i), e.row(i)).sqrt())
-        .collect();
+    let norms = row_norms(e);
     // One triangle, mirrored: `dot(x, y)` and `dot(y, x)` multiply the same pairs and add them
     // in the same order, so entry (j, i) has entry (i, j)'s bits. Four dots at a time (`dots`).
     let rows: Vec<&[f64]> = (0..n).map(|i| e.row(i)).collect();
@@ -91,11 +161,7 @@ pub fn cosine_kernel(e: &Mat) -> Mat {
         crate::numeric::linalg::dots(&rows[i + 1..], rows[i], &mut d[i + 1..]);
         k.set(i, i, 1.0);
         for j in i + 1..n {
-            let v = if norms[i] > 0.0 && norms[j] > 0.0 {
-                d[j] / (norms[i] * norms[j])
-            } else {
-                0.0
-            };
+            let v = cosine(d[j], norms[i], norms[j]);
             k.set(i, j, v);
             k.set(j, i, v);
         }
@@ -284,9 +350,9 @@ pub fn assemble(
     parts: Vec<(String, Mat)>,
 ) -> Priors {
     let n = screen.n_perts();
-    let kernels: Vec<(String, Mat)> = parts
+    let kernels: Vec<(String, Kernel)> = parts
         .iter()
-        .map(|(name, e)| (name.clone(), cosine_kernel(e)))
+        .map(|(name, e)| (name.clone(), Kernel::rows(e.clone())))
         .collect();
     let d: usize = parts.iter().map(|(_, p)| p.cols).sum();
     let mut embedding = Mat::zeros(n, d);
@@ -345,6 +411,40 @@ mod tests {
     /// The adjacency from edge lists is `net.weight` pair by pair, on a network with repeated
     /// targets, a self-loop (the loader drops it), a duplicated edge and targets outside the
     /// network.
+    /// A kernel read from its rows has the stored kernel's bits, entries within [−1, 1]
+    /// (twins included: equal rows give exactly 1), and zero rows similar to nothing.
+    #[test]
+    fn rows_kernel_reads_the_stored_bits() {
+        let mut rng = crate::numeric::seed::stream(2, "test/kernel-rows");
+        let mut e = Mat::from_vec(
+            30,
+            5,
+            (0..150)
+                .map(|_| rand::RngExt::random_range(&mut rng, -1.0..1.0))
+                .collect(),
+        );
+        for j in 0..5 {
+            let v = e.get(3, j);
+            e.set(7, j, v * 3.0); // a twin of row 3, scaled
+            e.set(11, j, 0.0); // a zero row
+        }
+        let dense = cosine_kernel(&e);
+        let k = Kernel::rows(e);
+        for a in 0..30 {
+            for b in 0..30 {
+                assert_eq!(
+                    k.get(a, b).to_bits(),
+                    dense.get(a, b).to_bits(),
+                    "({a}, {b})"
+                );
+                assert!(k.get(a, b).abs() <= 1.0);
+            }
+        }
+        assert!((k.get(3, 7) - 1.0).abs() < 1e-15);
+        assert_eq!(k.get(11, 11), 1.0);
+        assert!((0..30).filter(|&b| b != 11).all(|b| k.get(11, b) == 0.0));
+    }
+
     #[test]
     fn adjacency_matches_pairwise_weights() {
         let dir = std::env::temp_dir().join(format!("pertaudit-adj-{}", std::process::id()));

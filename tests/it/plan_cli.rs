@@ -268,7 +268,7 @@ mod properties {
     use pertaudit::planner::strategy::{builtin, AcquisitionContext, Lazy, Measured};
     use pertaudit::predict::ensemble::{fit, EnsembleConfig, Workspace};
     use pertaudit::predict::metrics::Scores;
-    use pertaudit::predict::prior::{cosine_kernel, Priors};
+    use pertaudit::predict::prior::{Kernel, Priors};
     use pertaudit::screen::Screen;
     use proptest::prelude::*;
 
@@ -296,7 +296,7 @@ mod properties {
         ) {
             let s = screen(n, 12, salt);
             let emb = Mat::from_fn(n, 3, |i, j| ((i * (j + 2)) % 5) as f64);
-            let priors = Priors { kernels: vec![("toy".into(), cosine_kernel(&emb))], embedding: emb, closeness: (0..n).map(|i| (i % 4) as f64).collect(), neighbourhood: (0..n).map(|i| i % 3 == 0).collect() };
+            let priors = Priors { kernels: vec![("toy".into(), Kernel::rows(emb.clone()))], embedding: emb, closeness: (0..n).map(|i| (i % 4) as f64).collect(), neighbourhood: (0..n).map(|i| i % 3 == 0).collect() };
             let ws = Workspace::new(&s, &priors.embedding);
             let train: Vec<usize> = (0..6).collect();
             let pool: Vec<usize> = (8..n).collect();
