@@ -52,13 +52,7 @@ pub fn leading_eigen(a: &Mat, k: usize, rel_floor: f64) -> Result<(Vec<f64>, Mat
     if n == 0 || k == 0 {
         return Ok((vec![], Mat::zeros(n, 0)));
     }
-    let reduced = Tridiagonal::reduce(a);
-    let mut d = reduced.diag.clone();
-    let mut e = vec![0.0; n];
-    // `tql` takes the off-diagonal in e[1..] (EISPACK's convention).
-    e[1..].copy_from_slice(&reduced.off);
-    tql(None, &mut d, &mut e)?;
-    d.sort_by(|x, y| y.total_cmp(x));
+    let (reduced, d) = spectrum(a)?;
     let top = d[0];
     let keep = d
         .iter()
@@ -66,20 +60,48 @@ pub fn leading_eigen(a: &Mat, k: usize, rel_floor: f64) -> Result<(Vec<f64>, Mat
         .take(k)
         .count();
     let vals = d[..keep].to_vec();
-    match reduced.vectors(&vals) {
-        Some(vecs) => Ok((vals, vecs)),
+    let vecs = vectors_or_full(a, &reduced, &vals)?;
+    Ok((vals, vecs))
+}
+
+/// Every eigenvalue of the symmetric matrix `a` (descending) and unit eigenvectors for the
+/// first `k` of them (the same method as [`leading_eigen`]).
+pub fn spectrum_and_leading(a: &Mat, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
+    if a.rows != a.cols {
+        return Err(LinalgError::Shape {
+            expected: "square".into(),
+            got: format!("{}x{}", a.rows, a.cols),
+        });
+    }
+    if a.rows == 0 {
+        return Ok((vec![], Mat::zeros(0, 0)));
+    }
+    let (reduced, d) = spectrum(a)?;
+    let vecs = vectors_or_full(a, &reduced, &d[..k.min(d.len())])?;
+    Ok((d, vecs))
+}
+
+/// The tridiagonal form of `a` (n ≥ 1) and all its eigenvalues, descending.
+fn spectrum(a: &Mat) -> Result<(Tridiagonal, Vec<f64>), LinalgError> {
+    let n = a.rows;
+    let reduced = Tridiagonal::reduce(a);
+    let mut d = reduced.diag.clone();
+    let mut e = vec![0.0; n];
+    // `tql` takes the off-diagonal in e[1..] (EISPACK's convention).
+    e[1..].copy_from_slice(&reduced.off);
+    tql(None, &mut d, &mut e)?;
+    d.sort_by(|x, y| y.total_cmp(x));
+    Ok((reduced, d))
+}
+
+/// Unit eigenvectors for the leading eigenvalues `vals` (a prefix of the spectrum), by
+/// inverse iteration, or from the full decomposition if a check fails.
+fn vectors_or_full(a: &Mat, reduced: &Tridiagonal, vals: &[f64]) -> Result<Mat, LinalgError> {
+    match reduced.vectors(vals) {
+        Some(vecs) => Ok(vecs),
         None => {
-            // A check failed: the full decomposition, filtered the same way.
-            let (all, vecs) = symmetric_eigen(a)?;
-            let keep = all
-                .iter()
-                .take_while(|&&v| v > rel_floor * all[0].max(1e-300))
-                .take(k)
-                .count();
-            Ok((
-                all[..keep].to_vec(),
-                Mat::from_fn(n, keep, |r, c| vecs.get(r, c)),
-            ))
+            let (_, vecs) = symmetric_eigen(a)?;
+            Ok(Mat::from_fn(a.rows, vals.len(), |r, c| vecs.get(r, c)))
         }
     }
 }

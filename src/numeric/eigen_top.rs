@@ -10,8 +10,9 @@
 //! multiplicity up to the block size is found in full), every new vector orthogonalised twice
 //! against the whole basis (full reorthogonalisation: no spurious copies), and a
 //! Rayleigh–Ritz step on the projected matrix `QᵀAQ` (kept incrementally) whenever the space
-//! has grown by a quarter since the last one (the step is a dense m × m decomposition, O(m³):
-//! after every block it cost more than the products). It stops when the `k` leading Ritz pairs
+//! has grown by a quarter since the last one (the step decomposes the m × m projection, O(m³):
+//! after every block it cost more than the products; it computes every Ritz value but only the
+//! k leading vectors, by inverse iteration: `eigen_leading`). It stops when the `k` leading Ritz pairs
 //! have residuals `‖Au − θu‖ ≤ 10⁻⁸ · ‖A‖₂` (estimated by the largest Ritz value in
 //! magnitude; far below what the ridge features can tell apart), or when the space is the
 //! whole space (then the answer is exact). Small matrices go straight to the dense solver.
@@ -21,7 +22,9 @@
 //! History: until the scale-out work this solver checked after every block to 10⁻¹¹ (10⁻⁸
 //! and the sparse schedule only above 4,096 rows); on PerturbQA K562 the STRING kernel took 19
 //! Rayleigh–Ritz steps up to m = 513 (4.6 s of priors). The embeddings now differ from that
-//! version's in low-order bits, so the prior cache key moved to `prior-embeddings v2`.
+//! version's in low-order bits, so the prior cache key moved to `prior-embeddings v2`; then
+//! the STRING matrix became a [`SymmetricOperator`] (sparse plus rank one, O(edges) per
+//! product instead of n²), which changed its embedding's low-order bits again (`v3`).
 //! Greedy k-centre (`iterpert`, `coreset`) breaks near-ties between perturbations with
 //! (nearly) identical kernel rows by such bits, so some of their picks differ from before.
 //!
@@ -33,7 +36,8 @@
 //! Each eigenvector's sign is fixed as in [`symmetric_eigen`] (largest-magnitude entry
 //! positive).
 
-use super::linalg::{dot, dots, symmetric_eigen, LinalgError, Mat};
+use super::eigen_leading::spectrum_and_leading;
+use super::linalg::{dot, dots, sign_of_largest, symmetric_eigen, LinalgError, Mat};
 use super::seed::stream;
 use rand::RngExt;
 
@@ -44,6 +48,28 @@ const OVERSAMPLE: usize = 10;
 /// Relative residual at which a Ritz pair counts as converged.
 const TOL: f64 = 1e-8;
 
+/// A symmetric linear operator the solver only multiplies by: a dense matrix, or a structured
+/// one (e.g. sparse plus rank one) whose product costs far less than n².
+pub trait SymmetricOperator: Sync {
+    fn n(&self) -> usize;
+    /// `A v` for every `v` of the block.
+    fn apply_block(&self, vs: &[Vec<f64>]) -> Vec<Vec<f64>>;
+    /// Every entry (for small n, where the dense decomposition is cheaper).
+    fn to_dense(&self) -> Mat;
+}
+
+impl SymmetricOperator for Mat {
+    fn n(&self) -> usize {
+        self.rows
+    }
+    fn apply_block(&self, vs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        matmat(self, vs)
+    }
+    fn to_dense(&self) -> Mat {
+        self.clone()
+    }
+}
+
 /// The `k` algebraically largest eigenvalues of the symmetric matrix `a` (descending) and
 /// their unit eigenvectors as the columns of an n × k matrix.
 pub fn top_eigen(a: &Mat, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
@@ -53,10 +79,15 @@ pub fn top_eigen(a: &Mat, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
             got: format!("{}x{}", a.rows, a.cols),
         });
     }
-    let n = a.rows;
+    top_eigen_of(a, k)
+}
+
+/// [`top_eigen`] of any symmetric operator.
+pub fn top_eigen_of(a: &dyn SymmetricOperator, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
+    let n = a.n();
     let k = k.min(n);
     if n <= DENSE_BELOW || 3 * (k + OVERSAMPLE) >= n {
-        let (vals, vecs) = symmetric_eigen(a)?;
+        let (vals, vecs) = symmetric_eigen(&a.to_dense())?;
         return Ok((
             vals[..k].to_vec(),
             Mat::from_fn(n, k, |i, j| vecs.get(i, j)),
@@ -105,7 +136,7 @@ pub fn top_eigen(a: &Mat, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
             v.iter_mut().for_each(|x| *x /= norm);
             fresh.push(v);
         }
-        let products = matmat(a, &fresh);
+        let products = a.apply_block(&fresh);
         for (v, av) in fresh.into_iter().zip(products) {
             // New column (and row) of T.
             let mut col = vec![0.0; q.len()];
@@ -161,7 +192,8 @@ fn ritz(
     let m = q.len();
     let n = q[0].len();
     let tm = Mat::from_fn(m, m, |i, j| 0.5 * (t[i][j] + t[j][i]));
-    let (theta, s) = symmetric_eigen(&tm)?;
+    // Every Ritz value (for the scale) but vectors for the k leading ones only.
+    let (theta, s) = spectrum_and_leading(&tm, k)?;
     let scale = theta.iter().fold(0.0f64, |acc, x| acc.max(x.abs()));
     let mut vals = Vec::with_capacity(k);
     let mut vecs = Mat::zeros(n, k);
@@ -187,14 +219,7 @@ fn ritz(
                 return Ok(None);
             }
         }
-        let mut best = 0.0f64;
-        let mut sign = 1.0;
-        for &x in &u {
-            if x.abs() > best + 1e-12 {
-                best = x.abs();
-                sign = x.signum();
-            }
-        }
+        let sign = sign_of_largest(u.iter().copied());
         for (i, x) in u.iter().enumerate() {
             vecs.set(i, j, sign * x);
         }

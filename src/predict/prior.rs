@@ -18,7 +18,7 @@
 use crate::data::annotation::Annotations;
 use crate::data::network::Network;
 use crate::data::pathway::GeneSet;
-use crate::numeric::eigen_top::top_eigen;
+use crate::numeric::eigen_top::{top_eigen_of, SymmetricOperator};
 use crate::numeric::linalg::{LinalgError, Mat};
 use crate::screen::Screen;
 
@@ -171,14 +171,19 @@ pub fn cosine_kernel(e: &Mat) -> Mat {
 
 /// Leading `k` eigenvectors of a symmetric matrix, each column scaled by `f(λ)`, skipping the
 /// first `skip` (and any with λ ≤ 0).
-fn spectral(m: &Mat, k: usize, skip: usize, f: impl Fn(f64) -> f64) -> Result<Mat, LinalgError> {
+fn spectral(
+    m: &dyn SymmetricOperator,
+    k: usize,
+    skip: usize,
+    f: impl Fn(f64) -> f64,
+) -> Result<Mat, LinalgError> {
     // Only the leading k + skip pairs are ever used: a top-k solver, not the full spectrum.
-    let (vals, vecs) = top_eigen(m, k + skip)?;
+    let (vals, vecs) = top_eigen_of(m, k + skip)?;
     let keep: Vec<usize> = (skip..vals.len())
         .filter(|&c| vals[c] > 1e-10)
         .take(k)
         .collect();
-    Ok(Mat::from_fn(m.rows, keep.len(), |i, j| {
+    Ok(Mat::from_fn(m.n(), keep.len(), |i, j| {
         vecs.get(i, keep[j]) * f(vals[keep[j]])
     }))
 }
@@ -202,50 +207,157 @@ pub fn append_embedding(priors: &mut Priors, extra: &Mat) {
     });
 }
 
-/// STRING spectral embedding of the perturbations' targets.
-pub fn string_embedding(targets: &[String], net: &Network, dim: usize) -> Result<Mat, LinalgError> {
-    let n = targets.len();
-    let a = adjacency(targets, net);
-    let deg: Vec<f64> = (0..n).map(|i| a.row(i).iter().sum()).collect();
-    let tau = (deg.iter().sum::<f64>() / n.max(1) as f64).max(1e-3);
-    let reg = tau / n as f64;
-    let dreg: Vec<f64> = deg.iter().map(|d| (d + tau).sqrt()).collect();
-    let m = Mat::from_fn(n, n, |i, j| (a.get(i, j) + reg) / (dreg[i] * dreg[j]));
-    spectral(&m, dim, 1, |l| l)
+/// The Jaccard overlap of every pair of sorted term-id sets (n × n; 0 when either is empty).
+/// Intersections are counted through each term's list of sets (only pairs sharing a term are
+/// visited; most pairs share none) on one triangle, mirrored: `inter / (|x| + |y| − inter)`
+/// is symmetric, so both entries have the same bits as a pairwise merge would give.
+fn jaccard_kernel(sets: &[Vec<u32>], n_terms: usize) -> Mat {
+    let n = sets.len();
+    let mut with: Vec<Vec<u32>> = vec![Vec::new(); n_terms];
+    for (a, s) in sets.iter().enumerate() {
+        for &t in s {
+            with[t as usize].push(a as u32);
+        }
+    }
+    let mut j = Mat::zeros(n, n);
+    let mut count = vec![0u32; n];
+    let mut touched: Vec<u32> = Vec::new();
+    for (a, x) in sets.iter().enumerate() {
+        if x.is_empty() {
+            continue;
+        }
+        j.set(a, a, 1.0);
+        for &t in x {
+            let list = &with[t as usize];
+            let start = list.partition_point(|&b| b as usize <= a);
+            for &b in &list[start..] {
+                if count[b as usize] == 0 {
+                    touched.push(b);
+                }
+                count[b as usize] += 1;
+            }
+        }
+        for &b in &touched {
+            let b = b as usize;
+            let inter = count[b] as f64;
+            let v = inter / (x.len() as f64 + sets[b].len() as f64 - inter);
+            j.set(a, b, v);
+            j.set(b, a, v);
+            count[b] = 0;
+        }
+        touched.clear();
+    }
+    j
 }
 
-/// The targets' adjacency: `a[i][j] = net.weight(t_i, t_j)` off the diagonal, 0 on it. Built
-/// from each target's edge list (O(edges), not n² look-ups: a genome-wide pool has 10⁸ pairs),
-/// with the first listed edge winning as in [`Network::weight`], so the values are the same.
-fn adjacency(targets: &[String], net: &Network) -> Mat {
+/// STRING spectral embedding of the perturbations' targets: the leading eigenvectors of
+/// `M = D^-1/2 (A + τ/n·11ᵀ) D^-1/2`, multiplied as the sparse `D^-1/2 A D^-1/2` plus the rank-one
+/// regulariser (O(edges + n) per product, not n²: STRING keeps a few dozen edges per gene).
+pub fn string_embedding(targets: &[String], net: &Network, dim: usize) -> Result<Mat, LinalgError> {
+    spectral(&StringOperator::new(targets, net), dim, 1, |l| l)
+}
+
+/// `M = S + reg·u uᵀ` with `S = D^-1/2 A D^-1/2` sparse and `u = D^-1/2 1` (D = degree + τ).
+struct StringOperator {
+    /// Row i of S: `(j, a_ij / (dᵢ dⱼ))`, j ascending.
+    s: Vec<Vec<(usize, f64)>>,
+    /// The adjacency's rows (for the dense form).
+    a: Vec<Vec<(usize, f64)>>,
+    /// `√(degree + τ)` per row.
+    dreg: Vec<f64>,
+    u: Vec<f64>,
+    reg: f64,
+}
+
+impl StringOperator {
+    fn new(targets: &[String], net: &Network) -> StringOperator {
+        let n = targets.len();
+        let a = adjacency_rows(targets, net);
+        // Row sums in column order (the dense row's sum: its zeros add nothing).
+        let deg: Vec<f64> = a.iter().map(|r| r.iter().map(|(_, w)| w).sum()).collect();
+        let tau = (deg.iter().sum::<f64>() / n.max(1) as f64).max(1e-3);
+        let reg = tau / n as f64;
+        let dreg: Vec<f64> = deg.iter().map(|d| (d + tau).sqrt()).collect();
+        let s = a
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.iter()
+                    .map(|&(j, w)| (j, w / (dreg[i] * dreg[j])))
+                    .collect()
+            })
+            .collect();
+        let u = dreg.iter().map(|d| 1.0 / d).collect();
+        StringOperator { s, a, dreg, u, reg }
+    }
+}
+
+impl SymmetricOperator for StringOperator {
+    fn n(&self) -> usize {
+        self.u.len()
+    }
+
+    fn apply_block(&self, vs: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        vs.iter()
+            .map(|x| {
+                let t = self.reg * crate::numeric::linalg::dot(&self.u, x);
+                self.s
+                    .iter()
+                    .zip(&self.u)
+                    .map(|(row, ui)| row.iter().map(|&(j, v)| v * x[j]).sum::<f64>() + t * ui)
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn to_dense(&self) -> Mat {
+        let n = self.n();
+        let mut m = Mat::from_fn(n, n, |i, j| self.reg / (self.dreg[i] * self.dreg[j]));
+        for (i, row) in self.a.iter().enumerate() {
+            for &(j, w) in row {
+                m.set(i, j, (w + self.reg) / (self.dreg[i] * self.dreg[j]));
+            }
+        }
+        m
+    }
+}
+
+/// The targets' adjacency as sparse rows (column ascending): `a[i][j] = net.weight(t_i, t_j)`
+/// off the diagonal, absent when 0. Built from each target's edge list (O(edges), not n²
+/// look-ups: a genome-wide pool has 10⁸ pairs), with the first listed edge winning as in
+/// [`Network::weight`], so the values are the same.
+fn adjacency_rows(targets: &[String], net: &Network) -> Vec<Vec<(usize, f64)>> {
     let n = targets.len();
     let mut at: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
     for (j, t) in targets.iter().enumerate() {
         at.entry(t.as_str()).or_default().push(j);
     }
-    let mut a = Mat::zeros(n, n);
     let mut set = vec![false; n];
-    for (i, t) in targets.iter().enumerate() {
-        let mut touched = Vec::new();
-        for (g, w) in net.neighbours(t) {
-            for &j in at.get(g.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
-                if j != i && !set[j] {
-                    set[j] = true;
-                    touched.push(j);
-                    a.set(i, j, *w);
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut row: Vec<(usize, f64)> = Vec::new();
+            for (g, w) in net.neighbours(t) {
+                for &j in at.get(g.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
+                    if j != i && !set[j] {
+                        set[j] = true;
+                        row.push((j, *w));
+                    }
                 }
             }
-        }
-        for j in touched {
-            set[j] = false;
-        }
-    }
-    a
+            for &(j, _) in &row {
+                set[j] = false;
+            }
+            row.retain(|&(_, w)| w != 0.0);
+            row.sort_unstable_by_key(|&(j, _)| j);
+            row
+        })
+        .collect()
 }
 
 /// GO-overlap (Jaccard) embedding of the perturbations' targets.
 pub fn go_embedding(targets: &[String], ann: &Annotations, dim: usize) -> Result<Mat, LinalgError> {
-    let n = targets.len();
     // Each target's terms as sorted ids, intersected by a merge: the counts, and so the
     // Jaccard values, are `Annotations::go_jaccard`'s, without 10⁶–10⁸ string-set look-ups.
     let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
@@ -269,26 +381,7 @@ pub fn go_embedding(targets: &[String], ann: &Annotations, dim: usize) -> Result
             v
         })
         .collect();
-    let jaccard = |x: &[u32], y: &[u32]| -> f64 {
-        if x.is_empty() || y.is_empty() {
-            return 0.0;
-        }
-        let (mut p, mut q, mut inter) = (0, 0, 0usize);
-        while p < x.len() && q < y.len() {
-            match x[p].cmp(&y[q]) {
-                std::cmp::Ordering::Less => p += 1,
-                std::cmp::Ordering::Greater => q += 1,
-                std::cmp::Ordering::Equal => {
-                    inter += 1;
-                    p += 1;
-                    q += 1;
-                }
-            }
-        }
-        let inter = inter as f64;
-        inter / (x.len() as f64 + y.len() as f64 - inter)
-    };
-    let j = Mat::from_fn(n, n, |a, b| jaccard(&sets[a], &sets[b]));
+    let j = jaccard_kernel(&sets, ids.len());
     spectral(&j, dim, 0, f64::sqrt)
 }
 
@@ -445,6 +538,74 @@ mod tests {
         assert!((0..30).filter(|&b| b != 11).all(|b| k.get(11, b) == 0.0));
     }
 
+    /// The sparse-plus-rank-one product is the dense matrix's product, to rounding, on a
+    /// network with twins (one target perturbed twice), a self-edge and an isolated target.
+    #[test]
+    fn string_operator_multiplies_as_the_dense_matrix() {
+        let mut net = Network::default();
+        for (a, b, w) in [
+            ("A", "B", 0.9),
+            ("B", "C", 0.4),
+            ("A", "A", 0.7),
+            ("C", "D", 0.65),
+        ] {
+            net.add(a, b, w);
+        }
+        let targets: Vec<String> = ["A", "B", "A", "C", "X", "D"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let op = StringOperator::new(&targets, &net);
+        let dense = op.to_dense();
+        for i in 0..6 {
+            for j in 0..6 {
+                assert!(
+                    (dense.get(i, j) - dense.get(j, i)).abs() < 1e-15,
+                    "symmetric"
+                );
+            }
+        }
+        let xs: Vec<Vec<f64>> = (0..3)
+            .map(|s| (0..6).map(|i| ((i * 7 + s * 3) % 5) as f64 - 2.0).collect())
+            .collect();
+        for (x, y) in xs.iter().zip(op.apply_block(&xs)) {
+            for i in 0..6 {
+                let want = crate::numeric::linalg::dot(dense.row(i), x);
+                assert!((y[i] - want).abs() < 1e-14, "row {i}: {} vs {want}", y[i]);
+            }
+        }
+    }
+
+    /// The counted kernel has the pairwise merge's bits (random sets, empty ones included).
+    #[test]
+    fn jaccard_kernel_is_the_pairwise_one() {
+        let mut rng = crate::numeric::seed::stream(8, "test/jaccard");
+        let sets: Vec<Vec<u32>> = (0..60)
+            .map(|_| {
+                let len = rand::RngExt::random_range(&mut rng, 0..12usize);
+                let mut v: Vec<u32> = (0..len)
+                    .map(|_| rand::RngExt::random_range(&mut rng, 0..40u32))
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let k = jaccard_kernel(&sets, 40);
+        for a in 0..60 {
+            for b in 0..60 {
+                let (x, y) = (&sets[a], &sets[b]);
+                let want = if x.is_empty() || y.is_empty() {
+                    0.0
+                } else {
+                    let inter = x.iter().filter(|t| y.contains(t)).count() as f64;
+                    inter / (x.len() as f64 + y.len() as f64 - inter)
+                };
+                assert_eq!(k.get(a, b).to_bits(), want.to_bits(), "({a}, {b})");
+            }
+        }
+    }
+
     #[test]
     fn adjacency_matches_pairwise_weights() {
         let dir = std::env::temp_dir().join(format!("pertaudit-adj-{}", std::process::id()));
@@ -468,7 +629,12 @@ mod tests {
                 net.weight(&targets[i], &targets[j])
             }
         });
-        let got = adjacency(&targets, &net);
+        let mut got = Mat::zeros(n, n);
+        for (i, row) in adjacency_rows(&targets, &net).iter().enumerate() {
+            for &(j, w) in row {
+                got.set(i, j, w);
+            }
+        }
         assert_eq!(
             got.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
             want.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
@@ -496,7 +662,7 @@ mod tests {
             .collect();
         let n = targets.len();
         let want = Mat::from_fn(n, n, |a, b| ann.go_jaccard(&targets[a], &targets[b]));
-        let (vals, vecs) = top_eigen(&want, 3).unwrap();
+        let (vals, vecs) = crate::numeric::eigen_top::top_eigen(&want, 3).unwrap();
         let e = go_embedding(&targets, &ann, 3).unwrap();
         let keep: Vec<usize> = (0..vals.len()).filter(|&c| vals[c] > 1e-10).collect();
         let direct = Mat::from_fn(n, keep.len(), |i, j| {
