@@ -330,7 +330,7 @@ impl TridiagonalLu {
                 u0[i + 1] = t - fact * u0[i + 1];
                 if i + 2 < n {
                     u2[i] = u1[i + 1];
-                    u1[i + 1] = -fact * u1[i + 1];
+                    u1[i + 1] *= -fact;
                 }
                 swap[i] = true;
             }
