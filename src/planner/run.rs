@@ -435,45 +435,52 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         k += &screen.targets.join("\n");
         sha256_bytes(k.as_bytes())
     };
-    let cached = crate::data::cache::load(&prior_key);
-    let prior_cache_hit = cached.is_some();
-    let parts = match cached {
-        Some(parts) => parts,
-        None => {
-            let parts = prior::embeddings(
-                &screen.targets,
-                inputs.network.as_ref(),
-                inputs.annotations.as_ref(),
-                &prior_cfg,
-            )
-            .context("building prior embeddings")?;
-            crate::data::cache::store(&prior_key, &parts);
-            parts
+    // The Gram matrix of the responses depends on the screen alone: built on its own thread
+    // while the priors are read or computed (the embeddings' products leave a core idle).
+    let (priors, prior_cache_hit, gram) = std::thread::scope(|s| -> Result<_> {
+        let gram = s.spawn(|| crate::predict::ensemble::Gram::new(&screen.values));
+        let cached = crate::data::cache::load(&prior_key);
+        let prior_cache_hit = cached.is_some();
+        let parts = match cached {
+            Some(parts) => parts,
+            None => {
+                let parts = prior::embeddings(
+                    &screen.targets,
+                    inputs.network.as_ref(),
+                    inputs.annotations.as_ref(),
+                    &prior_cfg,
+                )
+                .context("building prior embeddings")?;
+                crate::data::cache::store(&prior_key, &parts);
+                parts
+            }
+        };
+        let mut priors = prior::assemble(
+            screen,
+            &inputs.pathway,
+            inputs.network.as_ref(),
+            inputs.annotations.as_ref(),
+            parts,
+        );
+        if let Some(other) = &inputs.cross_screen {
+            let kernel = prior::cross_screen_kernel(screen, other);
+            if a.cross_embedding {
+                let e = prior::kernel_embedding(&kernel, a.prior_dim)
+                    .context("building the cross-screen embedding")?;
+                prior::append_embedding(&mut priors, &e);
+            }
+            priors
+                .kernels
+                .push(("cross_screen".to_string(), prior::Kernel::Dense(kernel)));
+        } else if a.cross_embedding {
+            bail!("--cross-embedding needs --cross-screen");
         }
-    };
-    let mut priors = prior::assemble(
-        screen,
-        &inputs.pathway,
-        inputs.network.as_ref(),
-        inputs.annotations.as_ref(),
-        parts,
-    );
-    if let Some(other) = &inputs.cross_screen {
-        let kernel = prior::cross_screen_kernel(screen, other);
         if a.cross_embedding {
-            let e = prior::kernel_embedding(&kernel, a.prior_dim)
-                .context("building the cross-screen embedding")?;
-            prior::append_embedding(&mut priors, &e);
+            config["prior"]["cross_embedding"] = json!(true);
         }
-        priors
-            .kernels
-            .push(("cross_screen".to_string(), prior::Kernel::Dense(kernel)));
-    } else if a.cross_embedding {
-        bail!("--cross-embedding needs --cross-screen");
-    }
-    if a.cross_embedding {
-        config["prior"]["cross_embedding"] = json!(true);
-    }
+        let gram = gram.join().expect("the Gram thread does not panic");
+        Ok((priors, prior_cache_hit, gram))
+    })?;
     config["prior"]["kernels"] = json!(priors
         .kernels
         .iter()
@@ -561,7 +568,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
         }
     };
     lap("priors", &mut timings);
-    let ws = Workspace::new(screen, &priors.embedding);
+    let ws = Workspace::with_gram(screen, &priors.embedding, gram);
     lap("gram", &mut timings);
     // A shard runs the jobs of its seeds only (the config, and so the run id, stay the
     // unsharded run's).

@@ -95,6 +95,11 @@ pub struct Workspace<'a> {
 
 impl<'a> Workspace<'a> {
     pub fn new(screen: &'a Screen, prior: &'a Mat) -> Workspace<'a> {
+        Workspace::with_gram(screen, prior, Gram::new(&screen.values))
+    }
+
+    /// [`Workspace::new`] with the screen's Gram built elsewhere (`Gram::new(&screen.values)`).
+    pub fn with_gram(screen: &'a Screen, prior: &'a Mat, gram: Gram) -> Workspace<'a> {
         let n = screen.n_perts();
         let idx = screen.gene_index();
         let target_gene = screen
@@ -102,7 +107,6 @@ impl<'a> Workspace<'a> {
             .iter()
             .map(|t| idx.get(t.as_str()).copied())
             .collect();
-        let gram = Gram::new(&screen.values);
         assert_eq!(prior.rows, n, "prior rows must match perturbations");
         Workspace {
             screen,
