@@ -422,7 +422,7 @@ pub fn run_plan(a: &PlanSpec, progress: &dyn Progress) -> Result<PlanOutcome> {
     // the dimension (and the algorithm's version): the cache key hashes exactly those.
     let prior_key = {
         let mut k = format!(
-            "prior-embeddings v3\ndim {}\nmin_score {}\n",
+            "prior-embeddings v4\ndim {}\nmin_score {}\n",
             a.prior_dim,
             a.min_score.to_bits()
         );
