@@ -96,24 +96,32 @@ impl Mat {
         out
     }
 
-    /// `selfᵀ * other` without forming the transpose.
+    /// `selfᵀ * other` without forming the transpose (with AVX2 when the CPU has it: the
+    /// same bits, see `numeric::wide`).
     pub fn tmatmul(&self, other: &Mat) -> Mat {
         assert_eq!(self.rows, other.rows, "tmatmul shapes");
         let mut out = Mat::zeros(self.cols, other.cols);
-        for r in 0..self.rows {
-            let arow = self.row(r);
-            let brow = other.row(r);
-            for (i, &a) in arow.iter().enumerate() {
-                if a == 0.0 {
-                    continue;
-                }
-                let orow = &mut out.data[i * other.cols..(i + 1) * other.cols];
-                for (o, b) in orow.iter_mut().zip(brow) {
-                    *o += a * b;
-                }
+        tmatmul_into(self, other, &mut out);
+        out
+    }
+}
+
+super::wide::avx2_twin!(fn tmatmul_into(a: &Mat, b: &Mat, out: &mut Mat) = tmatmul_portable);
+
+#[inline(always)]
+fn tmatmul_portable(this: &Mat, other: &Mat, out: &mut Mat) {
+    for r in 0..this.rows {
+        let arow = this.row(r);
+        let brow = other.row(r);
+        for (i, &a) in arow.iter().enumerate() {
+            if a == 0.0 {
+                continue;
+            }
+            let orow = &mut out.data[i * other.cols..(i + 1) * other.cols];
+            for (o, b) in orow.iter_mut().zip(brow) {
+                *o += a * b;
             }
         }
-        out
     }
 }
 
@@ -141,8 +149,14 @@ pub fn dot4(a: [&[f64]; 4], b: &[f64]) -> [f64; 4] {
     s
 }
 
-/// `dot(rows[i], b)` for every row, four at a time ([`dot4`]: the same bits).
-pub fn dots(rows: &[&[f64]], b: &[f64], out: &mut [f64]) {
+super::wide::avx2_twin!(
+    /// `dot(rows[i], b)` for every row, four at a time ([`dot4`]: the same bits), with AVX2
+    /// when the CPU has it (the four chains in one register; the same bits: `numeric::wide`).
+    pub fn dots(rows: &[&[f64]], b: &[f64], out: &mut [f64]) = dots_portable
+);
+
+#[inline(always)]
+fn dots_portable(rows: &[&[f64]], b: &[f64], out: &mut [f64]) {
     let mut i = 0;
     while i + 4 <= rows.len() {
         let r = dot4([rows[i], rows[i + 1], rows[i + 2], rows[i + 3]], b);
@@ -469,6 +483,40 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * (1.0 + b.abs())
+    }
+
+    /// The AVX2 copies have the portable copies' bits (on a CPU without AVX2 both calls take
+    /// the portable path and the test holds trivially).
+    #[test]
+    fn avx2_twins_have_the_portable_bits() {
+        let mut rng = crate::numeric::seed::stream(6, "test/wide");
+        let mut draw = |n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| {
+                    let v: f64 = rand::RngExt::random_range(&mut rng, -1e3..1e3);
+                    if i % 7 == 0 {
+                        0.0
+                    } else {
+                        v
+                    }
+                })
+                .collect()
+        };
+        for (rows, len) in [(1usize, 1usize), (7, 3), (13, 37), (64, 129)] {
+            let data: Vec<Vec<f64>> = (0..rows).map(|_| draw(len)).collect();
+            let refs: Vec<&[f64]> = data.iter().map(|r| r.as_slice()).collect();
+            let b = draw(len);
+            let (mut x, mut y) = (vec![0.0; rows], vec![0.0; rows]);
+            dots(&refs, &b, &mut x);
+            dots_portable(&refs, &b, &mut y);
+            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&x), bits(&y));
+            let a = Mat::from_vec(rows, len, data.concat());
+            let c = Mat::from_vec(rows, 5, draw(rows * 5));
+            let mut want = Mat::zeros(len, 5);
+            tmatmul_portable(&a, &c, &mut want);
+            assert_eq!(bits(&a.tmatmul(&c).data), bits(&want.data));
+        }
     }
 
     #[test]

@@ -6,3 +6,4 @@ pub mod eigen_top;
 pub mod linalg;
 pub mod ridge;
 pub mod seed;
+pub mod wide;

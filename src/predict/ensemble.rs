@@ -629,28 +629,55 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
         .map(|w| (0..k).filter(|&j| w[j] != 0.0).collect())
         .collect();
     let mut v = Mat::zeros(g, k);
+    let rows: Vec<&[f64]> = train.iter().map(|&i| y.row(i)).collect();
     for (b, block) in v.data.chunks_mut((k * GENES_PER_BLOCK).max(1)).enumerate() {
-        let g0 = b * GENES_PER_BLOCK;
-        for (a, &i) in train.iter().enumerate() {
-            let (w, nz) = (&w[a], &nz[a]);
-            let row = &y.row(i)[g0..];
-            let mu = &mu[g0..];
-            for ((out, yg), m) in block.chunks_exact_mut(k.max(1)).zip(row).zip(mu) {
-                let c = yg - m;
-                if nz.len() == k {
-                    // No zero weight to skip: a plain loop the compiler vectorises.
-                    for (o, wj) in out.iter_mut().zip(w) {
-                        *o += c * wj;
-                    }
-                } else {
-                    for &j in nz {
-                        out[j] += c * w[j];
-                    }
+        loadings_block(block, b * GENES_PER_BLOCK, k, &rows, &mu, &w, &nz);
+    }
+    Ok((t, v, mu))
+}
+
+crate::numeric::wide::avx2_twin!(
+    /// One block of V_K (genes `g0..`, k loadings each): every training row's centred values
+    /// times its weights, added in training-row order (with AVX2 when the CPU has it: the same
+    /// bits, see `numeric::wide`).
+    fn loadings_block(
+        block: &mut [f64],
+        g0: usize,
+        k: usize,
+        rows: &[&[f64]],
+        mu: &[f64],
+        w: &[Vec<f64>],
+        nz: &[Vec<usize>],
+    ) = loadings_block_portable
+);
+
+#[inline(always)]
+fn loadings_block_portable(
+    block: &mut [f64],
+    g0: usize,
+    k: usize,
+    rows: &[&[f64]],
+    mu: &[f64],
+    w: &[Vec<f64>],
+    nz: &[Vec<usize>],
+) {
+    for ((row, w), nz) in rows.iter().zip(w).zip(nz) {
+        let row = &row[g0..];
+        let mu = &mu[g0..];
+        for ((out, yg), m) in block.chunks_exact_mut(k.max(1)).zip(row).zip(mu) {
+            let c = yg - m;
+            if nz.len() == k {
+                // No zero weight to skip: a plain loop the compiler vectorises.
+                for (o, wj) in out.iter_mut().zip(w) {
+                    *o += c * wj;
+                }
+            } else {
+                for &j in nz {
+                    out[j] += c * w[j];
                 }
             }
         }
     }
-    Ok((t, v, mu))
 }
 
 /// Fit the ensemble on `train` (indices into the screen). Draws only from `rng`.
@@ -830,6 +857,43 @@ mod tests {
                 let bits = |m: &Mat| m.data.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&a), bits(&b), "sparse = {sparse}");
             }
+        }
+    }
+
+    /// The AVX2 copy of a V_K block has the portable copy's bits (zero weights included).
+    #[test]
+    fn loadings_block_twins_agree() {
+        let mut rng = stream(9, "test/loadings");
+        let (n, g, k) = (23, 300, 16);
+        let data: Vec<Vec<f64>> = (0..n)
+            .map(|_| (0..g).map(|_| rng.random_range(-5.0..5.0)).collect())
+            .collect();
+        let rows: Vec<&[f64]> = data.iter().map(|r| r.as_slice()).collect();
+        let mu: Vec<f64> = (0..g).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let w: Vec<Vec<f64>> = (0..n)
+            .map(|a| {
+                (0..k)
+                    .map(|j| {
+                        if (a + j) % 9 == 0 {
+                            0.0
+                        } else {
+                            rng.random_range(-1.0..1.0)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let nz: Vec<Vec<usize>> = w
+            .iter()
+            .map(|w| (0..k).filter(|&j| w[j] != 0.0).collect())
+            .collect();
+        for g0 in [0, 128, 256] {
+            let len = k * (g - g0).min(128);
+            let (mut x, mut y) = (vec![0.0; len], vec![0.0; len]);
+            loadings_block(&mut x, g0, k, &rows, &mu, &w, &nz);
+            loadings_block_portable(&mut y, g0, k, &rows, &mu, &w, &nz);
+            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&x), bits(&y));
         }
     }
 
