@@ -234,7 +234,9 @@ impl Tridiagonal {
             let mut y: Vec<f64> = (0..n)
                 .map(|r| ((r as f64 + 1.0) * 0.618_033_988_749_894_9).fract() - 0.5)
                 .collect();
-            for _ in 0..STEPS {
+            // STEPS solves, each from the orthogonalised (against the cluster's earlier
+            // vectors) and normalised iterate, and the result orthogonalised and normalised.
+            for step in 0..=STEPS {
                 for prev in &ys[cluster_start..i] {
                     let c: f64 = prev.iter().zip(&y).map(|(a, b)| a * b).sum();
                     for (t, q) in y.iter_mut().zip(prev) {
@@ -246,19 +248,10 @@ impl Tridiagonal {
                     return None;
                 }
                 y.iter_mut().for_each(|t| *t /= norm_y);
-                lu.solve(&mut y);
-            }
-            for prev in &ys[cluster_start..i] {
-                let c: f64 = prev.iter().zip(&y).map(|(a, b)| a * b).sum();
-                for (t, q) in y.iter_mut().zip(prev) {
-                    *t -= c * q;
+                if step < STEPS {
+                    lu.solve(&mut y);
                 }
             }
-            let norm_y = y.iter().map(|t| t * t).sum::<f64>().sqrt();
-            if !(norm_y > 0.0 && norm_y.is_finite()) {
-                return None;
-            }
-            y.iter_mut().for_each(|t| *t /= norm_y);
             if self.residual(&y, lambda) > RESIDUAL * norm {
                 return None;
             }
