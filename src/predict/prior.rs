@@ -97,13 +97,6 @@ impl Kernel {
         Kernel::Rows { e, norms }
     }
 
-    pub fn n(&self) -> usize {
-        match self {
-            Kernel::Rows { e, .. } => e.rows,
-            Kernel::Dense(m) => m.rows,
-        }
-    }
-
     #[inline]
     pub fn get(&self, a: usize, b: usize) -> f64 {
         match self {
@@ -119,14 +112,6 @@ impl Kernel {
                 }
             }
             Kernel::Dense(m) => m.get(a, b),
-        }
-    }
-
-    /// Every entry (n × n).
-    pub fn to_dense(&self) -> Mat {
-        match self {
-            Kernel::Rows { e, .. } => cosine_kernel(e),
-            Kernel::Dense(m) => m.clone(),
         }
     }
 }
