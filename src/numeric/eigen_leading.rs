@@ -26,7 +26,9 @@
 //! iteration is a fixed low-discrepancy sequence (not a random draw). Each eigenvector's sign
 //! is fixed as in [`symmetric_eigen`] (largest-magnitude entry positive).
 
-use super::linalg::{dots, sign_of_largest, symmetric_eigen, tql, LinalgError, Mat};
+use super::linalg::{
+    dots, require_square, sign_of_largest, symmetric_eigen, tql, LinalgError, Mat,
+};
 
 /// Relative residual a computed pair must meet, against the 1-norm of `T`.
 const RESIDUAL: f64 = 1e-10;
@@ -42,12 +44,7 @@ const STEPS: usize = 4;
 /// eigenvectors as the columns of an n × (that many) matrix. The same pairs as the prefix of
 /// [`symmetric_eigen`] so filtered, to rounding.
 pub fn leading_eigen(a: &Mat, k: usize, rel_floor: f64) -> Result<(Vec<f64>, Mat), LinalgError> {
-    if a.rows != a.cols {
-        return Err(LinalgError::Shape {
-            expected: "square".into(),
-            got: format!("{}x{}", a.rows, a.cols),
-        });
-    }
+    require_square(a)?;
     let n = a.rows;
     if n == 0 || k == 0 {
         return Ok((vec![], Mat::zeros(n, 0)));
@@ -67,12 +64,7 @@ pub fn leading_eigen(a: &Mat, k: usize, rel_floor: f64) -> Result<(Vec<f64>, Mat
 /// Every eigenvalue of the symmetric matrix `a` (descending) and unit eigenvectors for the
 /// first `k` of them (the same method as [`leading_eigen`]).
 pub fn spectrum_and_leading(a: &Mat, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
-    if a.rows != a.cols {
-        return Err(LinalgError::Shape {
-            expected: "square".into(),
-            got: format!("{}x{}", a.rows, a.cols),
-        });
-    }
+    require_square(a)?;
     if a.rows == 0 {
         return Ok((vec![], Mat::zeros(0, 0)));
     }

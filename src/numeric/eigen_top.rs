@@ -40,7 +40,9 @@
 //! positive).
 
 use super::eigen_leading::spectrum_and_leading;
-use super::linalg::{dot, dots, sign_of_largest, symmetric_eigen, LinalgError, Mat};
+use super::linalg::{
+    dot, dots, require_square, sign_of_largest, symmetric_eigen, LinalgError, Mat,
+};
 use super::seed::stream;
 use rand::RngExt;
 
@@ -76,12 +78,7 @@ impl SymmetricOperator for Mat {
 /// The `k` algebraically largest eigenvalues of the symmetric matrix `a` (descending) and
 /// their unit eigenvectors as the columns of an n × k matrix.
 pub fn top_eigen(a: &Mat, k: usize) -> Result<(Vec<f64>, Mat), LinalgError> {
-    if a.rows != a.cols {
-        return Err(LinalgError::Shape {
-            expected: "square".into(),
-            got: format!("{}x{}", a.rows, a.cols),
-        });
-    }
+    require_square(a)?;
     top_eigen_of(a, k)
 }
 

@@ -168,14 +168,20 @@ fn dots_portable(rows: &[&[f64]], b: &[f64], out: &mut [f64]) {
     }
 }
 
-/// Cholesky factor `L` (lower, row-major) of a symmetric positive-definite matrix.
-pub fn cholesky(a: &Mat) -> Result<Mat, LinalgError> {
+/// `Ok` for a square matrix, else the shape error every square-only routine returns.
+pub(crate) fn require_square(a: &Mat) -> Result<(), LinalgError> {
     if a.rows != a.cols {
         return Err(LinalgError::Shape {
             expected: "square".into(),
             got: format!("{}x{}", a.rows, a.cols),
         });
     }
+    Ok(())
+}
+
+/// Cholesky factor `L` (lower, row-major) of a symmetric positive-definite matrix.
+pub fn cholesky(a: &Mat) -> Result<Mat, LinalgError> {
+    require_square(a)?;
     let n = a.rows;
     let mut l = Mat::zeros(n, n);
     for j in 0..n {
@@ -244,12 +250,7 @@ pub fn cholesky_solve(l: &Mat, b: &Mat) -> Mat {
 /// matching unit eigenvectors as the columns of the returned matrix. Each eigenvector's sign
 /// is fixed so that its largest-magnitude entry is positive (deterministic output).
 pub fn symmetric_eigen(a: &Mat) -> Result<(Vec<f64>, Mat), LinalgError> {
-    if a.rows != a.cols {
-        return Err(LinalgError::Shape {
-            expected: "square".into(),
-            got: format!("{}x{}", a.rows, a.cols),
-        });
-    }
+    require_square(a)?;
     let n = a.rows;
     if n == 0 {
         return Ok((vec![], Mat::zeros(0, 0)));
