@@ -209,10 +209,8 @@ pub fn run_job(
         let model = ensemble::fit(ws, &train, &cfg.ensemble, &mut fit_rng)
             .map_err(|source| PlanError::Fit { round, source })?;
         let current = ws.score(&split.test, &model.predict(&split.test));
-        let base = ws.score(
-            &split.test,
-            &ensemble::mean_baseline(screen, &train, &split.test),
-        );
+        // The mean-of-training baseline: the model's ȳ is the training mean.
+        let base = ws.score_constant(&split.test, &model.y_mean);
         rounds.push(RoundRecord {
             seed,
             strategy: strategy.name().to_string(),

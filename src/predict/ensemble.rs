@@ -88,9 +88,9 @@ pub struct Workspace<'a> {
     pub target_gene: Vec<Option<usize>>,
     /// Prior embedding rows (n × d_prior).
     pub prior: &'a Mat,
-    /// Each perturbation's top-DE readout genes (`metrics::top_k_abs` of its response), found
-    /// on first use: the test rows are scored every round of every strategy.
-    top_de: Vec<std::sync::OnceLock<Vec<usize>>>,
+    /// What scoring needs of each perturbation's response (its top-DE genes and Pearson
+    /// summary), found on first use: the test rows are scored every round of every strategy.
+    truth_rows: Vec<std::sync::OnceLock<crate::predict::metrics::TruthRow>>,
 }
 
 impl<'a> Workspace<'a> {
@@ -113,14 +113,28 @@ impl<'a> Workspace<'a> {
             gram,
             target_gene,
             prior,
-            top_de: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            truth_rows: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
         }
     }
 
     /// [`crate::predict::metrics::score`] of predictions for `perts` against the screen, with
-    /// the top-DE genes of each row found once per workspace.
+    /// what scoring needs of each truth row found once per workspace.
     pub fn score(&self, perts: &[usize], pred: &Mat) -> crate::predict::metrics::Scores {
-        use crate::predict::metrics::{score_with, top_k_abs, TOP_DE};
+        self.score_predictions(perts, crate::predict::metrics::Predictions::Rows(pred))
+    }
+
+    /// [`Workspace::score`] of one prediction for every row of `perts` (a constant predictor
+    /// such as the training mean), without repeating it per row.
+    pub fn score_constant(&self, perts: &[usize], pred: &[f64]) -> crate::predict::metrics::Scores {
+        self.score_predictions(perts, crate::predict::metrics::Predictions::Same(pred))
+    }
+
+    fn score_predictions(
+        &self,
+        perts: &[usize],
+        pred: crate::predict::metrics::Predictions,
+    ) -> crate::predict::metrics::Scores {
+        use crate::predict::metrics::{score_with, TruthRow};
         let y = &self.screen.values;
         score_with(
             y,
@@ -129,9 +143,7 @@ impl<'a> Workspace<'a> {
             self.screen.labels.as_deref(),
             &|p: usize| {
                 std::borrow::Cow::Borrowed(
-                    self.top_de[p]
-                        .get_or_init(|| top_k_abs(y.row(p), TOP_DE))
-                        .as_slice(),
+                    self.truth_rows[p].get_or_init(|| TruthRow::of(y.row(p))),
                 )
             },
         )
@@ -327,8 +339,9 @@ pub struct Uncertainty {
 pub struct FittedEnsemble {
     pub train: Vec<usize>,
     pub y_mean: Vec<f64>,
-    /// G × K gene embeddings.
-    pub loadings: Mat,
+    /// The gene embeddings transposed, K × G (`V_Kᵀ`): one row per component, so that the
+    /// predictions of several rows for several genes are contiguous, vectorisable loads.
+    pub loadings_t: Mat,
     /// Features of every perturbation (n × d).
     pub features: Mat,
     pub members: Vec<Member>,
@@ -346,7 +359,7 @@ pub struct FittedEnsemble {
 
 impl FittedEnsemble {
     pub fn k(&self) -> usize {
-        self.loadings.cols
+        self.loadings_t.rows
     }
 
     /// Each member's latent prediction for each perturbation: `[member][pert][k]`.
@@ -558,17 +571,8 @@ impl FittedEnsemble {
 
     /// Latent rows → gene space: `ȳ + V_K z`.
     fn to_genes(&self, lat: &Mat) -> Mat {
-        let g = self.y_mean.len();
-        let mut out = Mat::zeros(lat.rows, g);
-        // Four genes' dot products at a time (`dots`: the same products in the same order).
-        let loadings: Vec<&[f64]> = (0..g).map(|gi| self.loadings.row(gi)).collect();
-        let mut d = vec![0.0; g];
-        for r in 0..lat.rows {
-            crate::numeric::linalg::dots(&loadings, lat.row(r), &mut d);
-            for ((o, m), x) in out.row_mut(r).iter_mut().zip(&self.y_mean).zip(&d) {
-                *o = m + x;
-            }
-        }
+        let mut out = Mat::zeros(lat.rows, self.y_mean.len());
+        to_genes_into(&mut out, &self.loadings_t, lat, &self.y_mean);
         out
     }
 
@@ -595,17 +599,12 @@ impl FittedEnsemble {
     }
 }
 
-/// PCA of the centred training responses from the Gram matrix: returns `(T, V_K, μ)`.
+/// PCA of the centred training responses from the Gram matrix: returns `(T, V_Kᵀ, μ)`.
 fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f64>), LinalgError> {
     let n = train.len();
     let y = &ws.screen.values;
     let g = y.cols;
-    let mut mu = vec![0.0; g];
-    for &i in train {
-        for (m, v) in mu.iter_mut().zip(y.row(i)) {
-            *m += v / n as f64;
-        }
-    }
+    let mu = training_mean(ws.screen, train);
     let sub = ws.gram.sub(y, train);
     let rmean: Vec<f64> = (0..n)
         .map(|a| sub.row(a).iter().sum::<f64>() / n as f64)
@@ -616,66 +615,119 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
     let (vals, vecs) = leading_eigen(&c, max_k, 1e-10)?;
     let k = vals.len();
     let t = Mat::from_fn(n, k, |a, j| vecs.get(a, j) * vals[j].sqrt());
-    // V_K is g × k row-major: a gene's k loadings are updated together (contiguous), in
-    // blocks of genes small enough to stay in L1 while every training row passes over them
-    // (one pass per row over all of V_K streamed ~100 MB through L2 per fit). Each entry still
-    // adds the same products in training-row order, so the bits are the same.
-    const GENES_PER_BLOCK: usize = 128;
-    let w: Vec<Vec<f64>> = (0..n)
-        .map(|a| (0..k).map(|j| vecs.get(a, j) / vals[j].sqrt()).collect())
-        .collect();
-    let nz: Vec<Vec<usize>> = w
-        .iter()
-        .map(|w| (0..k).filter(|&j| w[j] != 0.0).collect())
-        .collect();
-    let mut v = Mat::zeros(g, k);
+    // V_Kᵀ[j][g] = Σ_a (y_ag − μ_g) · w_aj, the training rows added in order from +0.
+    let w = Mat::from_fn(n, k, |a, j| vecs.get(a, j) / vals[j].sqrt());
     let rows: Vec<&[f64]> = train.iter().map(|&i| y.row(i)).collect();
-    for (b, block) in v.data.chunks_mut((k * GENES_PER_BLOCK).max(1)).enumerate() {
-        loadings_block(block, b * GENES_PER_BLOCK, k, &rows, &mu, &w, &nz);
-    }
-    Ok((t, v, mu))
+    let mut vt = Mat::zeros(k, g);
+    loadings_t_into(&mut vt, &rows, &mu, &w);
+    Ok((t, vt, mu))
 }
 
+/// Genes per register block of the two V_K kernels (two AVX2 registers).
+const GENE_LANES: usize = 8;
+/// Components per register block of [`loadings_t_into`].
+const COMPONENT_LANES: usize = 4;
+/// Rows per register block of [`to_genes_into`].
+const ROW_LANES: usize = 4;
+
 crate::numeric::wide::avx2_twin!(
-    /// One block of V_K (genes `g0..`, k loadings each): every training row's centred values
-    /// times its weights, added in training-row order (with AVX2 when the CPU has it: the same
-    /// bits, see `numeric::wide`).
-    fn loadings_block(
-        block: &mut [f64],
-        g0: usize,
-        k: usize,
-        rows: &[&[f64]],
-        mu: &[f64],
-        w: &[Vec<f64>],
-        nz: &[Vec<usize>],
-    ) = loadings_block_portable
+    /// `V_Kᵀ` (k × G) from the training rows, their means `mu` and the weights `w` (n × k):
+    /// entry (j, g) is `Σ_a (rows[a][g] − mu[g]) · w[a][j]`, added in training-row order from
+    /// +0. Eight genes × four components stay in registers while every training row passes
+    /// (with AVX2 when the CPU has it: the same bits, see `numeric::wide`).
+    fn loadings_t_into(vt: &mut Mat, rows: &[&[f64]], mu: &[f64], w: &Mat) = loadings_t_portable
 );
 
 #[inline(always)]
-fn loadings_block_portable(
-    block: &mut [f64],
-    g0: usize,
-    k: usize,
-    rows: &[&[f64]],
-    mu: &[f64],
-    w: &[Vec<f64>],
-    nz: &[Vec<usize>],
-) {
-    for ((row, w), nz) in rows.iter().zip(w).zip(nz) {
-        let row = &row[g0..];
-        let mu = &mu[g0..];
-        for ((out, yg), m) in block.chunks_exact_mut(k.max(1)).zip(row).zip(mu) {
-            let c = yg - m;
-            if nz.len() == k {
-                // No zero weight to skip: a plain loop the compiler vectorises.
-                for (o, wj) in out.iter_mut().zip(w) {
-                    *o += c * wj;
+fn loadings_t_portable(vt: &mut Mat, rows: &[&[f64]], mu: &[f64], w: &Mat) {
+    let (k, g) = (vt.rows, vt.cols);
+    let full = g - g % GENE_LANES;
+    for g0 in (0..full).step_by(GENE_LANES) {
+        let m: [f64; GENE_LANES] = mu[g0..g0 + GENE_LANES].try_into().unwrap();
+        for j0 in (0..k).step_by(COMPONENT_LANES) {
+            let jn = COMPONENT_LANES.min(k - j0);
+            let mut acc = [[0.0f64; GENE_LANES]; COMPONENT_LANES];
+            for (a, row) in rows.iter().enumerate() {
+                let y: &[f64; GENE_LANES] = row[g0..g0 + GENE_LANES].try_into().unwrap();
+                let mut c = [0.0; GENE_LANES];
+                for t in 0..GENE_LANES {
+                    c[t] = y[t] - m[t];
                 }
-            } else {
-                for &j in nz {
-                    out[j] += c * w[j];
+                let wa = w.row(a);
+                for (jj, acc) in acc.iter_mut().enumerate() {
+                    // A missing component adds c · 0 to an unused accumulator.
+                    let wj = if jj < jn { wa[j0 + jj] } else { 0.0 };
+                    for t in 0..GENE_LANES {
+                        acc[t] += c[t] * wj;
+                    }
                 }
             }
+            for (jj, acc) in acc.iter().enumerate().take(jn) {
+                vt.row_mut(j0 + jj)[g0..g0 + GENE_LANES].copy_from_slice(acc);
+            }
+        }
+    }
+    for gi in full..g {
+        for j in 0..k {
+            let mut acc = 0.0;
+            for (a, row) in rows.iter().enumerate() {
+                acc += (row[gi] - mu[gi]) * w.get(a, j);
+            }
+            vt.set(j, gi, acc);
+        }
+    }
+}
+
+crate::numeric::wide::avx2_twin!(
+    /// `out[r][g] = mu[g] + Σ_j vt[j][g] · lat[r][j]`, the sum in component order from −0.0
+    /// (the bits of `dot(V_K row, z)`), four rows × eight genes in registers per pass over the
+    /// components (with AVX2 when the CPU has it: the same bits, see `numeric::wide`).
+    fn to_genes_into(out: &mut Mat, vt: &Mat, lat: &Mat, mu: &[f64]) = to_genes_portable
+);
+
+#[inline(always)]
+fn to_genes_portable(out: &mut Mat, vt: &Mat, lat: &Mat, mu: &[f64]) {
+    let mut r0 = 0;
+    while r0 + ROW_LANES <= lat.rows {
+        to_genes_rows::<ROW_LANES>(out, vt, lat, mu, r0);
+        r0 += ROW_LANES;
+    }
+    while r0 < lat.rows {
+        to_genes_rows::<1>(out, vt, lat, mu, r0);
+        r0 += 1;
+    }
+}
+
+#[inline(always)]
+fn to_genes_rows<const R: usize>(out: &mut Mat, vt: &Mat, lat: &Mat, mu: &[f64], r0: usize) {
+    let (k, g) = (vt.rows, vt.cols);
+    let full = g - g % GENE_LANES;
+    let z: [&[f64]; R] = std::array::from_fn(|rr| lat.row(r0 + rr));
+    for g0 in (0..full).step_by(GENE_LANES) {
+        let mut acc = [[-0.0f64; GENE_LANES]; R];
+        for j in 0..k {
+            let v: &[f64; GENE_LANES] = vt.row(j)[g0..g0 + GENE_LANES].try_into().unwrap();
+            for rr in 0..R {
+                let zj = z[rr][j];
+                for t in 0..GENE_LANES {
+                    acc[rr][t] += v[t] * zj;
+                }
+            }
+        }
+        for (rr, acc) in acc.iter().enumerate() {
+            let o = &mut out.row_mut(r0 + rr)[g0..g0 + GENE_LANES];
+            for t in 0..GENE_LANES {
+                o[t] = mu[g0 + t] + acc[t];
+            }
+        }
+    }
+    for gi in full..g {
+        for (rr, z) in z.iter().enumerate() {
+            let mut acc = -0.0;
+            for (j, zj) in z.iter().enumerate().take(k) {
+                acc += vt.get(j, gi) * zj;
+            }
+            out.set(r0 + rr, gi, mu[gi] + acc);
         }
     }
 }
@@ -689,7 +741,7 @@ pub fn fit(
 ) -> Result<FittedEnsemble, LinalgError> {
     assert!(train.len() >= 2, "need at least two training perturbations");
     let (t, v, mu) = pca(ws, train, cfg.pca_dim)?;
-    let k = v.cols;
+    let k = v.rows;
     let n_all = ws.screen.n_perts();
     let dp = ws.prior.cols;
     let d = k + 1 + dp;
@@ -708,7 +760,7 @@ pub fn fit(
     let target_gene = |p: usize| ws.target_gene[p].filter(|&g| measured_gene[g]);
     let features = Mat::from_fn(n_all, d, |p, j| {
         if j < k {
-            target_gene(p).map(|g| v.get(g, j)).unwrap_or(0.0)
+            target_gene(p).map(|g| v.get(j, g)).unwrap_or(0.0)
         } else if j == k {
             if target_gene(p).is_some() {
                 1.0
@@ -783,7 +835,7 @@ pub fn fit(
         full,
         train: train.to_vec(),
         y_mean: mu,
-        loadings: v,
+        loadings_t: v,
         features,
         members,
         noise,
@@ -813,20 +865,16 @@ fn condition_on(inv: &mut Mat, v: &[f64]) {
     }
 }
 
-/// The mean-of-training baseline: predicts the average training response for everything.
-pub fn mean_baseline(screen: &Screen, train: &[usize], perts: &[usize]) -> Mat {
-    let g = screen.n_genes();
-    let mut mu = vec![0.0; g];
+/// The mean training response: the PCA's centre, and the mean-of-training baseline, which
+/// predicts it for everything ([`Workspace::score_constant`]).
+pub fn training_mean(screen: &Screen, train: &[usize]) -> Vec<f64> {
+    let mut mu = vec![0.0; screen.n_genes()];
     for &i in train {
         for (m, v) in mu.iter_mut().zip(screen.row(i)) {
             *m += v / train.len() as f64;
         }
     }
-    let mut out = Mat::zeros(perts.len(), g);
-    for r in 0..perts.len() {
-        out.row_mut(r).copy_from_slice(&mu);
-    }
-    out
+    mu
 }
 
 #[cfg(test)]
@@ -860,40 +908,66 @@ mod tests {
         }
     }
 
-    /// The AVX2 copy of a V_K block has the portable copy's bits (zero weights included).
+    /// Both V_K kernels, each copy, have the bits of the plain formulas they replace (a
+    /// gene-major V_K built row by row from +0 skipping zero weights; `dot` of a V_K row with
+    /// the latent row from −0.0): every shape of block tail, zero weights included.
     #[test]
-    fn loadings_block_twins_agree() {
+    fn v_k_kernels_have_the_plain_bits() {
         let mut rng = stream(9, "test/loadings");
-        let (n, g, k) = (23, 300, 16);
-        let data: Vec<Vec<f64>> = (0..n)
-            .map(|_| (0..g).map(|_| rng.random_range(-5.0..5.0)).collect())
-            .collect();
-        let rows: Vec<&[f64]> = data.iter().map(|r| r.as_slice()).collect();
-        let mu: Vec<f64> = (0..g).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let w: Vec<Vec<f64>> = (0..n)
-            .map(|a| {
-                (0..k)
-                    .map(|j| {
-                        if (a + j) % 9 == 0 {
-                            0.0
-                        } else {
-                            rng.random_range(-1.0..1.0)
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let nz: Vec<Vec<usize>> = w
-            .iter()
-            .map(|w| (0..k).filter(|&j| w[j] != 0.0).collect())
-            .collect();
-        for g0 in [0, 128, 256] {
-            let len = k * (g - g0).min(128);
-            let (mut x, mut y) = (vec![0.0; len], vec![0.0; len]);
-            loadings_block(&mut x, g0, k, &rows, &mu, &w, &nz);
-            loadings_block_portable(&mut y, g0, k, &rows, &mu, &w, &nz);
-            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&x), bits(&y));
+        let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+        for (n, g, k) in [
+            (23, 300, 16),
+            (5, 7, 3),
+            (9, 17, 5),
+            (1, 8, 4),
+            (12, 33, 1),
+            (3, 9, 0),
+        ] {
+            let data: Vec<Vec<f64>> = (0..n)
+                .map(|_| (0..g).map(|_| rng.random_range(-5.0..5.0)).collect())
+                .collect();
+            let rows: Vec<&[f64]> = data.iter().map(|r| r.as_slice()).collect();
+            let mu: Vec<f64> = (0..g).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut w = Mat::zeros(n, k);
+            for a in 0..n {
+                for j in 0..k {
+                    if (a + j) % 9 != 0 {
+                        w.set(a, j, rng.random_range(-1.0..1.0));
+                    }
+                }
+            }
+            let mut plain = Mat::zeros(g, k);
+            for (a, row) in rows.iter().enumerate() {
+                for gi in 0..g {
+                    for j in (0..k).filter(|&j| w.get(a, j) != 0.0) {
+                        plain.data[gi * k + j] += (row[gi] - mu[gi]) * w.get(a, j);
+                    }
+                }
+            }
+            let (mut x, mut y) = (Mat::zeros(k, g), Mat::zeros(k, g));
+            loadings_t_into(&mut x, &rows, &mu, &w);
+            loadings_t_portable(&mut y, &rows, &mu, &w);
+            assert_eq!(bits(&x.data), bits(&plain.transpose().data), "{n} {g} {k}");
+            assert_eq!(bits(&y.data), bits(&x.data));
+            let v = x.transpose();
+            for m in [1, 4, 6, 9] {
+                let mut lat = Mat::zeros(m, k);
+                lat.data
+                    .iter_mut()
+                    .for_each(|z| *z = rng.random_range(-3.0..3.0));
+                let mut plain = Mat::zeros(m, g);
+                for r in 0..m {
+                    for gi in 0..g {
+                        let d = crate::numeric::linalg::dot(v.row(gi), lat.row(r));
+                        plain.set(r, gi, mu[gi] + d);
+                    }
+                }
+                let (mut a, mut b) = (Mat::zeros(m, g), Mat::zeros(m, g));
+                to_genes_into(&mut a, &x, &lat, &mu);
+                to_genes_portable(&mut b, &x, &lat, &mu);
+                assert_eq!(bits(&a.data), bits(&plain.data), "{n} {g} {k} {m}");
+                assert_eq!(bits(&b.data), bits(&a.data));
+            }
         }
     }
 
@@ -1137,7 +1211,8 @@ mod tests {
         let prior = Mat::zeros(6, 0);
         let ws = Workspace::new(&s, &prior);
         let train = [0, 1, 2, 3, 4];
-        let (t, v, mu) = pca(&ws, &train, 10).unwrap();
+        let (t, vt, mu) = pca(&ws, &train, 10).unwrap();
+        let v = vt.transpose();
         // full-rank PCA: T Vᵀ + μ reproduces Y exactly
         for (a, &i) in train.iter().enumerate() {
             for g in 0..4 {
@@ -1183,9 +1258,24 @@ mod tests {
     }
 
     #[test]
-    fn mean_baseline_is_training_mean() {
+    fn training_mean_is_the_mean_training_response() {
         let s = toy_screen();
-        let p = mean_baseline(&s, &[0, 1], &[5]);
-        assert_eq!(p.row(0), &[1.5, 0.75, 0.05, -1.5]);
+        assert_eq!(training_mean(&s, &[0, 1]), [1.5, 0.75, 0.05, -1.5]);
+    }
+
+    /// A constant prediction scores with the bits of the same row repeated per perturbation.
+    #[test]
+    fn constant_scores_are_repeated_row_scores() {
+        let s = toy_screen();
+        let prior = Mat::zeros(6, 0);
+        let ws = Workspace::new(&s, &prior);
+        let mu = training_mean(&s, &[0, 1, 2]);
+        let perts = [1, 3, 4, 5, 2];
+        let rows = Mat::from_fn(perts.len(), mu.len(), |_, g| mu[g]);
+        let (a, b) = (ws.score_constant(&perts, &mu), ws.score(&perts, &rows));
+        let bits = |s: crate::predict::metrics::Scores| {
+            [s.pearson_delta, s.top20_pearson, s.top20_mse].map(f64::to_bits)
+        };
+        assert_eq!(bits(a), bits(b));
     }
 }

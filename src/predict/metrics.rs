@@ -38,24 +38,109 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
 }
 
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
     if a.len() < 2 {
         return 0.0;
     }
-    let ma = a.iter().sum::<f64>() / n;
-    let mb = b.iter().sum::<f64>() / n;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        let (dx, dy) = (x - ma, y - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
+    let [r] = pearsons([a], [centred(a)], [b], [centred(b)]);
+    r
+}
+
+/// A vector's mean and centred sum of squares, as [`pearson`] computes them (the mean is the
+/// sum in order from −0.0 over n; the squares are added in order from +0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Centred {
+    pub mean: f64,
+    pub ss: f64,
+}
+
+pub fn centred(v: &[f64]) -> Centred {
+    let [c] = centred_rows([v]);
+    c
+}
+
+/// [`centred`] of `R` vectors of one length at once: `R` independent chains of additions that
+/// the processor overlaps (the bits of computing each alone).
+fn centred_rows<const R: usize>(v: [&[f64]; R]) -> [Centred; R] {
+    let n = v.first().map_or(0, |v| v.len());
+    let v: [&[f64]; R] = std::array::from_fn(|r| &v[r][..n]);
+    let mut sum = [-0.0f64; R];
+    for i in 0..n {
+        for r in 0..R {
+            sum[r] += v[r][i];
+        }
     }
-    if saa <= 0.0 || sbb <= 0.0 {
-        0.0
-    } else {
-        sab / (saa * sbb).sqrt()
+    let mean: [f64; R] = std::array::from_fn(|r| sum[r] / n as f64);
+    let mut ss = [0.0f64; R];
+    for i in 0..n {
+        for r in 0..R {
+            let d = v[r][i] - mean[r];
+            ss[r] += d * d;
+        }
     }
+    std::array::from_fn(|r| Centred {
+        mean: mean[r],
+        ss: ss[r],
+    })
+}
+
+/// [`pearson`] of `R` pairs of equal-length vectors, given their [`centred`] summaries: the
+/// `R` cross-product chains run side by side, each with the bits of [`pearson`] alone.
+fn pearsons<const R: usize>(
+    a: [&[f64]; R],
+    ca: [Centred; R],
+    b: [&[f64]; R],
+    cb: [Centred; R],
+) -> [f64; R] {
+    let n = a.first().map_or(0, |v| v.len());
+    let a: [&[f64]; R] = std::array::from_fn(|r| &a[r][..n]);
+    let b: [&[f64]; R] = std::array::from_fn(|r| &b[r][..n]);
+    let mut sab = [0.0f64; R];
+    for i in 0..n {
+        for r in 0..R {
+            sab[r] += (a[r][i] - ca[r].mean) * (b[r][i] - cb[r].mean);
+        }
+    }
+    std::array::from_fn(|r| {
+        if n < 2 || ca[r].ss <= 0.0 || cb[r].ss <= 0.0 {
+            0.0
+        } else {
+            sab[r] / (ca[r].ss * cb[r].ss).sqrt()
+        }
+    })
+}
+
+/// Rows summarised or scored side by side.
+const LANES: usize = 4;
+
+/// [`centred`] of every row, four at a time (the same bits).
+fn centred_all(rows: &[&[f64]]) -> Vec<Centred> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut groups = rows.chunks_exact(LANES);
+    for g in &mut groups {
+        out.extend(centred_rows::<LANES>(g.try_into().unwrap()));
+    }
+    out.extend(groups.remainder().iter().map(|r| centred(r)));
+    out
+}
+
+/// `pearson(a[r], b[r])` for every r from the rows' [`centred`] summaries, four at a time
+/// (the same bits).
+fn pearson_rows(a: &[&[f64]], ca: &[Centred], b: &[&[f64]], cb: &[Centred]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(a.len());
+    let mut r = 0;
+    while r + LANES <= a.len() {
+        out.extend(pearsons::<LANES>(
+            std::array::from_fn(|l| a[r + l]),
+            std::array::from_fn(|l| ca[r + l]),
+            std::array::from_fn(|l| b[r + l]),
+            std::array::from_fn(|l| cb[r + l]),
+        ));
+        r += LANES;
+    }
+    for r in r..a.len() {
+        out.extend(pearsons([a[r]], [ca[r]], [b[r]], [cb[r]]));
+    }
+    out
 }
 
 /// Indices of the `k` largest |values| (ties broken by index).
@@ -74,30 +159,78 @@ pub fn top_k_abs(v: &[f64], k: usize) -> Vec<usize> {
     idx
 }
 
+/// What scoring needs of one truth row, which depends on the truth alone: a loop that scores
+/// the same rows every round computes it once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthRow {
+    /// The top-DE genes ([`top_k_abs`]).
+    pub top: Vec<usize>,
+    /// Its summary for [`pearson`].
+    pub centred: Centred,
+}
+
+impl TruthRow {
+    pub fn of(row: &[f64]) -> TruthRow {
+        TruthRow {
+            top: top_k_abs(row, TOP_DE),
+            centred: centred(row),
+        }
+    }
+}
+
+/// Predictions to score: one row per scored perturbation, or one row for all of them (a
+/// constant predictor such as the training mean, summarised once).
+#[derive(Debug, Clone, Copy)]
+pub enum Predictions<'a> {
+    Rows(&'a Mat),
+    Same(&'a [f64]),
+}
+
+impl<'a> Predictions<'a> {
+    fn row(&self, r: usize) -> &'a [f64] {
+        match *self {
+            Predictions::Rows(m) => m.row(r),
+            Predictions::Same(v) => v,
+        }
+    }
+}
+
 /// Scores of predictions (`pred`: one row per entry of `test`) against the truth.
 pub fn score(truth: &Mat, test: &[usize], pred: &Mat, labels: Option<&[LabelledPair]>) -> Scores {
-    score_with(truth, test, pred, labels, &|p: usize| {
-        std::borrow::Cow::Owned(top_k_abs(truth.row(p), TOP_DE))
+    score_with(truth, test, Predictions::Rows(pred), labels, &|p: usize| {
+        std::borrow::Cow::Owned(TruthRow::of(truth.row(p)))
     })
 }
 
-/// [`score`] with each truth row's top-DE genes from `top` (a cache: they depend on the truth
-/// alone, so a loop that scores the same rows every round finds them once).
+/// [`score`] with each truth row's [`TruthRow`] from `truth_row` (a cache).
 pub fn score_with<'t>(
     truth: &Mat,
     test: &[usize],
-    pred: &Mat,
+    pred: Predictions,
     labels: Option<&[LabelledPair]>,
-    top: &dyn Fn(usize) -> std::borrow::Cow<'t, [usize]>,
+    truth_row: &dyn Fn(usize) -> std::borrow::Cow<'t, TruthRow>,
 ) -> Scores {
+    let summaries: Vec<std::borrow::Cow<'t, TruthRow>> =
+        test.iter().map(|&p| truth_row(p)).collect();
+    let pred_rows: Vec<&[f64]> = (0..test.len()).map(|r| pred.row(r)).collect();
+    let pred_centred = match pred {
+        Predictions::Rows(_) => centred_all(&pred_rows),
+        Predictions::Same(v) => vec![centred(v); test.len()],
+    };
+    let pearson_delta = pearson_rows(
+        &pred_rows,
+        &pred_centred,
+        &test.iter().map(|&p| truth.row(p)).collect::<Vec<_>>(),
+        &summaries.iter().map(|s| s.centred).collect::<Vec<_>>(),
+    );
     let mut pd = 0.0;
     let mut tp = 0.0;
     let mut tm = 0.0;
     for (r, &p) in test.iter().enumerate() {
         let t = truth.row(p);
         let y = pred.row(r);
-        pd += pearson(y, t);
-        let top = top(p);
+        pd += pearson_delta[r];
+        let top = &summaries[r].top;
         let tt: Vec<f64> = top.iter().map(|&g| t[g]).collect();
         let yy: Vec<f64> = top.iter().map(|&g| y[g]).collect();
         tp += pearson(&yy, &tt);
@@ -121,7 +254,7 @@ pub fn score_with<'t>(
         let (mut right, mut total) = (0.0, 0usize);
         for lp in labels {
             if let Some(&r) = row_of.get(lp.pert as usize).filter(|r| **r != usize::MAX) {
-                let y = pred.get(r, lp.gene as usize);
+                let y = pred.row(r)[lp.gene as usize];
                 scored.push((y.abs(), lp.de));
                 if let (true, Some(up)) = (lp.de, lp.up) {
                     total += 1;
@@ -249,6 +382,53 @@ mod tests {
         assert!((pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 6.0]) - 1.0).abs() < 1e-15);
         assert_eq!(pearson(&[1.0, 1.0], &[1.0, 2.0]), 0.0);
         assert_eq!(top_k_abs(&[0.1, -3.0, 2.0, 2.0], 3), vec![1, 2, 3]);
+    }
+
+    /// Summaries and correlations computed four rows at a time have the bits of the one-pass
+    /// formula they replace (constant rows, a zero row and the tails of the groups included).
+    #[test]
+    fn grouped_pearsons_are_the_one_pass_bits() {
+        fn one_pass(a: &[f64], b: &[f64]) -> f64 {
+            let n = a.len() as f64;
+            let ma = a.iter().sum::<f64>() / n;
+            let mb = b.iter().sum::<f64>() / n;
+            let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+            for (x, y) in a.iter().zip(b) {
+                let (dx, dy) = (x - ma, y - mb);
+                sab += dx * dy;
+                saa += dx * dx;
+                sbb += dy * dy;
+            }
+            if saa <= 0.0 || sbb <= 0.0 {
+                0.0
+            } else {
+                sab / (saa * sbb).sqrt()
+            }
+        }
+        let val = |i: usize, j: usize| ((i * 31 + j * 17) % 23) as f64 / 7.0 - 1.3;
+        for m in 0..10 {
+            let a: Vec<Vec<f64>> = (0..m)
+                .map(|i| {
+                    (0..37)
+                        .map(|j| if i == 2 { 0.5 } else { val(i, j) })
+                        .collect()
+                })
+                .collect();
+            let b: Vec<Vec<f64>> = (0..m)
+                .map(|i| {
+                    (0..37)
+                        .map(|j| if i == 5 { 0.0 } else { val(j, i + 3) })
+                        .collect()
+                })
+                .collect();
+            let a: Vec<&[f64]> = a.iter().map(|v| v.as_slice()).collect();
+            let b: Vec<&[f64]> = b.iter().map(|v| v.as_slice()).collect();
+            let got = pearson_rows(&a, &centred_all(&a), &b, &centred_all(&b));
+            for r in 0..m {
+                assert_eq!(got[r].to_bits(), one_pass(a[r], b[r]).to_bits(), "{m} {r}");
+                assert_eq!(pearson(a[r], b[r]).to_bits(), got[r].to_bits());
+            }
+        }
     }
 
     #[test]

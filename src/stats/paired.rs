@@ -82,6 +82,34 @@ pub(crate) fn sign_flip_pvalue(d: &[f64], stat: impl Fn(&[f64]) -> f64) -> f64 {
     (2.0 * le.min(ge) as f64 / total as f64).min(1.0)
 }
 
+/// [`sign_flip_pvalue`] for a statistic that is `finish(s)` of the sum `s` of `terms[i]` or
+/// `−terms[i]` added in index order from `-0.0` (as `Iterator::sum`): a flip negates a term
+/// exactly, and flipped sums that share their first `i` signs share those `i` additions, so a
+/// depth-first walk over the signs computes every one of the 2ⁿ sums with 2ⁿ⁺¹ additions
+/// instead of n·2ⁿ. Each sum is the same chain of additions as computing it afresh, so the
+/// p-value has the same bits.
+fn sign_flip_sum_pvalue(terms: &[f64], finish: impl Fn(f64) -> f64) -> f64 {
+    fn walk(terms: &[f64], s: f64, leaf: &mut impl FnMut(f64)) {
+        match terms.split_first() {
+            None => leaf(s),
+            Some((&t, rest)) => {
+                walk(rest, s + t, leaf);
+                walk(rest, s + -t, leaf);
+            }
+        }
+    }
+    let observed = finish(terms.iter().sum::<f64>());
+    let gamma = (observed * 1e-14).abs();
+    let (mut le, mut ge) = (0u64, 0u64);
+    walk(terms, -0.0, &mut |s| {
+        let t = finish(s);
+        le += (t <= observed + gamma) as u64;
+        ge += (t >= observed - gamma) as u64;
+    });
+    let total = 1u64 << terms.len();
+    (2.0 * le.min(ge) as f64 / total as f64).min(1.0)
+}
+
 pub(crate) fn r_plus(d: &[f64]) -> f64 {
     let nz: Vec<f64> = d.iter().copied().filter(|v| *v != 0.0).collect();
     let ranks = midranks(&nz.iter().map(|v| v.abs()).collect::<Vec<_>>());
@@ -172,7 +200,8 @@ pub fn paired_permutation_test(
         return f64::NAN;
     }
     if d.len() <= 20 {
-        return sign_flip_pvalue(&d, mean);
+        let n = d.len() as f64;
+        return sign_flip_sum_pvalue(&d, |s| s / n);
     }
     random_flip_pvalue(&d, mean, resamples, rng)
 }
@@ -227,7 +256,8 @@ pub fn stratified_sign_flip_test(
     }
     let stat = |v: &[f64]| v.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>();
     if d.len() <= 20 {
-        return sign_flip_pvalue(&d, stat);
+        let terms: Vec<f64> = d.iter().zip(&w).map(|(x, w)| x * w).collect();
+        return sign_flip_sum_pvalue(&terms, |s| s);
     }
     random_flip_pvalue(&d, stat, resamples, rng)
 }
@@ -253,4 +283,43 @@ pub fn paired_bootstrap_ci(
     means.sort_by(f64::total_cmp);
     let q = |p: f64| means[((p * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
     (q(alpha / 2.0), q(1.0 - alpha / 2.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numeric::seed::stream;
+    use rand::RngExt;
+
+    /// The depth-first walk gives the bits of flipping and summing every sign pattern afresh,
+    /// on continuous data, on ties and zeros (where the tolerance decides), and on weights.
+    #[test]
+    fn walked_sums_are_the_fresh_sums() {
+        let mut rng = stream(11, "test");
+        for n in 1..=12 {
+            for case in 0..6 {
+                let d: Vec<f64> = (0..n)
+                    .map(|_| match case {
+                        0 => rng.random::<f64>() - 0.5,
+                        1 => (rng.random_range(0..3) as f64 - 1.0) * 0.1,
+                        2 => rng.random_range(0..2) as f64 * 0.3,
+                        _ => (rng.random::<f64>() - 0.3) * 10f64.powi(rng.random_range(-3..3)),
+                    })
+                    .collect();
+                let m = n as f64;
+                let fresh = sign_flip_pvalue(&d, |v| v.iter().sum::<f64>() / m);
+                let walked = sign_flip_sum_pvalue(&d, |s| s / m);
+                assert_eq!(fresh.to_bits(), walked.to_bits(), "n={n} case={case} {d:?}");
+                let w: Vec<f64> = (0..n).map(|i| 1.0 / (1 + i % 3) as f64).collect();
+                let fresh = sign_flip_pvalue(&d, |v| v.iter().zip(&w).map(|(x, w)| x * w).sum());
+                let terms: Vec<f64> = d.iter().zip(&w).map(|(x, w)| x * w).collect();
+                let walked = sign_flip_sum_pvalue(&terms, |s| s);
+                assert_eq!(
+                    fresh.to_bits(),
+                    walked.to_bits(),
+                    "weighted n={n} case={case}"
+                );
+            }
+        }
+    }
 }
