@@ -615,8 +615,16 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
     let (vals, vecs) = leading_eigen(&c, max_k, 1e-10)?;
     let k = vals.len();
     let t = Mat::from_fn(n, k, |a, j| vecs.get(a, j) * vals[j].sqrt());
-    // V_Kᵀ[j][g] = Σ_a (y_ag − μ_g) · w_aj, the training rows added in order from +0.
-    let w = Mat::from_fn(n, k, |a, j| vecs.get(a, j) / vals[j].sqrt());
+    // V_Kᵀ[j][g] = Σ_a (y_ag − μ_g) · w_aj, the training rows added in order from +0 (w has
+    // zero columns up to a whole register block).
+    let kp = k.div_ceil(COMPONENT_LANES) * COMPONENT_LANES;
+    let w = Mat::from_fn(n, kp, |a, j| {
+        if j < k {
+            vecs.get(a, j) / vals[j].sqrt()
+        } else {
+            0.0
+        }
+    });
     let rows: Vec<&[f64]> = train.iter().map(|&i| y.row(i)).collect();
     let mut vt = Mat::zeros(k, g);
     loadings_t_into(&mut vt, &rows, &mu, &w);
@@ -625,45 +633,61 @@ fn pca(ws: &Workspace, train: &[usize], max_k: usize) -> Result<(Mat, Mat, Vec<f
 
 /// Genes per register block of the two V_K kernels (two AVX2 registers).
 const GENE_LANES: usize = 8;
+/// Genes whose centred training values [`loadings_t_into`] copies together.
+const GENE_BLOCK: usize = 256;
 /// Components per register block of [`loadings_t_into`].
 const COMPONENT_LANES: usize = 4;
 /// Rows per register block of [`to_genes_into`].
 const ROW_LANES: usize = 4;
 
 crate::numeric::wide::avx2_twin!(
-    /// `V_Kᵀ` (k × G) from the training rows, their means `mu` and the weights `w` (n × k):
-    /// entry (j, g) is `Σ_a (rows[a][g] − mu[g]) · w[a][j]`, added in training-row order from
-    /// +0. Eight genes × four components stay in registers while every training row passes
+    /// `V_Kᵀ` (k × G) from the training rows, their means `mu` and the weights `w` (n × k′,
+    /// k′ ≥ k a whole number of register blocks, the columns past k zero): entry (j, g) is
+    /// `Σ_a (rows[a][g] − mu[g]) · w[a][j]`, added in training-row order from +0. Eight genes × four components stay in registers while every training row passes
     /// (with AVX2 when the CPU has it: the same bits, see `numeric::wide`).
     fn loadings_t_into(vt: &mut Mat, rows: &[&[f64]], mu: &[f64], w: &Mat) = loadings_t_portable
 );
 
 #[inline(always)]
 fn loadings_t_portable(vt: &mut Mat, rows: &[&[f64]], mu: &[f64], w: &Mat) {
-    let (k, g) = (vt.rows, vt.cols);
+    let (k, g, n) = (vt.rows, vt.cols, rows.len());
     let full = g - g % GENE_LANES;
-    for g0 in (0..full).step_by(GENE_LANES) {
-        let m: [f64; GENE_LANES] = mu[g0..g0 + GENE_LANES].try_into().unwrap();
-        for j0 in (0..k).step_by(COMPONENT_LANES) {
-            let jn = COMPONENT_LANES.min(k - j0);
-            let mut acc = [[0.0f64; GENE_LANES]; COMPONENT_LANES];
-            for (a, row) in rows.iter().enumerate() {
-                let y: &[f64; GENE_LANES] = row[g0..g0 + GENE_LANES].try_into().unwrap();
-                let mut c = [0.0; GENE_LANES];
-                for t in 0..GENE_LANES {
-                    c[t] = y[t] - m[t];
-                }
-                let wa = w.row(a);
-                for (jj, acc) in acc.iter_mut().enumerate() {
-                    // A missing component adds c · 0 to an unused accumulator.
-                    let wj = if jj < jn { wa[j0 + jj] } else { 0.0 };
-                    for t in 0..GENE_LANES {
-                        acc[t] += c[t] * wj;
+    // The centred training values of a block of genes, copied chunk by chunk (`[chunk][row]
+    // [lane]`), so that the register blocks stream through contiguous memory: reading the
+    // rows in place touches one page per training row per pass.
+    let mut pack = vec![0.0; n * GENE_BLOCK];
+    for b0 in (0..full).step_by(GENE_BLOCK) {
+        let chunks = (GENE_BLOCK / GENE_LANES).min((full - b0) / GENE_LANES);
+        let span = b0..b0 + chunks * GENE_LANES;
+        for (a, row) in rows.iter().enumerate() {
+            let src = row[span.clone()].chunks_exact(GENE_LANES);
+            for (q, (y, m)) in src.zip(mu[span.clone()].chunks_exact(GENE_LANES)).enumerate() {
+                let y: &[f64; GENE_LANES] = y.try_into().unwrap();
+                let m: &[f64; GENE_LANES] = m.try_into().unwrap();
+                let c: [f64; GENE_LANES] = std::array::from_fn(|t| y[t] - m[t]);
+                pack[(q * n + a) * GENE_LANES..][..GENE_LANES].copy_from_slice(&c);
+            }
+        }
+        for q in 0..chunks {
+            let g0 = b0 + q * GENE_LANES;
+            let pack = &pack[q * n * GENE_LANES..][..n * GENE_LANES];
+            for j0 in (0..k).step_by(COMPONENT_LANES) {
+                let jn = COMPONENT_LANES.min(k - j0);
+                let mut acc = [[0.0f64; GENE_LANES]; COMPONENT_LANES];
+                for (a, c) in pack.chunks_exact(GENE_LANES).enumerate() {
+                    let c: &[f64; GENE_LANES] = c.try_into().unwrap();
+                    // Past k, a zero weight adds c · 0 to an unused accumulator.
+                    let wa: &[f64; COMPONENT_LANES] =
+                        w.row(a)[j0..j0 + COMPONENT_LANES].try_into().unwrap();
+                    for (acc, &wj) in acc.iter_mut().zip(wa) {
+                        for t in 0..GENE_LANES {
+                            acc[t] += c[t] * wj;
+                        }
                     }
                 }
-            }
-            for (jj, acc) in acc.iter().enumerate().take(jn) {
-                vt.row_mut(j0 + jj)[g0..g0 + GENE_LANES].copy_from_slice(acc);
+                for (jj, acc) in acc.iter().enumerate().take(jn) {
+                    vt.row_mut(j0 + jj)[g0..g0 + GENE_LANES].copy_from_slice(acc);
+                }
             }
         }
     }
@@ -944,9 +968,11 @@ mod tests {
                     }
                 }
             }
+            let kp = k.div_ceil(COMPONENT_LANES) * COMPONENT_LANES;
+            let wp = Mat::from_fn(n, kp, |a, j| if j < k { w.get(a, j) } else { 0.0 });
             let (mut x, mut y) = (Mat::zeros(k, g), Mat::zeros(k, g));
-            loadings_t_into(&mut x, &rows, &mu, &w);
-            loadings_t_portable(&mut y, &rows, &mu, &w);
+            loadings_t_into(&mut x, &rows, &mu, &wp);
+            loadings_t_portable(&mut y, &rows, &mu, &wp);
             assert_eq!(bits(&x.data), bits(&plain.transpose().data), "{n} {g} {k}");
             assert_eq!(bits(&y.data), bits(&x.data));
             let v = x.transpose();
