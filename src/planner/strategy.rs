@@ -303,22 +303,45 @@ impl Strategy for Evr {
     }
 }
 
-/// Greedy farthest-first selection. `dist2(i, j)` is a squared distance between items indexed
-/// in `items` order; `start` are already-covered items, `weight` multiplies each candidate's
-/// distance (1 for plain k-centre). Returns chosen positions in `cand` with their scores.
+/// Squared distances between items, symmetric to the bit (`d²(a, b)` and `d²(b, a)` are the
+/// same number), computed from one item to many at once so that an implementation can run
+/// independent chains side by side.
+trait Distances {
+    /// `out[t] = d²(a, bs[t])`.
+    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]);
+}
+
+/// A pairwise squared-distance function as [`Distances`].
+#[cfg(test)]
+struct Pairwise<F>(F);
+
+#[cfg(test)]
+impl<F: Fn(usize, usize) -> f64> Distances for Pairwise<F> {
+    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]) {
+        for (o, &b) in out.iter_mut().zip(bs) {
+            *o = (self.0)(a, b);
+        }
+    }
+}
+
+/// Greedy farthest-first selection. `dist` gives squared distances between items; `start` are
+/// already-covered items, `weight` multiplies each candidate's distance (1 for plain
+/// k-centre). Returns chosen positions in `cand` with their scores.
 fn greedy_k_centre(
     cand: &[usize],
     start: &[usize],
     batch: usize,
-    dist2: impl Fn(usize, usize) -> f64,
+    dist: &impl Distances,
     weight: impl Fn(usize) -> f64,
 ) -> Vec<(usize, f64, f64)> {
+    let mut d = vec![0.0; start.len().max(cand.len())];
     let mut mind: Vec<f64> = cand
         .iter()
         .map(|&c| {
-            start
+            dist.from_one(c, start, &mut d[..start.len()]);
+            d[..start.len()]
                 .iter()
-                .map(|&s| dist2(c, s))
+                .copied()
                 .fold(f64::INFINITY, f64::min)
         })
         .collect();
@@ -343,9 +366,10 @@ fn greedy_k_centre(
         let Some((i, s)) = best else { break };
         taken[i] = true;
         out.push((i, s, mind[i].max(0.0).sqrt()));
+        dist.from_one(cand[i], cand, &mut d[..cand.len()]);
         for (j, m) in mind.iter_mut().enumerate() {
             if !taken[j] {
-                *m = m.min(dist2(cand[j], cand[i]));
+                *m = m.min(d[j]);
             }
         }
     }
@@ -383,14 +407,7 @@ impl Strategy for Coreset {
                 0.0
             }
         });
-        let dist2 = |a: usize, b: usize| {
-            z.row(a)
-                .iter()
-                .zip(z.row(b))
-                .map(|(x, y)| (x - y).powi(2))
-                .sum::<f64>()
-        };
-        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
+        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, &Euclidean(&z), |_| 1.0);
         let picks = chosen
             .into_iter()
             .map(|(i, s, _)| pick(ctx.pool[i], s, &[("distance", s)]))
@@ -400,6 +417,36 @@ impl Strategy for Coreset {
             notes: vec![],
             alternatives: Vec::new(),
         })
+    }
+}
+
+/// Squared Euclidean distances between rows of a matrix, each the sum of squared differences
+/// in column order from −0.0; four at a time (independent chains, the same bits). Symmetric to
+/// the bit: `(x − y)²` is `(y − x)²`.
+struct Euclidean<'a>(&'a Mat);
+
+impl Distances for Euclidean<'_> {
+    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]) {
+        let x = self.0.row(a);
+        let mut t = 0;
+        while t + 4 <= bs.len() {
+            let ys: [&[f64]; 4] = std::array::from_fn(|l| &self.0.row(bs[t + l])[..x.len()]);
+            let mut s = [-0.0f64; 4];
+            for (j, xj) in x.iter().enumerate() {
+                for l in 0..4 {
+                    s[l] += (xj - ys[l][j]).powi(2);
+                }
+            }
+            out[t..t + 4].copy_from_slice(&s);
+            t += 4;
+        }
+        for t in t..bs.len() {
+            out[t] = x
+                .iter()
+                .zip(self.0.row(bs[t]))
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>();
+        }
     }
 }
 
@@ -436,8 +483,28 @@ impl<'a> KernelMean<'a> {
         self.kernels.iter().map(|k| k.get(a, b)).sum::<f64>() / self.kernels.len() as f64
     }
 
+    #[cfg(test)]
     fn dist2(&self, a: usize, b: usize) -> f64 {
         self.k(a, a) + self.k(b, b) - 2.0 * self.k(a, b)
+    }
+}
+
+impl Distances for KernelMean<'_> {
+    /// `k(a, a) + k(b, b) − 2 k(a, b)` for every b, each mean added over the kernels in order
+    /// from −0.0 as [`KernelMean::k`] adds them (the same bits), each kernel's row at once.
+    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]) {
+        let mut sum = vec![-0.0f64; bs.len()];
+        for k in &self.kernels {
+            k.get_many(a, bs, out);
+            for (s, v) in sum.iter_mut().zip(out.iter()) {
+                *s += v;
+            }
+        }
+        let m = self.kernels.len() as f64;
+        let kaa = self.k(a, a);
+        for ((o, s), &b) in out.iter_mut().zip(&sum).zip(bs) {
+            *o = kaa + self.k(b, b) - 2.0 * (s / m);
+        }
     }
 }
 
@@ -457,8 +524,7 @@ impl Strategy for IterPert {
     ) -> Result<Selection, StrategyError> {
         let model_kernel = model_kernel(ctx);
         let kernels = KernelMean::new(ctx, &model_kernel);
-        let dist2 = |a: usize, b: usize| kernels.dist2(a, b);
-        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, |_| 1.0);
+        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, &kernels, |_| 1.0);
         let picks = chosen
             .into_iter()
             .map(|(i, s, d)| pick(ctx.pool[i], s, &[("kernel_distance", d)]))
@@ -528,7 +594,6 @@ impl Strategy for IterPertUnc {
     ) -> Result<Selection, StrategyError> {
         let model_kernel = model_kernel(ctx);
         let kernels = KernelMean::new(ctx, &model_kernel);
-        let dist2 = |a: usize, b: usize| kernels.dist2(a, b);
         let umax = ctx
             .uncertainty
             .iter()
@@ -541,7 +606,7 @@ impl Strategy for IterPertUnc {
                 1.0
             }
         };
-        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, dist2, w);
+        let chosen = greedy_k_centre(ctx.pool, ctx.train, ctx.batch, &kernels, w);
         let picks = chosen
             .into_iter()
             .map(|(i, s, d)| {
@@ -567,11 +632,56 @@ impl Strategy for IterPertUnc {
 mod tests {
     use super::*;
 
+    /// Distances from one item to many have the bits of the pairwise formulas, in both
+    /// argument orders (greedy k-centre relies on the symmetry), zero rows and repeats included.
+    #[test]
+    fn batched_distances_are_the_pairwise_bits() {
+        use crate::predict::prior::{cosine_kernel, Kernel};
+        let n = 11;
+        let e = |seed: usize, d: usize| {
+            Mat::from_fn(n, d, |i, j| {
+                if i == 4 {
+                    0.0
+                } else {
+                    (((i * 7 + j * 3 + seed) % 13) as f64 - 6.0) / 3.7
+                }
+            })
+        };
+        let rows = Kernel::rows(e(1, 5));
+        let dense = Kernel::Dense(cosine_kernel(&e(2, 9)));
+        let model = Kernel::rows(e(3, 16));
+        let kernels = KernelMean {
+            kernels: vec![&rows, &dense, &model],
+        };
+        let z = e(4, 7);
+        let euclid = |a: usize, b: usize| {
+            z.row(a)
+                .iter()
+                .zip(z.row(b))
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+        };
+        let bs: Vec<usize> = (0..n).chain([3, 3, 4]).collect();
+        let mut out = vec![0.0; bs.len()];
+        for a in 0..n {
+            kernels.from_one(a, &bs, &mut out);
+            for (t, &b) in bs.iter().enumerate() {
+                assert_eq!(out[t].to_bits(), kernels.dist2(a, b).to_bits(), "{a} {b}");
+                assert_eq!(out[t].to_bits(), kernels.dist2(b, a).to_bits(), "{b} {a}");
+            }
+            Euclidean(&z).from_one(a, &bs, &mut out);
+            for (t, &b) in bs.iter().enumerate() {
+                assert_eq!(out[t].to_bits(), euclid(a, b).to_bits());
+                assert_eq!(out[t].to_bits(), euclid(b, a).to_bits());
+            }
+        }
+    }
+
     #[test]
     fn k_centre_picks_the_far_point_first() {
         let pts: [f64; 4] = [0.0, 1.0, 10.0, 5.0];
         let d2 = |a: usize, b: usize| (pts[a] - pts[b]).powi(2);
-        let out = greedy_k_centre(&[1, 2, 3], &[0], 2, d2, |_| 1.0);
+        let out = greedy_k_centre(&[1, 2, 3], &[0], 2, &Pairwise(d2), |_| 1.0);
         assert_eq!(out.iter().map(|o| o.0).collect::<Vec<_>>(), vec![1, 2]); // 10, then 5
         assert!((out[0].1 - 10.0).abs() < 1e-12 && (out[1].1 - 5.0).abs() < 1e-12);
     }

@@ -661,7 +661,10 @@ fn loadings_t_portable(vt: &mut Mat, rows: &[&[f64]], mu: &[f64], w: &Mat) {
         let span = b0..b0 + chunks * GENE_LANES;
         for (a, row) in rows.iter().enumerate() {
             let src = row[span.clone()].chunks_exact(GENE_LANES);
-            for (q, (y, m)) in src.zip(mu[span.clone()].chunks_exact(GENE_LANES)).enumerate() {
+            for (q, (y, m)) in src
+                .zip(mu[span.clone()].chunks_exact(GENE_LANES))
+                .enumerate()
+            {
                 let y: &[f64; GENE_LANES] = y.try_into().unwrap();
                 let m: &[f64; GENE_LANES] = m.try_into().unwrap();
                 let c: [f64; GENE_LANES] = std::array::from_fn(|t| y[t] - m[t]);
