@@ -308,7 +308,7 @@ impl Strategy for Evr {
 /// independent chains side by side.
 trait Distances {
     /// `out[t] = d²(a, bs[t])`.
-    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]);
+    fn one_to_many(&self, a: usize, bs: &[usize], out: &mut [f64]);
 }
 
 /// A pairwise squared-distance function as [`Distances`].
@@ -317,7 +317,7 @@ struct Pairwise<F>(F);
 
 #[cfg(test)]
 impl<F: Fn(usize, usize) -> f64> Distances for Pairwise<F> {
-    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]) {
+    fn one_to_many(&self, a: usize, bs: &[usize], out: &mut [f64]) {
         for (o, &b) in out.iter_mut().zip(bs) {
             *o = (self.0)(a, b);
         }
@@ -338,7 +338,7 @@ fn greedy_k_centre(
     let mut mind: Vec<f64> = cand
         .iter()
         .map(|&c| {
-            dist.from_one(c, start, &mut d[..start.len()]);
+            dist.one_to_many(c, start, &mut d[..start.len()]);
             d[..start.len()]
                 .iter()
                 .copied()
@@ -366,7 +366,7 @@ fn greedy_k_centre(
         let Some((i, s)) = best else { break };
         taken[i] = true;
         out.push((i, s, mind[i].max(0.0).sqrt()));
-        dist.from_one(cand[i], cand, &mut d[..cand.len()]);
+        dist.one_to_many(cand[i], cand, &mut d[..cand.len()]);
         for (j, m) in mind.iter_mut().enumerate() {
             if !taken[j] {
                 *m = m.min(d[j]);
@@ -426,7 +426,7 @@ impl Strategy for Coreset {
 struct Euclidean<'a>(&'a Mat);
 
 impl Distances for Euclidean<'_> {
-    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]) {
+    fn one_to_many(&self, a: usize, bs: &[usize], out: &mut [f64]) {
         let x = self.0.row(a);
         let mut t = 0;
         while t + 4 <= bs.len() {
@@ -492,7 +492,7 @@ impl<'a> KernelMean<'a> {
 impl Distances for KernelMean<'_> {
     /// `k(a, a) + k(b, b) − 2 k(a, b)` for every b, each mean added over the kernels in order
     /// from −0.0 as [`KernelMean::k`] adds them (the same bits), each kernel's row at once.
-    fn from_one(&self, a: usize, bs: &[usize], out: &mut [f64]) {
+    fn one_to_many(&self, a: usize, bs: &[usize], out: &mut [f64]) {
         let mut sum = vec![-0.0f64; bs.len()];
         for k in &self.kernels {
             k.get_many(a, bs, out);
@@ -664,12 +664,12 @@ mod tests {
         let bs: Vec<usize> = (0..n).chain([3, 3, 4]).collect();
         let mut out = vec![0.0; bs.len()];
         for a in 0..n {
-            kernels.from_one(a, &bs, &mut out);
+            kernels.one_to_many(a, &bs, &mut out);
             for (t, &b) in bs.iter().enumerate() {
                 assert_eq!(out[t].to_bits(), kernels.dist2(a, b).to_bits(), "{a} {b}");
                 assert_eq!(out[t].to_bits(), kernels.dist2(b, a).to_bits(), "{b} {a}");
             }
-            Euclidean(&z).from_one(a, &bs, &mut out);
+            Euclidean(&z).one_to_many(a, &bs, &mut out);
             for (t, &b) in bs.iter().enumerate() {
                 assert_eq!(out[t].to_bits(), euclid(a, b).to_bits());
                 assert_eq!(out[t].to_bits(), euclid(b, a).to_bits());
