@@ -153,10 +153,15 @@ impl Annotations {
                     format!("not a GO id: {go:?}"),
                 ));
             }
-            self.go
-                .entry(t.get(line, &rec, cs)?.to_string())
-                .or_default()
-                .insert(go.to_string());
+            // Look up before inserting: a string is allocated only for a new gene or term.
+            let symbol = t.get(line, &rec, cs)?;
+            if !self.go.contains_key(symbol) {
+                self.go.insert(symbol.to_string(), BTreeSet::new());
+            }
+            let terms = self.go.get_mut(symbol).expect("inserted above");
+            if !terms.contains(go) {
+                terms.insert(go.to_string());
+            }
         }
         Ok(())
     }

@@ -88,7 +88,11 @@ impl Network {
 
     pub fn add(&mut self, a: &str, b: &str, w: f64) {
         let mut put = |x: &str, y: &str| {
-            let list = self.neighbours.entry(x.to_string()).or_default();
+            // Look up before inserting: a key is allocated only for a gene not seen yet.
+            if !self.neighbours.contains_key(x) {
+                self.neighbours.insert(x.to_string(), Vec::new());
+            }
+            let list = self.neighbours.get_mut(x).expect("inserted above");
             match list.iter_mut().find(|(n, _)| n == y) {
                 Some(e) => e.1 = e.1.max(w),
                 None => list.push((y.to_string(), w)),

@@ -18,6 +18,7 @@
 use crate::data::textio::{DataError, Table};
 use crate::numeric::linalg::Mat;
 pub use crate::screen::{is_control, target_of, LabelledPair, Response, Screen};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -151,7 +152,9 @@ fn stem(path: &Path) -> String {
 #[derive(Default)]
 struct Interner {
     names: Vec<String>,
-    index: HashMap<String, u32>,
+    /// Fx hashing: two look-ups per line of a 10⁵–10⁶-line file (SipHash was a visible part
+    /// of loading; nothing iterates this map, so its order never shows).
+    index: FxHashMap<String, u32>,
 }
 
 impl Interner {
@@ -176,7 +179,7 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
     let mut perts = Interner::default();
     let mut genes = Interner::default();
     let mut entries: Vec<(u32, u32, u32, bool)> = Vec::new();
-    let mut seen: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut seen: FxHashMap<(u32, u32), usize> = FxHashMap::default();
     let mut rec = Vec::new();
     while let Some(line) = t.next_record_into(&mut rec)? {
         let p = perts.id(t.get(line, &rec, cp)?);
@@ -270,7 +273,7 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
     let mut perts = Interner::default();
     let mut genes = Interner::default();
     let mut pairs: Vec<LabelledPair> = Vec::new();
-    let mut at: HashMap<(u32, u32), usize> = HashMap::new();
+    let mut at: FxHashMap<(u32, u32), usize> = FxHashMap::default();
     let mut rec = Vec::new();
     while let Some(line) = t.next_record_into(&mut rec)? {
         let p = perts.id(t.get(line, &rec, cp)?);
