@@ -96,6 +96,22 @@ impl Mat {
         out
     }
 
+    /// `selfᵀ * self`, [`Mat::tmatmul`]'s bits: one triangle, mirrored (entry (j, i) adds the
+    /// products of entry (i, j) with the factors swapped, in the same order, so the same bits;
+    /// a product [`Mat::tmatmul`] skips for a zero factor adds a zero, which leaves a sum that
+    /// starts at +0 unchanged).
+    pub fn gram_t(&self) -> Mat {
+        let d = self.cols;
+        let mut out = Mat::zeros(d, d);
+        gram_t_into(self, &mut out);
+        for i in 0..d {
+            for j in 0..i {
+                out.data[i * d + j] = out.data[j * d + i];
+            }
+        }
+        out
+    }
+
     /// `selfᵀ * other` without forming the transpose (with AVX2 when the CPU has it: the
     /// same bits, see `numeric::wide`).
     pub fn tmatmul(&self, other: &Mat) -> Mat {
@@ -119,6 +135,26 @@ fn tmatmul_portable(this: &Mat, other: &Mat, out: &mut Mat) {
             }
             let orow = &mut out.data[i * other.cols..(i + 1) * other.cols];
             for (o, b) in orow.iter_mut().zip(brow) {
+                *o += a * b;
+            }
+        }
+    }
+}
+
+super::wide::avx2_twin!(fn gram_t_into(a: &Mat, out: &mut Mat) = gram_t_portable);
+
+/// The upper triangle of `aᵀa`, rows added in order from +0 as [`tmatmul_portable`] adds them.
+#[inline(always)]
+fn gram_t_portable(this: &Mat, out: &mut Mat) {
+    let d = this.cols;
+    for r in 0..this.rows {
+        let arow = this.row(r);
+        for (i, &a) in arow.iter().enumerate() {
+            if a == 0.0 {
+                continue;
+            }
+            let orow = &mut out.data[i * d + i..(i + 1) * d];
+            for (o, b) in orow.iter_mut().zip(&arow[i..]) {
                 *o += a * b;
             }
         }
@@ -517,6 +553,17 @@ mod tests {
             let mut want = Mat::zeros(len, 5);
             tmatmul_portable(&a, &c, &mut want);
             assert_eq!(bits(&a.tmatmul(&c).data), bits(&want.data));
+            // The mirrored triangle (either copy) has the full product's bits, zeros and all.
+            let mut full = Mat::zeros(len, len);
+            tmatmul_portable(&a, &a, &mut full);
+            assert_eq!(bits(&a.gram_t().data), bits(&full.data));
+            let mut upper = Mat::zeros(len, len);
+            gram_t_portable(&a, &mut upper);
+            for i in 0..len {
+                for j in i..len {
+                    assert_eq!(upper.get(i, j).to_bits(), full.get(i, j).to_bits());
+                }
+            }
         }
     }
 

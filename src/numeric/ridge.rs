@@ -85,7 +85,7 @@ impl Ridge {
         });
         let yc = Mat::from_fn(n, k, |i, j| y.get(i, j) - y_mean[j]);
         let coef = if d <= n {
-            let mut g = xs.tmatmul(&xs);
+            let mut g = xs.gram_t();
             for j in 0..d {
                 g.data[j * d + j] += lambda;
             }
@@ -123,7 +123,7 @@ impl Ridge {
             }
         });
         let yc = Mat::from_fn(n, k, |i, j| y.get(i, j) - base.y_mean[j]);
-        let (dvals, v) = symmetric_eigen(&xs.tmatmul(&xs))?;
+        let (dvals, v) = symmetric_eigen(&xs.gram_t())?;
         let p = xs.matmul(&v);
         let b = p.tmatmul(&yc);
         let nf = n.max(1) as f64;

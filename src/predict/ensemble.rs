@@ -775,16 +775,20 @@ pub fn fit(
     // A target counts as a measured readout only when some training response reads it out
     // (a non-zero column): with ranked lists the screen's gene universe is the union of every
     // list, held-out ones included, and whether a gene is in it must not reach the features.
-    let measured_gene: Vec<bool> = {
-        let mut m = vec![false; ws.screen.values.cols];
-        for &i in train {
-            for (g, x) in ws.screen.values.row(i).iter().enumerate() {
-                m[g] |= *x != 0.0;
-            }
-        }
-        m
-    };
-    let target_gene = |p: usize| ws.target_gene[p].filter(|&g| measured_gene[g]);
+    // Only target columns are asked about: each is looked up in the training rows once (not
+    // every gene of every training row per fit).
+    let y = &ws.screen.values;
+    let mut measured_gene: Vec<Option<bool>> = vec![None; y.cols];
+    let target: Vec<Option<usize>> = ws
+        .target_gene
+        .iter()
+        .map(|&t| {
+            t.filter(|&g| {
+                *measured_gene[g].get_or_insert_with(|| train.iter().any(|&i| y.get(i, g) != 0.0))
+            })
+        })
+        .collect();
+    let target_gene = |p: usize| target[p];
     let features = Mat::from_fn(n_all, d, |p, j| {
         if j < k {
             target_gene(p).map(|g| v.get(j, g)).unwrap_or(0.0)
@@ -897,11 +901,22 @@ fn condition_on(inv: &mut Mat, v: &[f64]) {
 pub fn training_mean(screen: &Screen, train: &[usize]) -> Vec<f64> {
     let mut mu = vec![0.0; screen.n_genes()];
     for &i in train {
-        for (m, v) in mu.iter_mut().zip(screen.row(i)) {
-            *m += v / train.len() as f64;
-        }
+        add_quotients(&mut mu, screen.row(i), train.len() as f64);
     }
     mu
+}
+
+crate::numeric::wide::avx2_twin!(
+    /// `mu[g] += row[g] / n` (with AVX2 when the CPU has it: the same bits, see
+    /// `numeric::wide`; division bounds this loop, and four lanes divide at once).
+    fn add_quotients(mu: &mut [f64], row: &[f64], n: f64) = add_quotients_portable
+);
+
+#[inline(always)]
+fn add_quotients_portable(mu: &mut [f64], row: &[f64], n: f64) {
+    for (m, v) in mu.iter_mut().zip(row) {
+        *m += v / n;
+    }
 }
 
 #[cfg(test)]
@@ -1284,6 +1299,21 @@ mod tests {
         assert!(u
             .iter()
             .all(|u| u.variance >= 0.0 && u.mutual_information >= 0.0));
+    }
+
+    /// The AVX2 copy of the training mean's step has the portable bits.
+    #[test]
+    fn add_quotients_twins_agree() {
+        let mut rng = stream(5, "test/quotients");
+        let row: Vec<f64> = (0..1003).map(|_| rng.random_range(-9.0..9.0)).collect();
+        let start: Vec<f64> = (0..1003).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (mut a, mut b) = (start.clone(), start);
+        add_quotients(&mut a, &row, 7.0);
+        add_quotients_portable(&mut b, &row, 7.0);
+        assert_eq!(
+            a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
