@@ -228,35 +228,37 @@ pub fn gram_matrix(y: &Mat) -> Mat {
     dense_gram(y)
 }
 
+/// The sparse path through each column's non-zeros: row i's non-zeros in column order, each
+/// multiplied into every earlier row that has the same column, so each entry (i, j) adds the
+/// products of the columns i and j share in column order: the merge of the two rows' lists,
+/// with work only where both are non-zero (a pairwise merge walked every pair of lists).
 fn sparse_gram(y: &Mat) -> Mat {
     let n = y.rows;
-    let rows: Vec<Vec<(usize, f64)>> = (0..n)
-        .map(|i| {
-            y.row(i)
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v != 0.0)
-                .map(|(j, v)| (j, *v))
-                .collect()
-        })
-        .collect();
-    let mut g = Mat::zeros(n, n);
+    let mut rows: Vec<Vec<(usize, f64)>> = Vec::with_capacity(n);
+    let mut cols: Vec<Vec<(usize, f64)>> = vec![Vec::new(); y.cols];
     for i in 0..n {
-        for j in 0..=i {
-            let (a, b) = (&rows[i], &rows[j]);
-            let (mut p, mut q) = (0, 0);
-            let mut s = 0.0f64;
-            while p < a.len() && q < b.len() {
-                match a[p].0.cmp(&b[q].0) {
-                    std::cmp::Ordering::Less => p += 1,
-                    std::cmp::Ordering::Greater => q += 1,
-                    std::cmp::Ordering::Equal => {
-                        s += a[p].1 * b[q].1;
-                        p += 1;
-                        q += 1;
-                    }
-                }
+        let row: Vec<(usize, f64)> = y
+            .row(i)
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(c, v)| (c, *v))
+            .collect();
+        for &(c, v) in &row {
+            cols[c].push((i, v));
+        }
+        rows.push(row);
+    }
+    let mut g = Mat::zeros(n, n);
+    let mut acc = vec![0.0f64; n];
+    for (i, row) in rows.iter().enumerate() {
+        acc[..=i].iter_mut().for_each(|s| *s = 0.0);
+        for &(c, v) in row {
+            for &(j, w) in cols[c].iter().take_while(|(j, _)| *j <= i) {
+                acc[j] += v * w;
             }
+        }
+        for (j, &s) in acc[..=i].iter().enumerate() {
             let s = if s == 0.0 { 0.0 } else { s };
             g.set(i, j, s);
             g.set(j, i, s);
@@ -1228,25 +1230,27 @@ mod tests {
     #[test]
     fn sparse_gram_is_the_dense_gram() {
         let mut rng = stream(9, "gram");
-        let y = Mat::from_vec(
-            30,
-            50,
-            (0..1500)
-                .map(|_| {
-                    let u: f64 = rng.random_range(0.0..1.0);
-                    if u < 0.9 {
-                        0.0
-                    } else {
-                        rng.random_range(-2.0..2.0)
-                    }
-                })
-                .collect(),
-        );
-        let (s, d) = (sparse_gram(&y), dense_gram(&y));
-        assert_eq!(
-            s.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            d.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
+        for (rows, cols, zeros) in [(30, 50, 0.9), (61, 17, 0.5), (40, 300, 0.99), (9, 4, 0.0)] {
+            let y = Mat::from_vec(
+                rows,
+                cols,
+                (0..rows * cols)
+                    .map(|_| {
+                        let u: f64 = rng.random_range(0.0..1.0);
+                        if u < zeros {
+                            0.0
+                        } else {
+                            rng.random_range(-2.0..2.0)
+                        }
+                    })
+                    .collect(),
+            );
+            let (s, d) = (sparse_gram(&y), dense_gram(&y));
+            assert_eq!(
+                s.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                d.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]
