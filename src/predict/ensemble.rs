@@ -267,33 +267,31 @@ fn sparse_gram(y: &Mat) -> Mat {
     g
 }
 
+/// Rows of `Y` per interleaved group of [`dense_gram`] (two AVX2 registers).
+const GRAM_LANES: usize = 8;
+
+/// The dense path: rows taken eight at a time, interleaved (`[column][lane]`), and every later
+/// row's products with the eight accumulated in registers, four rows at a time. Entry (i, j)
+/// is `dot(y_j, y_i)`, the products added in column order from −0.0: the bits of `dot(y_i,
+/// y_j)`. Groups are dealt round-robin over the cores (a group's cost falls with its index)
+/// and each entry is placed by its index, so the split never shows in the bits.
 fn dense_gram(y: &Mat) -> Mat {
     let n = y.rows;
     let threads = std::thread::available_parallelism()
         .map(|t| t.get())
         .unwrap_or(1)
-        .min(8);
-    let mut g = Mat::zeros(n, n);
-    // Row i costs i + 1 dots: rows dealt round-robin, so each thread gets an equal share of
-    // the triangle (each entry is placed by its index, so the split never shows in the bits).
-    let threads = threads.max(1);
+        .clamp(1, 8);
+    let groups = n.div_ceil(GRAM_LANES);
     let dealt: Vec<Vec<usize>> = (0..threads)
-        .map(|t| (t..n).step_by(threads).collect())
+        .map(|t| (t..groups).step_by(threads).collect())
         .collect();
     let parts: Vec<Vec<(usize, Vec<f64>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = dealt
             .iter()
-            .map(|rs| {
+            .map(|bs| {
                 s.spawn(move || {
-                    // Row i against rows 0..=i, four at a time (`dots`: `dot(y_j, y_i)`, the
-                    // same products in the same order as `dot(y_i, y_j)`, so the same bits).
-                    let all: Vec<&[f64]> = (0..n).map(|j| y.row(j)).collect();
-                    rs.iter()
-                        .map(|&i| {
-                            let mut out = vec![0.0; i + 1];
-                            crate::numeric::linalg::dots(&all[..=i], y.row(i), &mut out);
-                            (i, out)
-                        })
+                    bs.iter()
+                        .map(|&b| (b * GRAM_LANES, gram_group(y, b * GRAM_LANES)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -303,15 +301,78 @@ fn dense_gram(y: &Mat) -> Mat {
             .map(|h| h.join().expect("gram worker"))
             .collect()
     });
+    let mut g = Mat::zeros(n, n);
     for part in parts {
-        for (i, vals) in part {
-            for (j, v) in vals.into_iter().enumerate() {
-                g.set(i, j, v);
-                g.set(j, i, v);
+        for (j0, out) in part {
+            for (r, acc) in out.chunks_exact(GRAM_LANES).enumerate() {
+                let i = j0 + r;
+                for (l, &v) in acc.iter().enumerate() {
+                    let j = j0 + l;
+                    if j <= i {
+                        g.set(i, j, v);
+                        g.set(j, i, v);
+                    }
+                }
             }
         }
     }
     g
+}
+
+/// `dot(y_{j0+l}, y_i)` for every row i ≥ j0 and lane l (zero rows past the end), as
+/// `out[(i − j0)·8 + l]`.
+fn gram_group(y: &Mat, j0: usize) -> Vec<f64> {
+    let (n, len) = (y.rows, y.cols);
+    let mut packed = vec![0.0; len * GRAM_LANES];
+    for l in 0..GRAM_LANES.min(n - j0) {
+        for (g, x) in y.row(j0 + l).iter().enumerate() {
+            packed[g * GRAM_LANES + l] = *x;
+        }
+    }
+    let rows: Vec<&[f64]> = (j0..n).map(|i| y.row(i)).collect();
+    let mut out = vec![0.0; rows.len() * GRAM_LANES];
+    gram_rows(&packed, &rows, &mut out);
+    out
+}
+
+crate::numeric::wide::avx2_twin!(
+    /// `out[r·8 + l] = Σ_g packed[g·8 + l] · rows[r][g]`, in column order from −0.0 (with AVX2
+    /// when the CPU has it: the same bits, see `numeric::wide`).
+    fn gram_rows(packed: &[f64], rows: &[&[f64]], out: &mut [f64]) = gram_rows_portable
+);
+
+#[inline(always)]
+fn gram_rows_portable(packed: &[f64], rows: &[&[f64]], out: &mut [f64]) {
+    let mut r0 = 0;
+    while r0 + ROW_LANES <= rows.len() {
+        gram_rows_block::<ROW_LANES>(packed, rows, r0, out);
+        r0 += ROW_LANES;
+    }
+    while r0 < rows.len() {
+        gram_rows_block::<1>(packed, rows, r0, out);
+        r0 += 1;
+    }
+}
+
+#[inline(always)]
+fn gram_rows_block<const R: usize>(packed: &[f64], rows: &[&[f64]], r0: usize, out: &mut [f64]) {
+    let len = packed.len() / GRAM_LANES;
+    let z: [&[f64]; R] = std::array::from_fn(|rr| &rows[r0 + rr][..len]);
+    let mut acc = [[-0.0f64; GRAM_LANES]; R];
+    for g in 0..len {
+        let v: &[f64; GRAM_LANES] = packed[g * GRAM_LANES..(g + 1) * GRAM_LANES]
+            .try_into()
+            .unwrap();
+        for rr in 0..R {
+            let zj = z[rr][g];
+            for t in 0..GRAM_LANES {
+                acc[rr][t] += v[t] * zj;
+            }
+        }
+    }
+    for (rr, acc) in acc.iter().enumerate() {
+        out[(r0 + rr) * GRAM_LANES..][..GRAM_LANES].copy_from_slice(acc);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1250,6 +1311,48 @@ mod tests {
                 s.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 d.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
+        }
+    }
+
+    /// Every dense Gram entry is `dot(y_i, y_j)` to the bit (group tails, rows past the end
+    /// of the last group and a zero row included), from either copy of the kernel.
+    #[test]
+    fn dense_gram_entries_are_dots() {
+        let mut rng = stream(4, "test/gram");
+        for (rows, cols) in [(1, 3), (7, 5), (8, 9), (13, 33), (21, 2)] {
+            let mut y = Mat::zeros(rows, cols);
+            for i in 1..rows {
+                for g in 0..cols {
+                    y.set(i, g, rng.random_range(-3.0..3.0));
+                }
+            }
+            let d = dense_gram(&y);
+            for i in 0..rows {
+                for j in 0..rows {
+                    let want = crate::numeric::linalg::dot(y.row(i), y.row(j));
+                    assert_eq!(
+                        d.get(i, j).to_bits(),
+                        want.to_bits(),
+                        "{rows}x{cols} ({i},{j})"
+                    );
+                }
+            }
+            let packed: Vec<f64> = (0..cols * GRAM_LANES)
+                .map(|k| {
+                    let (g, l) = (k / GRAM_LANES, k % GRAM_LANES);
+                    if l < rows {
+                        y.get(l, g)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let all: Vec<&[f64]> = (0..rows).map(|i| y.row(i)).collect();
+            let (mut a, mut b) = (vec![0.0; rows * GRAM_LANES], vec![0.0; rows * GRAM_LANES]);
+            gram_rows(&packed, &all, &mut a);
+            gram_rows_portable(&packed, &all, &mut b);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b));
         }
     }
 
