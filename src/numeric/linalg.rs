@@ -204,6 +204,54 @@ fn dots_portable(rows: &[&[f64]], b: &[f64], out: &mut [f64]) {
     }
 }
 
+/// Vectors per group of [`dots_interleaved`] (two AVX2 registers).
+pub const INTERLEAVED: usize = 8;
+/// Rows per register block of [`dots_interleaved`].
+const INTERLEAVED_ROWS: usize = 4;
+
+super::wide::avx2_twin!(
+    /// Dot products of every row with eight vectors stored interleaved (`packed[g·8 + l]` is
+    /// entry g of vector l): `out[r·8 + l] = Σ_g packed[g·8 + l] · rows[r][g]`, added in
+    /// column order from −0.0, i.e. the bits of `dot(rows[r], vector l)` (products commute
+    /// exactly). Four rows × eight vectors stay in registers per pass along the rows (with
+    /// AVX2 when the CPU has it: the same bits, see `numeric::wide`).
+    pub fn dots_interleaved(packed: &[f64], rows: &[&[f64]], out: &mut [f64]) = dots_interleaved_portable
+);
+
+#[inline(always)]
+pub(crate) fn dots_interleaved_portable(packed: &[f64], rows: &[&[f64]], out: &mut [f64]) {
+    let mut r0 = 0;
+    while r0 + INTERLEAVED_ROWS <= rows.len() {
+        interleaved_block::<INTERLEAVED_ROWS>(packed, rows, r0, out);
+        r0 += INTERLEAVED_ROWS;
+    }
+    while r0 < rows.len() {
+        interleaved_block::<1>(packed, rows, r0, out);
+        r0 += 1;
+    }
+}
+
+#[inline(always)]
+fn interleaved_block<const R: usize>(packed: &[f64], rows: &[&[f64]], r0: usize, out: &mut [f64]) {
+    let len = packed.len() / INTERLEAVED;
+    let z: [&[f64]; R] = std::array::from_fn(|rr| &rows[r0 + rr][..len]);
+    let mut acc = [[-0.0f64; INTERLEAVED]; R];
+    for g in 0..len {
+        let v: &[f64; INTERLEAVED] = packed[g * INTERLEAVED..(g + 1) * INTERLEAVED]
+            .try_into()
+            .unwrap();
+        for rr in 0..R {
+            let zj = z[rr][g];
+            for t in 0..INTERLEAVED {
+                acc[rr][t] += v[t] * zj;
+            }
+        }
+    }
+    for (rr, acc) in acc.iter().enumerate() {
+        out[(r0 + rr) * INTERLEAVED..][..INTERLEAVED].copy_from_slice(acc);
+    }
+}
+
 /// `Ok` for a square matrix, else the shape error every square-only routine returns.
 pub(crate) fn require_square(a: &Mat) -> Result<(), LinalgError> {
     if a.rows != a.cols {

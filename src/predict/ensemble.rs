@@ -268,7 +268,7 @@ fn sparse_gram(y: &Mat) -> Mat {
 }
 
 /// Rows of `Y` per interleaved group of [`dense_gram`] (two AVX2 registers).
-const GRAM_LANES: usize = 8;
+const GRAM_LANES: usize = crate::numeric::linalg::INTERLEAVED;
 
 /// The dense path: rows taken eight at a time, interleaved (`[column][lane]`), and every later
 /// row's products with the eight accumulated in registers, four rows at a time. Entry (i, j)
@@ -331,48 +331,8 @@ fn gram_group(y: &Mat, j0: usize) -> Vec<f64> {
     }
     let rows: Vec<&[f64]> = (j0..n).map(|i| y.row(i)).collect();
     let mut out = vec![0.0; rows.len() * GRAM_LANES];
-    gram_rows(&packed, &rows, &mut out);
+    crate::numeric::linalg::dots_interleaved(&packed, &rows, &mut out);
     out
-}
-
-crate::numeric::wide::avx2_twin!(
-    /// `out[r·8 + l] = Σ_g packed[g·8 + l] · rows[r][g]`, in column order from −0.0 (with AVX2
-    /// when the CPU has it: the same bits, see `numeric::wide`).
-    fn gram_rows(packed: &[f64], rows: &[&[f64]], out: &mut [f64]) = gram_rows_portable
-);
-
-#[inline(always)]
-fn gram_rows_portable(packed: &[f64], rows: &[&[f64]], out: &mut [f64]) {
-    let mut r0 = 0;
-    while r0 + ROW_LANES <= rows.len() {
-        gram_rows_block::<ROW_LANES>(packed, rows, r0, out);
-        r0 += ROW_LANES;
-    }
-    while r0 < rows.len() {
-        gram_rows_block::<1>(packed, rows, r0, out);
-        r0 += 1;
-    }
-}
-
-#[inline(always)]
-fn gram_rows_block<const R: usize>(packed: &[f64], rows: &[&[f64]], r0: usize, out: &mut [f64]) {
-    let len = packed.len() / GRAM_LANES;
-    let z: [&[f64]; R] = std::array::from_fn(|rr| &rows[r0 + rr][..len]);
-    let mut acc = [[-0.0f64; GRAM_LANES]; R];
-    for g in 0..len {
-        let v: &[f64; GRAM_LANES] = packed[g * GRAM_LANES..(g + 1) * GRAM_LANES]
-            .try_into()
-            .unwrap();
-        for rr in 0..R {
-            let zj = z[rr][g];
-            for t in 0..GRAM_LANES {
-                acc[rr][t] += v[t] * zj;
-            }
-        }
-    }
-    for (rr, acc) in acc.iter().enumerate() {
-        out[(r0 + rr) * GRAM_LANES..][..GRAM_LANES].copy_from_slice(acc);
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -1349,8 +1309,8 @@ mod tests {
                 .collect();
             let all: Vec<&[f64]> = (0..rows).map(|i| y.row(i)).collect();
             let (mut a, mut b) = (vec![0.0; rows * GRAM_LANES], vec![0.0; rows * GRAM_LANES]);
-            gram_rows(&packed, &all, &mut a);
-            gram_rows_portable(&packed, &all, &mut b);
+            crate::numeric::linalg::dots_interleaved(&packed, &all, &mut a);
+            crate::numeric::linalg::dots_interleaved_portable(&packed, &all, &mut b);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&a), bits(&b));
         }
