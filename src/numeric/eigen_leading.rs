@@ -98,6 +98,26 @@ fn vectors_or_full(a: &Mat, reduced: &Tridiagonal, vals: &[f64]) -> Result<Mat, 
     }
 }
 
+super::wide::avx2_twin!(
+    /// `B ← B − v wᵀ − w vᵀ` on the trailing block `B = A[o.., o..]` of the row-major n × n
+    /// `a` (with AVX2 when the CPU has it: element-wise, so the same bits, see
+    /// `numeric::wide`).
+    fn rank_two_update(a: &mut [f64], n: usize, o: usize, v: &[f64], w: &[f64]) =
+        rank_two_update_portable
+);
+
+#[inline(always)]
+fn rank_two_update_portable(a: &mut [f64], n: usize, o: usize, v: &[f64], w: &[f64]) {
+    let s = n - o;
+    for r in 0..s {
+        let (vr, wr) = (v[r], w[r]);
+        let start = (o + r) * n + o;
+        for ((b, vc), wc) in a[start..start + s].iter_mut().zip(v).zip(w) {
+            *b -= vr * wc + wr * vc;
+        }
+    }
+}
+
 /// `T = QᵀAQ` with `Q = H₀H₁…H_{n−3}`, `Hⱼ = I − τⱼvⱼvⱼᵀ` acting on coordinates j+1.. .
 struct Tridiagonal {
     diag: Vec<f64>,
@@ -153,13 +173,7 @@ impl Tridiagonal {
             }
             let kk = 0.5 * tau * pv;
             let w: Vec<f64> = p.iter().zip(&v).map(|(pi, vi)| pi - kk * vi).collect();
-            for r in 0..s {
-                let (vr, wr) = (v[r], w[r]);
-                let start = (j + 1 + r) * n + j + 1;
-                for ((b, vc), wc) in m.data[start..start + s].iter_mut().zip(&v).zip(&w) {
-                    *b -= vr * wc + wr * vc;
-                }
-            }
+            rank_two_update(&mut m.data, n, j + 1, &v, &w);
             reflectors.push((tau, v));
         }
         if n >= 2 {
@@ -406,6 +420,23 @@ mod tests {
 
     /// The leading pairs are the full decomposition's to rounding, on Gram matrices and on
     /// indefinite ones, at the PCA's sizes and at the edges (n = 1, 2, 3).
+    /// The AVX2 copy of the reduction's rank-two update has the portable bits.
+    #[test]
+    fn rank_two_update_twins_agree() {
+        let mut rng = crate::numeric::seed::stream(3, "test/rank2");
+        let n = 37;
+        let a: Vec<f64> = (0..n * n).map(|_| rng.random_range(-2.0..2.0)).collect();
+        for o in [1, 5, 30, 36] {
+            let v: Vec<f64> = (0..n - o).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let w: Vec<f64> = (0..n - o).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let (mut x, mut y) = (a.clone(), a.clone());
+            rank_two_update(&mut x, n, o, &v, &w);
+            rank_two_update_portable(&mut y, n, o, &v, &w);
+            let bits = |v: &[f64]| v.iter().map(|t| t.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&x), bits(&y));
+        }
+    }
+
     #[test]
     fn leading_pairs_are_the_full_decompositions() {
         for &n in &[1usize, 2, 3, 5, 17, 64, 150] {
