@@ -37,7 +37,10 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     pearson(&crate::stats::midranks(a), &crate::stats::midranks(b))
 }
 
+/// Pearson correlation of two vectors of equal length (0 when either is constant or shorter
+/// than 2).
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "pearson of vectors of different lengths");
     if a.len() < 2 {
         return 0.0;
     }
