@@ -41,8 +41,8 @@
 
 use super::eigen_leading::spectrum_and_leading;
 use super::linalg::{
-    dot, dots, dots_interleaved, require_square, sign_of_largest, symmetric_eigen, LinalgError,
-    Mat, INTERLEAVED,
+    dot, dots, dots_interleaved, interleave, require_square, sign_of_largest, symmetric_eigen,
+    LinalgError, Mat, INTERLEAVED,
 };
 use super::seed::stream;
 use rand::RngExt;
@@ -269,13 +269,8 @@ fn matmat(a: &Mat, vs: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let packed: Vec<Vec<f64>> = vs
         .chunks(INTERLEAVED)
         .map(|group| {
-            let mut p = vec![0.0; len * INTERLEAVED];
-            for (l, v) in group.iter().enumerate() {
-                for (j, x) in v[..len].iter().enumerate() {
-                    p[j * INTERLEAVED + l] = *x;
-                }
-            }
-            p
+            let group: Vec<&[f64]> = group.iter().map(|v| v.as_slice()).collect();
+            interleave(&group, len)
         })
         .collect();
     let packed = &packed;

@@ -206,6 +206,22 @@ fn dots_portable(rows: &[&[f64]], b: &[f64], out: &mut [f64]) {
 
 /// Vectors per group of [`dots_interleaved`] (two AVX2 registers).
 pub const INTERLEAVED: usize = 8;
+/// Up to [`INTERLEAVED`] vectors (their first `len` entries) in the layout
+/// [`dots_interleaved`] reads: entry j of vector l at `j·8 + l`, missing lanes zero.
+pub fn interleave(vectors: &[&[f64]], len: usize) -> Vec<f64> {
+    assert!(
+        vectors.len() <= INTERLEAVED,
+        "at most {INTERLEAVED} vectors per group"
+    );
+    let mut packed = vec![0.0; len * INTERLEAVED];
+    for (l, v) in vectors.iter().enumerate() {
+        for (j, x) in v[..len].iter().enumerate() {
+            packed[j * INTERLEAVED + l] = *x;
+        }
+    }
+    packed
+}
+
 /// Rows per register block of [`dots_interleaved`].
 const INTERLEAVED_ROWS: usize = 4;
 

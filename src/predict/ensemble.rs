@@ -322,13 +322,9 @@ fn dense_gram(y: &Mat) -> Mat {
 /// `dot(y_{j0+l}, y_i)` for every row i ≥ j0 and lane l (zero rows past the end), as
 /// `out[(i − j0)·8 + l]`.
 fn gram_group(y: &Mat, j0: usize) -> Vec<f64> {
-    let (n, len) = (y.rows, y.cols);
-    let mut packed = vec![0.0; len * GRAM_LANES];
-    for l in 0..GRAM_LANES.min(n - j0) {
-        for (g, x) in y.row(j0 + l).iter().enumerate() {
-            packed[g * GRAM_LANES + l] = *x;
-        }
-    }
+    let n = y.rows;
+    let group: Vec<&[f64]> = (j0..n.min(j0 + GRAM_LANES)).map(|j| y.row(j)).collect();
+    let packed = crate::numeric::linalg::interleave(&group, y.cols);
     let rows: Vec<&[f64]> = (j0..n).map(|i| y.row(i)).collect();
     let mut out = vec![0.0; rows.len() * GRAM_LANES];
     crate::numeric::linalg::dots_interleaved(&packed, &rows, &mut out);
