@@ -2,7 +2,8 @@
 //! GO context per gene, and direct gene → GO term sets.
 
 use crate::data::textio::{DataError, Table};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,11 +23,84 @@ pub struct Annotations {
     /// symbol → one line of context.
     pub context: HashMap<String, String>,
     /// symbol → GO term ids (direct annotations).
-    pub go: HashMap<String, BTreeSet<String>>,
+    pub go: GoTerms,
     /// Words of the context lines' shared vocabulary: tokens that occur in the context of at
     /// least [`VOCABULARY_MIN_GENES`] genes ("ATP", "II", "ER", "G2"). An alias that is such a
     /// word does not identify a gene, so masking neither replaces nor reports it.
     pub vocabulary: HashSet<String>,
+}
+
+/// Direct gene → GO term annotations. Terms are interned: each gene holds the sorted,
+/// distinct ids of its terms (a GO file lists 10⁵–10⁶ gene–term pairs but only ~2·10⁴ terms,
+/// so a set of strings per gene cost as many allocations to build, look up and drop).
+#[derive(Debug, Clone, Default)]
+pub struct GoTerms {
+    /// GO term id ("GO:0006397") → its index.
+    terms: FxHashMap<String, u32>,
+    /// symbol → the indices of its terms, ascending and distinct.
+    genes: FxHashMap<String, Vec<u32>>,
+}
+
+impl GoTerms {
+    /// Annotate `gene` with `term` (a repeated pair is kept once).
+    pub fn insert(&mut self, gene: &str, term: &str) {
+        let id = match self.terms.get(term) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.terms.len()).expect("fewer than 2³² GO terms");
+                self.terms.insert(term.to_string(), id);
+                id
+            }
+        };
+        // Look up before inserting: a key is allocated only for a gene not seen yet.
+        let set = match self.genes.get_mut(gene) {
+            Some(set) => set,
+            None => self.genes.entry(gene.to_string()).or_default(),
+        };
+        if let Err(at) = set.binary_search(&id) {
+            set.insert(at, id);
+        }
+    }
+
+    /// The term indices of `gene` (ascending, distinct), if it has any.
+    pub fn get(&self, gene: &str) -> Option<&[u32]> {
+        self.genes.get(gene).map(|v| v.as_slice())
+    }
+
+    /// The number of distinct terms (indices run 0..this).
+    pub fn n_terms(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// The number of annotated genes.
+    pub fn len(&self) -> usize {
+        self.genes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.genes.is_empty()
+    }
+}
+
+/// Jaccard similarity of two ascending, distinct term-index sets (0 when either is empty).
+pub fn jaccard(x: &[u32], y: &[u32]) -> f64 {
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let inter = inter as f64;
+    inter / (x.len() as f64 + y.len() as f64 - inter)
 }
 
 /// A token in the context lines of this many genes is vocabulary, not a name.
@@ -153,15 +227,7 @@ impl Annotations {
                     format!("not a GO id: {go:?}"),
                 ));
             }
-            // Look up before inserting: a string is allocated only for a new gene or term.
-            let symbol = t.get(line, &rec, cs)?;
-            if !self.go.contains_key(symbol) {
-                self.go.insert(symbol.to_string(), BTreeSet::new());
-            }
-            let terms = self.go.get_mut(symbol).expect("inserted above");
-            if !terms.contains(go) {
-                terms.insert(go.to_string());
-            }
+            self.go.insert(t.get(line, &rec, cs)?, go);
         }
         Ok(())
     }
@@ -169,10 +235,7 @@ impl Annotations {
     /// Jaccard similarity of two genes' GO term sets (0 when either has none).
     pub fn go_jaccard(&self, a: &str, b: &str) -> f64 {
         match (self.go.get(a), self.go.get(b)) {
-            (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => {
-                let inter = x.intersection(y).count() as f64;
-                inter / (x.len() as f64 + y.len() as f64 - inter)
-            }
+            (Some(x), Some(y)) => jaccard(x, y),
             _ => 0.0,
         }
     }
@@ -185,20 +248,14 @@ mod tests {
     #[test]
     fn jaccard_of_go_sets() {
         let mut a = Annotations::default();
-        a.go.insert(
-            "X".into(),
-            ["GO:1", "GO:2", "GO:3"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        );
-        a.go.insert(
-            "Y".into(),
-            ["GO:2", "GO:3", "GO:4", "GO:5"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        );
+        for t in ["GO:1", "GO:2", "GO:3", "GO:2"] {
+            a.go.insert("X", t);
+        }
+        for t in ["GO:5", "GO:4", "GO:3", "GO:2"] {
+            a.go.insert("Y", t);
+        }
+        assert_eq!(a.go.get("X"), Some(&[0, 1, 2][..]));
+        assert_eq!(a.go.n_terms(), 5);
         assert!((a.go_jaccard("X", "Y") - 2.0 / 5.0).abs() < 1e-15);
         assert_eq!(a.go_jaccard("X", "Z"), 0.0);
         assert_eq!(a.go_jaccard("X", "X"), 1.0);

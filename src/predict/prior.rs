@@ -15,7 +15,7 @@
 //!   the embedding and computes an entry when it is read (the strategies read a few hundred
 //!   thousand of the n² entries; at n = 10⁴ a stored kernel is 800 MB).
 
-use crate::data::annotation::Annotations;
+use crate::data::annotation::{jaccard, Annotations};
 use crate::data::network::Network;
 use crate::data::pathway::GeneSet;
 use crate::numeric::eigen_top::{top_eigen_of, SymmetricOperator};
@@ -338,21 +338,24 @@ impl SymmetricOperator for StringOperator {
 /// [`Network::weight`], so the values are the same.
 fn adjacency_rows(targets: &[String], net: &Network) -> Vec<Vec<(usize, f64)>> {
     let n = targets.len();
-    let mut at: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
-    for (j, t) in targets.iter().enumerate() {
-        at.entry(t.as_str()).or_default().push(j);
+    // Network gene id → the targets that are that gene (a pool may list a target twice).
+    let ids: Vec<Option<u32>> = targets.iter().map(|t| net.id(t)).collect();
+    let mut at: Vec<Vec<usize>> = vec![Vec::new(); net.n_genes()];
+    for (j, id) in ids.iter().enumerate() {
+        if let Some(id) = id {
+            at[*id as usize].push(j);
+        }
     }
     let mut set = vec![false; n];
-    targets
-        .iter()
+    ids.iter()
         .enumerate()
-        .map(|(i, t)| {
+        .map(|(i, id)| {
             let mut row: Vec<(usize, f64)> = Vec::new();
-            for (g, w) in net.neighbours(t) {
-                for &j in at.get(g.as_str()).map(|v| v.as_slice()).unwrap_or(&[]) {
+            for &(g, w) in id.map(|id| net.neighbour_ids(id)).unwrap_or(&[]) {
+                for &j in &at[g as usize] {
                     if j != i && !set[j] {
                         set[j] = true;
-                        row.push((j, *w));
+                        row.push((j, w));
                     }
                 }
             }
@@ -368,30 +371,13 @@ fn adjacency_rows(targets: &[String], net: &Network) -> Vec<Vec<(usize, f64)>> {
 
 /// GO-overlap (Jaccard) embedding of the perturbations' targets.
 pub fn go_embedding(targets: &[String], ann: &Annotations, dim: usize) -> Result<Mat, LinalgError> {
-    // Each target's terms as sorted ids, intersected by a merge: the counts, and so the
-    // Jaccard values, are `Annotations::go_jaccard`'s, without 10⁶–10⁸ string-set look-ups.
-    let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    // Each target's terms as sorted ids (the annotations' interned indices): the counts, and
+    // so the Jaccard values, are `Annotations::go_jaccard`'s.
     let sets: Vec<Vec<u32>> = targets
         .iter()
-        .map(|t| {
-            let mut v: Vec<u32> = ann
-                .go
-                .get(t.as_str())
-                .map(|terms| {
-                    terms
-                        .iter()
-                        .map(|g| {
-                            let next = ids.len() as u32;
-                            *ids.entry(g.as_str()).or_insert(next)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            v.sort_unstable();
-            v
-        })
+        .map(|t| ann.go.get(t).map(|v| v.to_vec()).unwrap_or_default())
         .collect();
-    let j = jaccard_kernel(&sets, ids.len());
+    let j = jaccard_kernel(&sets, ann.go.n_terms());
     spectral(&j, dim, 0, f64::sqrt)
 }
 
@@ -468,6 +454,19 @@ pub fn assemble(
     }
     let members: std::collections::HashSet<&str> =
         pathway.genes.iter().map(|s| s.as_str()).collect();
+    // The pathway's genes as network ids and GO term sets, looked up once (not per target).
+    let member_ids: Vec<Option<u32>> = net
+        .map(|net| pathway.genes.iter().map(|m| net.id(m)).collect())
+        .unwrap_or_default();
+    let member_go: Vec<&[u32]> = ann
+        .map(|a| {
+            pathway
+                .genes
+                .iter()
+                .map(|m| a.go.get(m).unwrap_or(&[]))
+                .collect()
+        })
+        .unwrap_or_default();
     let closeness = screen
         .targets
         .iter()
@@ -477,12 +476,22 @@ pub fn assemble(
             } else {
                 0.0
             };
-            let others = pathway.genes.iter().filter(|m| *m != t);
+            let others = || (0..pathway.genes.len()).filter(|&k| pathway.genes[k] != *t);
             let s = net
-                .map(|net| top_mean(others.clone().map(|m| net.weight(t, m)).collect(), 5))
+                .map(|net| {
+                    let ti = net.id(t);
+                    let w = |k: usize| match (ti, member_ids[k]) {
+                        (Some(a), Some(b)) => net.weight_ids(a, b),
+                        _ => 0.0,
+                    };
+                    top_mean(others().map(w).collect(), 5)
+                })
                 .unwrap_or(0.0);
             let g = ann
-                .map(|a| top_mean(others.map(|m| a.go_jaccard(t, m)).collect(), 5))
+                .map(|a| {
+                    let x = a.go.get(t).unwrap_or(&[]);
+                    top_mean(others().map(|k| jaccard(x, member_go[k])).collect(), 5)
+                })
                 .unwrap_or(0.0);
             inside + s + g
         })
@@ -492,11 +501,7 @@ pub fn assemble(
         .iter()
         .map(|t| {
             members.contains(t.as_str())
-                || net.is_some_and(|net| {
-                    net.neighbours(t)
-                        .iter()
-                        .any(|(g, _)| members.contains(g.as_str()))
-                })
+                || net.is_some_and(|net| net.neighbours(t).any(|(g, _)| members.contains(g)))
         })
         .collect();
     Priors {
@@ -663,8 +668,9 @@ mod tests {
             ("C", vec![]),
             ("D", vec!["5", "1"]),
         ] {
-            ann.go
-                .insert(g.into(), terms.iter().map(|s| s.to_string()).collect());
+            for t in terms {
+                ann.go.insert(g, t);
+            }
         }
         let targets: Vec<String> = ["A", "B", "C", "D", "Z", "B"]
             .iter()

@@ -272,11 +272,11 @@ fn mentioned(ann: &Annotations, text: &str, out: &mut Vec<String>) {
 /// is a [`LeakError`] and nothing is sent.
 pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::Result<Prompt> {
     let ann = &kit.annotations;
-    let members: BTreeSet<&String> = input.pathway.genes.iter().collect();
+    let members: BTreeSet<&str> = input.pathway.genes.iter().map(|g| g.as_str()).collect();
     let measured = &input.measured;
     let mut measured_members: Vec<String> = measured
         .iter()
-        .filter(|g| members.contains(g))
+        .filter(|g| members.contains(g.as_str()))
         .cloned()
         .collect();
     measured_members.sort();
@@ -290,13 +290,12 @@ pub fn build_prompt(arm: Arm, kit: &PromptKit, input: &RerankInput) -> anyhow::R
                 .network
                 .as_ref()
                 .map(|n| {
-                    let mut v: Vec<&(String, f64)> = n
+                    let mut v: Vec<(&str, f64)> = n
                         .neighbours(s)
-                        .iter()
-                        .filter(|(g, _)| members.contains(g))
+                        .filter(|(g, _)| members.contains(*g))
                         .collect();
-                    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                    v.into_iter().take(5).map(|(g, _)| g.clone()).collect()
+                    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+                    v.into_iter().take(5).map(|(g, _)| g.to_string()).collect()
                 })
                 .unwrap_or_default();
             let raw = raw_annotation(ann, s);
