@@ -155,18 +155,64 @@ struct Interner {
     /// Fx hashing: two look-ups per line of a 10⁵–10⁶-line file (SipHash was a visible part
     /// of loading; nothing iterates this map, so its order never shows).
     index: FxHashMap<String, u32>,
+    /// The last name's id: files list one perturbation's lines together, so most look-ups
+    /// repeat the previous one and need no hashing.
+    last: Option<u32>,
 }
 
 impl Interner {
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.index.get(s) {
+        if let Some(i) = self.last.filter(|&i| self.names[i as usize] == s) {
             return i;
         }
-        let i = self.names.len() as u32;
-        self.names.push(s.to_string());
-        self.index.insert(s.to_string(), i);
+        let i = match self.index.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = self.names.len() as u32;
+                self.names.push(s.to_string());
+                self.index.insert(s.to_string(), i);
+                i
+            }
+        };
+        self.last = Some(i);
         i
     }
+}
+
+/// The first line (in file order) that lists a gene its perturbation listed before, as an
+/// error naming both lines. One bit per (perturbation, gene) cell, checked once the entries
+/// are read: a hash set of 10⁵–10⁶ pairs was a visible part of loading.
+fn repeated_gene(
+    path: &Path,
+    entries: &[(u32, u32, u32, bool)],
+    lines: &[usize],
+    perts: &Interner,
+    genes: &Interner,
+) -> Option<DataError> {
+    let n_genes = genes.names.len();
+    let mut seen = vec![0u64; (perts.names.len() * n_genes).div_ceil(64)];
+    for (k, &(p, g, _, _)) in entries.iter().enumerate() {
+        let cell = p as usize * n_genes + g as usize;
+        let (word, bit) = (cell / 64, 1u64 << (cell % 64));
+        if seen[word] & bit != 0 {
+            let first = entries[..k]
+                .iter()
+                .position(|&(q, h, _, _)| (q, h) == (p, g))
+                .expect("a set bit was set by an earlier entry");
+            let gname = &genes.names[g as usize];
+            return Some(DataError::field(
+                path,
+                lines[k],
+                "gene",
+                format!(
+                    "gene {gname:?} listed twice for this perturbation (first at line {})",
+                    lines[first]
+                ),
+            ));
+        }
+        seen[word] |= bit;
+    }
+    None
 }
 
 fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
@@ -178,51 +224,63 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
     );
     let mut perts = Interner::default();
     let mut genes = Interner::default();
+    // (perturbation, gene, rank, in_top_up) and the line, in file order.
     let mut entries: Vec<(u32, u32, u32, bool)> = Vec::new();
-    let mut seen: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+    let mut lines: Vec<usize> = Vec::new();
     let mut rec = Vec::new();
-    while let Some(line) = t.next_record_into(&mut rec)? {
-        let p = perts.id(t.get(line, &rec, cp)?);
-        let gname = t.get(line, &rec, cg)?;
-        if gname.is_empty() {
-            return Err(DataError::field(&t.path, line, "gene", "empty gene name"));
-        }
-        let g = genes.id(gname);
-        let rank_s = t.get(line, &rec, cr)?;
-        let rank: u32 = rank_s
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&r| r >= 1)
-            .ok_or_else(|| {
-                DataError::field(
-                    &t.path,
-                    line,
-                    "rank",
-                    format!("not a positive integer: {rank_s:?}"),
-                )
-            })?;
-        let up = match t.get(line, &rec, cu)?.trim() {
-            "1" | "TRUE" | "True" | "true" => true,
-            "0" | "FALSE" | "False" | "false" => false,
-            other => {
-                return Err(DataError::field(
-                    &t.path,
-                    line,
-                    "in_top_up",
-                    format!("expected 0 or 1, got {other:?}"),
-                ))
+    loop {
+        let parsed = (|| -> Result<Option<(usize, (u32, u32, u32, bool))>, DataError> {
+            let Some(line) = t.next_record_into(&mut rec)? else {
+                return Ok(None);
+            };
+            let p = perts.id(t.get(line, &rec, cp)?);
+            let gname = t.get(line, &rec, cg)?;
+            if gname.is_empty() {
+                return Err(DataError::field(&t.path, line, "gene", "empty gene name"));
             }
-        };
-        if let Some(prev) = seen.insert((p, g), line) {
-            return Err(DataError::field(
-                &t.path,
-                line,
-                "gene",
-                format!("gene {gname:?} listed twice for this perturbation (first at line {prev})"),
-            ));
+            let g = genes.id(gname);
+            let rank_s = t.get(line, &rec, cr)?;
+            let rank: u32 = rank_s
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&r| r >= 1)
+                .ok_or_else(|| {
+                    DataError::field(
+                        &t.path,
+                        line,
+                        "rank",
+                        format!("not a positive integer: {rank_s:?}"),
+                    )
+                })?;
+            let up = match t.get(line, &rec, cu)?.trim() {
+                "1" | "TRUE" | "True" | "true" => true,
+                "0" | "FALSE" | "False" | "false" => false,
+                other => {
+                    return Err(DataError::field(
+                        &t.path,
+                        line,
+                        "in_top_up",
+                        format!("expected 0 or 1, got {other:?}"),
+                    ))
+                }
+            };
+            Ok(Some((line, (p, g, rank, up))))
+        })();
+        match parsed {
+            Ok(Some((line, e))) => {
+                entries.push(e);
+                lines.push(line);
+            }
+            Ok(None) => break,
+            // A gene listed twice on an earlier line is the first error.
+            Err(err) => {
+                return Err(repeated_gene(&t.path, &entries, &lines, &perts, &genes).unwrap_or(err))
+            }
         }
-        entries.push((p, g, rank, up));
+    }
+    if let Some(err) = repeated_gene(&t.path, &entries, &lines, &perts, &genes) {
+        return Err(err);
     }
     // An up-signature: every listed gene is at the up end of its list's ranking (`in_top_up`
     // marks the significant subset, it is not a sign). Score 1 − (rank − 1)/N with N the

@@ -49,6 +49,40 @@ fn ranked_degs_fixture() {
     assert_eq!(s.response, pertaudit::screen::Response::UpSignature);
 }
 
+/// A gene listed twice for one perturbation is an error naming both lines; of it and a bad
+/// field, the one on the earlier line is reported (as a reader going line by line would).
+#[test]
+fn ranked_degs_repeated_gene_is_the_first_error() {
+    let d = tempfile::tempdir().unwrap();
+    let head = "perturbation\trank\tgene\tin_top_up\n";
+    let err = |body: &str| {
+        let p = write(d.path(), "r.tsv", &format!("{head}{body}"));
+        format!("{:#}", load(&p, &LoadOptions::default()).unwrap_err())
+    };
+    // Line 2 and line 5 list G1 for A; B's G1 (line 4) is another perturbation's.
+    let e = err("A\t1\tG1\t1\nA\t2\tG2\t1\nB\t1\tG1\t1\nA\t3\tG1\t0\n");
+    assert!(
+        e.contains(":5: field `gene`") && e.contains("first at line 2"),
+        "{e}"
+    );
+    // The repeat (line 3) comes before a bad rank (line 4): the repeat is reported.
+    let e = err("A\t1\tG1\t1\nA\t2\tG1\t1\nA\tx\tG3\t1\n");
+    assert!(
+        e.contains(":3: field `gene`") && e.contains("listed twice"),
+        "{e}"
+    );
+    // A bad rank (line 3) before the repeat (line 4): the rank is reported.
+    let e = err("A\t1\tG1\t1\nA\t0\tG2\t1\nA\t3\tG1\t1\n");
+    assert!(e.contains(":3: field `rank`"), "{e}");
+    // No repeat: it loads.
+    let p = write(
+        d.path(),
+        "ok.tsv",
+        &format!("{head}A\t1\tG1\t1\nB\t1\tG1\t1\n"),
+    );
+    assert!(load(&p, &LoadOptions::default()).is_ok());
+}
+
 #[test]
 fn pairs_fixture_with_directions() {
     let d = tempfile::tempdir().unwrap();
