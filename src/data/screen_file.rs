@@ -179,12 +179,15 @@ impl Interner {
     }
 }
 
+/// One line of a ranked DEG list: (perturbation id, gene id, rank, in_top_up).
+type RankedEntry = (u32, u32, u32, bool);
+
 /// The first line (in file order) that lists a gene its perturbation listed before, as an
 /// error naming both lines. One bit per (perturbation, gene) cell, checked once the entries
 /// are read: a hash set of 10⁵–10⁶ pairs was a visible part of loading.
 fn repeated_gene(
     path: &Path,
-    entries: &[(u32, u32, u32, bool)],
+    entries: &[RankedEntry],
     lines: &[usize],
     perts: &Interner,
     genes: &Interner,
@@ -225,11 +228,11 @@ fn load_ranked_degs(mut t: Table) -> Result<Screen, DataError> {
     let mut perts = Interner::default();
     let mut genes = Interner::default();
     // (perturbation, gene, rank, in_top_up) and the line, in file order.
-    let mut entries: Vec<(u32, u32, u32, bool)> = Vec::new();
+    let mut entries: Vec<RankedEntry> = Vec::new();
     let mut lines: Vec<usize> = Vec::new();
     let mut rec = Vec::new();
     loop {
-        let parsed = (|| -> Result<Option<(usize, (u32, u32, u32, bool))>, DataError> {
+        let parsed = (|| -> Result<Option<(usize, RankedEntry)>, DataError> {
             let Some(line) = t.next_record_into(&mut rec)? else {
                 return Ok(None);
             };
