@@ -1,7 +1,7 @@
 //! Gene annotations for prompts and priors: the gene table (symbol, name, aliases), one-line
 //! GO context per gene, and direct gene → GO term sets.
 
-use crate::data::textio::{DataError, Table};
+use crate::data::textio::{DataError, Interner, Table};
 use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -35,8 +35,8 @@ pub struct Annotations {
 /// so a set of strings per gene cost as many allocations to build, look up and drop).
 #[derive(Debug, Clone, Default)]
 pub struct GoTerms {
-    /// GO term id ("GO:0006397") → its index.
-    terms: FxHashMap<String, u32>,
+    /// GO term ids ("GO:0006397") and their indices.
+    terms: Interner,
     /// symbol → the indices of its terms, ascending and distinct.
     genes: FxHashMap<String, Vec<u32>>,
 }
@@ -44,14 +44,7 @@ pub struct GoTerms {
 impl GoTerms {
     /// Annotate `gene` with `term` (a repeated pair is kept once).
     pub fn insert(&mut self, gene: &str, term: &str) {
-        let id = match self.terms.get(term) {
-            Some(&id) => id,
-            None => {
-                let id = u32::try_from(self.terms.len()).expect("fewer than 2³² GO terms");
-                self.terms.insert(term.to_string(), id);
-                id
-            }
-        };
+        let id = self.terms.id(term);
         // Look up before inserting: a key is allocated only for a gene not seen yet.
         let set = match self.genes.get_mut(gene) {
             Some(set) => set,

@@ -4,16 +4,14 @@
 //! Genes are interned: each symbol is stored once and edges hold ids, so a STRING file's
 //! 10⁵–10⁶ edge endpoints cost no allocation each (to build, to look up, or to drop).
 
-use crate::data::textio::{DataError, Table};
-use rustc_hash::FxHashMap;
+use crate::data::textio::{DataError, Interner, Table};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub source: PathBuf,
-    /// Gene symbols by id, in order of first appearance.
-    names: Vec<String>,
-    ids: FxHashMap<String, u32>,
+    /// Gene symbols and their ids, in order of first appearance.
+    genes: Interner,
     /// Per gene id: its undirected edges `(neighbour id, weight)`, weights in (0, 1] (STRING
     /// scores are divided by 1000), in the order the edges were first listed.
     neighbours: Vec<Vec<(u32, f64)>>,
@@ -96,13 +94,10 @@ impl Network {
 
     /// The id of `gene`, added if new.
     fn intern(&mut self, gene: &str) -> u32 {
-        if let Some(&id) = self.ids.get(gene) {
-            return id;
+        let id = self.genes.id(gene);
+        if id as usize == self.neighbours.len() {
+            self.neighbours.push(Vec::new());
         }
-        let id = u32::try_from(self.names.len()).expect("fewer than 2³² genes");
-        self.names.push(gene.to_string());
-        self.ids.insert(gene.to_string(), id);
-        self.neighbours.push(Vec::new());
         id
     }
 
@@ -127,12 +122,12 @@ impl Network {
 
     /// The id of `gene`, if it has an edge.
     pub fn id(&self, gene: &str) -> Option<u32> {
-        self.ids.get(gene).copied()
+        self.genes.get(gene)
     }
 
     /// The symbol of gene `id`.
     pub fn name(&self, id: u32) -> &str {
-        &self.names[id as usize]
+        &self.genes.names[id as usize]
     }
 
     /// The edges of gene `id`: `(neighbour id, weight)`, in the order first listed.
@@ -169,11 +164,11 @@ impl Network {
 
     /// The number of genes with an edge (ids run 0..this).
     pub fn n_genes(&self) -> usize {
-        self.names.len()
+        self.genes.len()
     }
 
     pub fn contains(&self, gene: &str) -> bool {
-        self.ids.contains_key(gene)
+        self.genes.get(gene).is_some()
     }
 }
 

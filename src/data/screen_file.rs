@@ -15,7 +15,7 @@
 //!   `dataset`/`cell_type` columns are present; or a given control vector file.
 //! - **AnnData `.h5ad`** (see `h5ad.rs`).
 
-use crate::data::textio::{DataError, Table};
+use crate::data::textio::{DataError, Interner, Table};
 use crate::numeric::linalg::Mat;
 pub use crate::screen::{is_control, target_of, LabelledPair, Response, Screen};
 use rustc_hash::FxHashMap;
@@ -146,37 +146,6 @@ fn stem(path: &Path) -> String {
         .map(|(a, _)| a)
         .unwrap_or(name)
         .to_string()
-}
-
-/// Intern names in first-seen order.
-#[derive(Default)]
-struct Interner {
-    names: Vec<String>,
-    /// Fx hashing: two look-ups per line of a 10⁵–10⁶-line file (SipHash was a visible part
-    /// of loading; nothing iterates this map, so its order never shows).
-    index: FxHashMap<String, u32>,
-    /// The last name's id: files list one perturbation's lines together, so most look-ups
-    /// repeat the previous one and need no hashing.
-    last: Option<u32>,
-}
-
-impl Interner {
-    fn id(&mut self, s: &str) -> u32 {
-        if let Some(i) = self.last.filter(|&i| self.names[i as usize] == s) {
-            return i;
-        }
-        let i = match self.index.get(s) {
-            Some(&i) => i,
-            None => {
-                let i = self.names.len() as u32;
-                self.names.push(s.to_string());
-                self.index.insert(s.to_string(), i);
-                i
-            }
-        };
-        self.last = Some(i);
-        i
-    }
 }
 
 /// One line of a ranked DEG list: (perturbation id, gene id, rank, in_top_up).
@@ -362,9 +331,9 @@ fn load_pairs(mut t: Table) -> Result<Screen, DataError> {
         while let Some(line) = d.next_record_into(&mut rec)? {
             let (pn, gn) = (d.get(line, &rec, dp)?, d.get(line, &rec, dg)?);
             let up = parse_label(&d, line, &rec, dl)?;
-            let key = (perts.index.get(pn), genes.index.get(gn));
+            let key = (perts.get(pn), genes.get(gn));
             let Some(&k) = (match key {
-                (Some(&p), Some(&g)) => at.get(&(p, g)),
+                (Some(p), Some(g)) => at.get(&(p, g)),
                 _ => None,
             }) else {
                 return Err(DataError::field(

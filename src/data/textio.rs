@@ -1,6 +1,7 @@
 //! Reading delimited text (plain or gzip) with file, line and field positions kept for errors.
 
 use flate2::read::MultiGzDecoder;
+use rustc_hash::FxHashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,54 @@ pub enum DataError {
     },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
+}
+
+/// Names interned in first-seen order: each name stored once, looked up as a `u32` id (the
+/// loaders meet each gene or term on 10⁵–10⁶ lines).
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    /// The names by id.
+    pub names: Vec<String>,
+    /// Fx hashing: a look-up per line of a 10⁵–10⁶-line file (SipHash was a visible part
+    /// of loading; nothing iterates this map, so its order never shows).
+    index: FxHashMap<String, u32>,
+    /// The last name's id: files list one perturbation's (or gene's) lines together, so most
+    /// look-ups repeat the previous one and need no hashing.
+    last: Option<u32>,
+}
+
+impl Interner {
+    /// The id of `s`, added if new.
+    pub fn id(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.last.filter(|&i| self.names[i as usize] == s) {
+            return i;
+        }
+        let i = match self.index.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = u32::try_from(self.names.len()).expect("fewer than 2³² names");
+                self.names.push(s.to_string());
+                self.index.insert(s.to_string(), i);
+                i
+            }
+        };
+        self.last = Some(i);
+        i
+    }
+
+    /// The id of `s`, if it was added.
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.index.get(s).copied()
+    }
+
+    /// The number of names (ids run 0..this).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
 }
 
 impl DataError {
